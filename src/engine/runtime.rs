@@ -1,0 +1,219 @@
+//! Finding and loading the ONNX Runtime shared library.
+//!
+//! Encore links ONNX Runtime dynamically (`ort`'s `load-dynamic`) so that a missing or broken
+//! library is an error we can report, never a crash of the host. `ort::init()` panics when the
+//! library is missing, so it is never called: everything goes through [`ensure_loaded`].
+//!
+//! The library is looked for in this order, first hit wins:
+//! 1. a path the user set (plugin editor setting or CLI flag),
+//! 2. `ENCORE_ORT_DYLIB`, then `ORT_DYLIB_PATH`,
+//! 3. the folder of the binary Encore runs from (inside the `.vst3` bundle, beside the `.clap`,
+//!    beside the CLI),
+//! 4. the project-local folder that `cargo xtask setup` fills (developer builds).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+
+/// File name of the ONNX Runtime library that `cargo xtask setup` installs and bundles.
+#[cfg(target_os = "linux")]
+pub const LIBRARY_FILE: &str = "libonnxruntime.so.1.31.1";
+#[cfg(target_os = "macos")]
+pub const LIBRARY_FILE: &str = "libonnxruntime.1.31.1.dylib";
+#[cfg(target_os = "windows")]
+pub const LIBRARY_FILE: &str = "onnxruntime.dll";
+
+/// Where `cargo xtask setup` puts the library, relative to the repository root.
+pub const PROJECT_LOCAL_DIRS: [&str; 2] = ["runtime/onnxruntime-gpu", "runtime/onnxruntime-cpu"];
+
+/// Where a candidate path came from; shown to the user so they know what to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Origin {
+    UserSetting,
+    EncoreEnv,
+    OrtEnv,
+    BesideBinary,
+    ProjectLocal,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Origin::UserSetting => "path set in Encore's settings",
+            Origin::EncoreEnv => "ENCORE_ORT_DYLIB",
+            Origin::OrtEnv => "ORT_DYLIB_PATH",
+            Origin::BesideBinary => "next to the Encore binary",
+            Origin::ProjectLocal => "project folder (cargo xtask setup)",
+        })
+    }
+}
+
+/// One place the library was looked for.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub origin: Origin,
+    pub path: PathBuf,
+}
+
+/// What the caller knows about where to look.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeSearch {
+    /// The path from the user's settings, if any.
+    pub user_path: Option<PathBuf>,
+    /// The folder of the running plugin or executable.
+    pub binary_dir: Option<PathBuf>,
+}
+
+impl RuntimeSearch {
+    /// A search from the folder of the binary this code was linked into.
+    pub fn from_this_binary(user_path: Option<PathBuf>) -> Self {
+        Self {
+            user_path,
+            binary_dir: this_binary_path().and_then(|p| p.parent().map(Path::to_path_buf)),
+        }
+    }
+
+    /// Every place to look, in order, with environment variables read now.
+    pub fn candidates(&self) -> Vec<Candidate> {
+        let env_path = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let mut out = Vec::new();
+        let mut push = |origin, path: Option<PathBuf>| {
+            if let Some(path) = path {
+                out.push(Candidate { origin, path });
+            }
+        };
+        push(Origin::UserSetting, self.user_path.clone());
+        push(Origin::EncoreEnv, env_path("ENCORE_ORT_DYLIB"));
+        push(Origin::OrtEnv, env_path("ORT_DYLIB_PATH"));
+        push(
+            Origin::BesideBinary,
+            self.binary_dir.as_ref().map(|d| d.join(LIBRARY_FILE)),
+        );
+        for dir in PROJECT_LOCAL_DIRS {
+            push(
+                Origin::ProjectLocal,
+                Some(
+                    Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join(dir)
+                        .join(LIBRARY_FILE),
+                ),
+            );
+        }
+        out
+    }
+}
+
+/// The library that is loaded into this process.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuntimeInfo {
+    pub path: PathBuf,
+    pub origin: Origin,
+    /// ONNX Runtime's own build description (version and commit).
+    pub build: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(
+        "ONNX Runtime library not found (looked for {LIBRARY_FILE} in: {}). \
+         Reinstall Encore's bundle (it ships the library), set its path in Encore's settings \
+         or ENCORE_ORT_DYLIB, or run `cargo xtask setup` in a source checkout.",
+        list_paths(.searched)
+    )]
+    NotFound { searched: Vec<PathBuf> },
+    #[error(
+        "ONNX Runtime library at {path} ({origin}) could not be loaded: {reason}. \
+         Encore needs ONNX Runtime 1.31 or newer; point the setting or ENCORE_ORT_DYLIB at a \
+         working {LIBRARY_FILE}."
+    )]
+    LoadFailed {
+        path: PathBuf,
+        origin: Origin,
+        reason: String,
+    },
+}
+
+fn list_paths(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
+}
+
+/// The process-wide environment. ONNX Runtime allows one per process, and the library it came
+/// from stays loaded until exit.
+static LOADED: OnceLock<(RuntimeInfo, ort::environment::Environment)> = OnceLock::new();
+/// Serialises load attempts: two plugin instances may start their workers at once.
+static LOAD_LOCK: Mutex<()> = Mutex::new(());
+
+/// The library already loaded into this process, if any.
+pub fn loaded() -> Option<&'static RuntimeInfo> {
+    LOADED.get().map(|(info, _)| info)
+}
+
+/// Loads ONNX Runtime from the first candidate that exists, once per process.
+///
+/// When a candidate exists but fails to load, the error names it rather than silently trying
+/// the next one: a path the user chose that does not work is something they need to hear about.
+pub fn ensure_loaded(search: &RuntimeSearch) -> Result<&'static RuntimeInfo, RuntimeError> {
+    let _guard = LOAD_LOCK.lock();
+    if let Some(info) = loaded() {
+        return Ok(info);
+    }
+    let candidates = search.candidates();
+    let Some(found) = candidates.iter().find(|c| c.path.is_file()) else {
+        return Err(RuntimeError::NotFound {
+            searched: candidates.into_iter().map(|c| c.path).collect(),
+        });
+    };
+    let load_failed = |reason: String| RuntimeError::LoadFailed {
+        path: found.path.clone(),
+        origin: found.origin,
+        reason,
+    };
+    let environment = ort::init_from(&found.path)
+        .map_err(|e| load_failed(e.to_string()))?
+        .with_name("encore")
+        .build()
+        .map_err(|e| load_failed(e.to_string()))?;
+    let info = RuntimeInfo {
+        path: found.path.clone(),
+        origin: found.origin,
+        build: ort::info().to_string(),
+    };
+    tracing::info!(path = %info.path.display(), origin = %info.origin, "ONNX Runtime loaded");
+    Ok(&LOADED.get_or_init(|| (info, environment)).0)
+}
+
+/// Path of the shared object or executable this function was linked into.
+fn this_binary_path() -> Option<PathBuf> {
+    #[cfg(unix)]
+    {
+        let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+        let address = this_binary_path as *const libc::c_void;
+        // SAFETY: dladdr only reads the address and fills `info`; it returns 0 on failure, in
+        // which case `info` is not read.
+        let found = unsafe { libc::dladdr(address, info.as_mut_ptr()) };
+        if found == 0 {
+            return None;
+        }
+        // SAFETY: dladdr succeeded, so `info` is initialised; dli_fname is null or a C string
+        // owned by the loader that lives as long as the object is loaded.
+        let info = unsafe { info.assume_init() };
+        if info.dli_fname.is_null() {
+            return None;
+        }
+        let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+        let path = PathBuf::from(
+            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes()),
+        );
+        path.canonicalize().ok().or(Some(path))
+    }
+    #[cfg(not(unix))]
+    {
+        std::env::current_exe().ok()
+    }
+}

@@ -1,0 +1,100 @@
+//! Host-visible parameters and the state saved with the project.
+//!
+//! Parameter ids are stable strings: renaming one breaks saved projects and automation.
+
+use std::sync::Arc;
+
+use nice_plug::prelude::*;
+use parking_lot::RwLock;
+
+use super::diagnostics::Diagnostics;
+use super::settings::Settings;
+
+/// How generated audio meets the track's own signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum PlaybackMode {
+    /// Generated audio is added to the input.
+    Mix,
+    /// Generated audio replaces the input while it plays.
+    Replace,
+}
+
+/// How far down the Jukebox hierarchy a generation goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum TargetLevel {
+    /// Level 2 only: a lo-fi preview, minutes sooner.
+    #[name = "Preview (level 2)"]
+    Preview,
+    #[name = "Level 1"]
+    Level1,
+    #[name = "Full quality (level 0)"]
+    Level0,
+}
+
+pub const MAX_TAKES: i32 = 16;
+pub const MAX_SECONDS: f32 = 180.0;
+
+#[derive(Params)]
+pub struct EncoreParams {
+    /// A rising edge sends the prompt to the engine; automatable so a DAW can trigger it.
+    #[id = "continue"]
+    pub continue_trigger: BoolParam,
+    #[id = "seconds"]
+    pub seconds: FloatParam,
+    #[id = "takes"]
+    pub takes: IntParam,
+    #[id = "temperature"]
+    pub temperature: FloatParam,
+    #[id = "top_k"]
+    pub top_k: IntParam,
+    #[id = "top_p"]
+    pub top_p: FloatParam,
+    #[id = "level"]
+    pub level: EnumParam<TargetLevel>,
+    #[id = "playback"]
+    pub playback: EnumParam<PlaybackMode>,
+
+    #[persist = "settings"]
+    pub settings: Arc<RwLock<Settings>>,
+    #[persist = "diagnostics"]
+    pub diagnostics: Arc<Diagnostics>,
+}
+
+impl Default for EncoreParams {
+    fn default() -> Self {
+        Self {
+            continue_trigger: BoolParam::new("Continue", false),
+            seconds: FloatParam::new(
+                "Length",
+                20.0,
+                FloatRange::Linear {
+                    min: 1.0,
+                    max: MAX_SECONDS,
+                },
+            )
+            .with_step_size(0.5)
+            .with_unit(" s"),
+            takes: IntParam::new(
+                "Takes",
+                3,
+                IntRange::Linear {
+                    min: 1,
+                    max: MAX_TAKES,
+                },
+            ),
+            temperature: FloatParam::new(
+                "Temperature",
+                0.98,
+                FloatRange::Linear { min: 0.5, max: 1.5 },
+            )
+            .with_step_size(0.01),
+            top_k: IntParam::new("Top-k", 0, IntRange::Linear { min: 0, max: 2048 }),
+            top_p: FloatParam::new("Top-p", 0.0, FloatRange::Linear { min: 0.0, max: 1.0 })
+                .with_step_size(0.01),
+            level: EnumParam::new("Target level", TargetLevel::Level0),
+            playback: EnumParam::new("Playback", PlaybackMode::Mix),
+            settings: Arc::new(RwLock::new(Settings::default())),
+            diagnostics: Arc::new(Diagnostics::default()),
+        }
+    }
+}

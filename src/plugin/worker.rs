@@ -1,0 +1,209 @@
+//! The plugin's worker thread: the bridge between the audio thread and the engine.
+//!
+//! It drains the capture ring, answers the editor's commands, and streams audio back through the
+//! playback ring. It runs from activate to deactivate; everything slow (loading ONNX Runtime,
+//! later the engine) happens here, never on the audio thread.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use parking_lot::RwLock;
+use rtrb::Producer;
+
+use super::capture::{CHANNELS, CaptureConsumer, TransportSnapshot};
+use super::diagnostics::Diagnostics;
+use crate::engine::runtime::{self, RuntimeSearch};
+
+/// How often the worker wakes to drain the capture ring when no command arrives.
+const POLL: Duration = Duration::from_millis(5);
+/// Captured audio kept for prompts: more than the top prior's ~24 s of context.
+const HISTORY_SECONDS: f32 = 40.0;
+
+/// Requests from the editor (or the plugin) to the worker.
+#[derive(Debug, Clone)]
+pub enum WorkerCommand {
+    /// Look for ONNX Runtime again, with the user's chosen path first.
+    LoadRuntime { user_path: Option<PathBuf> },
+    /// Play the last `seconds` of captured audio back onto the track, so the user can hear what
+    /// Encore will use as the prompt.
+    PlayPrompt { seconds: f32 },
+}
+
+/// Whether the engine can run, as the editor shows it.
+#[derive(Debug, Clone, Default)]
+pub enum RuntimeStatus {
+    #[default]
+    NotChecked,
+    Ready(runtime::RuntimeInfo),
+    /// The full, user-facing reason and what to do about it.
+    Unavailable(String),
+}
+
+/// What the worker shares with the editor; only the worker writes it.
+#[derive(Debug, Default)]
+pub struct WorkerStatus {
+    pub runtime: RwLock<RuntimeStatus>,
+    /// The transport seen in the most recent captured block.
+    pub last_transport: RwLock<Option<TransportSnapshot>>,
+}
+
+/// What a worker needs that outlives it (shared with the editor across activations).
+#[derive(Clone)]
+pub struct WorkerLinks {
+    pub commands: Receiver<WorkerCommand>,
+    pub status: Arc<WorkerStatus>,
+    pub diagnostics: Arc<Diagnostics>,
+    /// The user's ONNX Runtime path at start-up.
+    pub ort_library: Option<PathBuf>,
+}
+
+pub struct WorkerHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    pub fn spawn(
+        links: WorkerLinks,
+        sample_rate: f32,
+        capture: CaptureConsumer,
+        playback: Producer<f32>,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let history_len = (sample_rate * HISTORY_SECONDS) as usize * CHANNELS;
+        let worker = Worker {
+            links,
+            capture,
+            playback,
+            stop: stop.clone(),
+            sample_rate,
+            block: Vec::new(),
+            history: VecDeque::with_capacity(history_len),
+            history_len,
+            audition: VecDeque::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("encore-worker".into())
+            .spawn(move || worker.run())
+            .expect("the OS refused to start Encore's worker thread");
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the thread and waits for it (within one poll interval).
+    pub fn stop_and_join(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("Encore's worker thread panicked");
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+struct Worker {
+    links: WorkerLinks,
+    capture: CaptureConsumer,
+    playback: Producer<f32>,
+    stop: Arc<AtomicBool>,
+    sample_rate: f32,
+    /// Reused buffer for one captured block's samples.
+    block: Vec<f32>,
+    /// The most recent captured audio, interleaved stereo, at most `history_len` samples.
+    history: VecDeque<f32>,
+    history_len: usize,
+    /// Audio waiting for room in the playback ring.
+    audition: VecDeque<f32>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        self.links
+            .diagnostics
+            .worker_starts
+            .fetch_add(1, Ordering::Relaxed);
+        self.load_runtime(self.links.ort_library.clone());
+        while !self.stop.load(Ordering::Acquire) {
+            match self.links.commands.recv_timeout(POLL) {
+                Ok(command) => self.handle(command),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.drain_capture();
+            self.feed_playback();
+        }
+        // Whatever the audio thread pushed before it stopped still counts as received.
+        self.drain_capture();
+    }
+
+    fn handle(&mut self, command: WorkerCommand) {
+        match command {
+            WorkerCommand::LoadRuntime { user_path } => self.load_runtime(user_path),
+            WorkerCommand::PlayPrompt { seconds } => {
+                let wanted = (seconds.max(0.0) * self.sample_rate) as usize * CHANNELS;
+                let start = self.history.len().saturating_sub(wanted);
+                self.audition.extend(self.history.range(start..));
+            }
+        }
+    }
+
+    fn load_runtime(&mut self, user_path: Option<PathBuf>) {
+        let search = RuntimeSearch::from_this_binary(user_path);
+        let status = match runtime::ensure_loaded(&search) {
+            Ok(info) => RuntimeStatus::Ready(info.clone()),
+            Err(error) => {
+                tracing::warn!("{error}");
+                RuntimeStatus::Unavailable(error.to_string())
+            }
+        };
+        *self.links.status.runtime.write() = status;
+    }
+
+    fn drain_capture(&mut self) {
+        let mut last = None;
+        loop {
+            self.block.clear();
+            let Some(header) = self.capture.pop_block(&mut self.block) else {
+                break;
+            };
+            self.links
+                .diagnostics
+                .received_frames
+                .fetch_add(u64::from(header.frames), Ordering::Release);
+            last = Some(header.transport);
+            self.remember_block();
+        }
+        if last.is_some() {
+            *self.links.status.last_transport.write() = last;
+        }
+    }
+
+    /// Appends the block just read to the history, forgetting the oldest audio.
+    fn remember_block(&mut self) {
+        let block = &self.block[self.block.len().saturating_sub(self.history_len)..];
+        let overflow = (self.history.len() + block.len()).saturating_sub(self.history_len);
+        self.history.drain(..overflow);
+        self.history.extend(block);
+    }
+
+    fn feed_playback(&mut self) {
+        let room = self.playback.slots().min(self.audition.len());
+        for sample in self.audition.drain(..room) {
+            // Cannot fail: we only take as many samples as there are free slots.
+            let _ = self.playback.push(sample);
+        }
+    }
+}

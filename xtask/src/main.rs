@@ -1,0 +1,39 @@
+//! `cargo xtask`: the project's own commands next to nice-plug's bundler.
+
+mod bundle;
+mod python;
+mod setup;
+mod test;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+Usage: cargo xtask <command> [args]
+
+  setup [--gpu]          install ONNX Runtime 1.31.1 from PyPI wheels into runtime/
+                         (--gpu: onnxruntime-gpu and the CUDA 13 libraries it needs)
+  bundle [--release]     build target/bundled/Encore.{vst3,clap} with ONNX Runtime inside
+  test                   the whole test suite: fmt, clippy, cargo tests, bundle, host tests,
+                         exporter parity tests
+  export ARGS..          run the Jukebox exporter (models/export) in its own venv
+  fixtures               rebuild the tiny test models and their goldens
+";
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    nice_plug_xtask::chdir_workspace_root()?;
+    match command.as_str() {
+        "setup" => setup::run(&rest),
+        "bundle" => bundle::run(&rest),
+        "test" => test::run(&rest),
+        "export" => python::run_exporter("encore_export", &rest),
+        "fixtures" => python::run_exporter("encore_export.fixtures", &rest),
+        "" | "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}
