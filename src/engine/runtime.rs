@@ -4,12 +4,15 @@
 //! library is an error we can report, never a crash of the host. `ort::init()` panics when the
 //! library is missing, so it is never called: everything goes through [`ensure_loaded`].
 //!
-//! The library is looked for in this order, first hit wins:
+//! The library is looked for in this order:
 //! 1. a path the user set (plugin editor setting or CLI flag),
 //! 2. `ENCORE_ORT_DYLIB`, then `ORT_DYLIB_PATH`,
 //! 3. the folder of the binary Encore runs from (inside the `.vst3` bundle, beside the `.clap`,
 //!    beside the CLI),
 //! 4. the project-local folder that `cargo xtask setup` fills (developer builds).
+//!
+//! A path set by the user (1 or 2) is authoritative: when it does not work we say so instead of
+//! quietly loading some other library they did not choose.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -35,6 +38,16 @@ pub enum Origin {
     OrtEnv,
     BesideBinary,
     ProjectLocal,
+}
+
+impl Origin {
+    /// Paths the user chose, as opposed to places Encore searches by itself.
+    pub fn is_user_choice(self) -> bool {
+        matches!(
+            self,
+            Origin::UserSetting | Origin::EncoreEnv | Origin::OrtEnv
+        )
+    }
 }
 
 impl std::fmt::Display for Origin {
@@ -74,37 +87,35 @@ impl RuntimeSearch {
         }
     }
 
-    /// Every place to look, in order, with environment variables read now.
+    /// Every place to look, in order, with environment variables read now. When the user set a
+    /// path, it is the only candidate.
     pub fn candidates(&self) -> Vec<Candidate> {
         let env_path = |name: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
-        let mut out = Vec::new();
-        let mut push = |origin, path: Option<PathBuf>| {
-            if let Some(path) = path {
-                out.push(Candidate { origin, path });
-            }
-        };
-        push(Origin::UserSetting, self.user_path.clone());
-        push(Origin::EncoreEnv, env_path("ENCORE_ORT_DYLIB"));
-        push(Origin::OrtEnv, env_path("ORT_DYLIB_PATH"));
-        push(
-            Origin::BesideBinary,
-            self.binary_dir.as_ref().map(|d| d.join(LIBRARY_FILE)),
-        );
-        for dir in PROJECT_LOCAL_DIRS {
-            push(
-                Origin::ProjectLocal,
-                Some(
-                    Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join(dir)
-                        .join(LIBRARY_FILE),
-                ),
-            );
+        let chosen = [
+            (Origin::UserSetting, self.user_path.clone()),
+            (Origin::EncoreEnv, env_path("ENCORE_ORT_DYLIB")),
+            (Origin::OrtEnv, env_path("ORT_DYLIB_PATH")),
+        ]
+        .into_iter()
+        .find_map(|(origin, path)| path.map(|path| Candidate { origin, path }));
+        if let Some(chosen) = chosen {
+            return vec![chosen];
         }
-        out
+        let beside_binary = self.binary_dir.iter().map(|dir| Candidate {
+            origin: Origin::BesideBinary,
+            path: dir.join(LIBRARY_FILE),
+        });
+        let project_local = PROJECT_LOCAL_DIRS.iter().map(|dir| Candidate {
+            origin: Origin::ProjectLocal,
+            path: Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(dir)
+                .join(LIBRARY_FILE),
+        });
+        beside_binary.chain(project_local).collect()
     }
 }
 
@@ -119,6 +130,12 @@ pub struct RuntimeInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
+    #[error(
+        "ONNX Runtime library not found at {} ({origin}): the path you set does not exist. \
+         Fix or clear the setting (or ENCORE_ORT_DYLIB / ORT_DYLIB_PATH).",
+        path.display()
+    )]
+    SetPathMissing { path: PathBuf, origin: Origin },
     #[error(
         "ONNX Runtime library not found (looked for {LIBRARY_FILE} in: {}). \
          Reinstall Encore's bundle (it ships the library), set its path in Encore's settings \
@@ -165,8 +182,14 @@ pub fn ensure_loaded(search: &RuntimeSearch) -> Result<&'static RuntimeInfo, Run
     }
     let candidates = search.candidates();
     let Some(found) = candidates.iter().find(|c| c.path.is_file()) else {
-        return Err(RuntimeError::NotFound {
-            searched: candidates.into_iter().map(|c| c.path).collect(),
+        return Err(match candidates.as_slice() {
+            [only] if only.origin.is_user_choice() => RuntimeError::SetPathMissing {
+                path: only.path.clone(),
+                origin: only.origin,
+            },
+            _ => RuntimeError::NotFound {
+                searched: candidates.into_iter().map(|c| c.path).collect(),
+            },
         });
     };
     let load_failed = |reason: String| RuntimeError::LoadFailed {
@@ -215,5 +238,64 @@ fn this_binary_path() -> Option<PathBuf> {
     #[cfg(not(unix))]
     {
         std::env::current_exe().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn search(user: Option<&str>) -> RuntimeSearch {
+        RuntimeSearch {
+            user_path: user.map(PathBuf::from),
+            binary_dir: Some(PathBuf::from(
+                "/opt/plugins/Encore.vst3/Contents/x86_64-linux",
+            )),
+        }
+    }
+
+    #[test]
+    fn searches_beside_the_binary_before_the_project_folder() {
+        // Environment variables are process-wide; this test only runs meaningfully without them.
+        if std::env::var_os("ENCORE_ORT_DYLIB").is_some()
+            || std::env::var_os("ORT_DYLIB_PATH").is_some()
+        {
+            return;
+        }
+        let origins: Vec<Origin> = search(None).candidates().iter().map(|c| c.origin).collect();
+        assert_eq!(
+            origins,
+            [
+                Origin::BesideBinary,
+                Origin::ProjectLocal,
+                Origin::ProjectLocal
+            ]
+        );
+        assert_eq!(
+            search(None).candidates()[0].path,
+            Path::new("/opt/plugins/Encore.vst3/Contents/x86_64-linux").join(LIBRARY_FILE)
+        );
+    }
+
+    #[test]
+    fn a_path_the_user_set_is_the_only_candidate() {
+        let candidates = search(Some("/my/libonnxruntime.so")).candidates();
+        assert_eq!(candidates.len(), 1);
+        assert_eq!(candidates[0].origin, Origin::UserSetting);
+    }
+
+    #[test]
+    fn a_missing_user_path_is_reported_as_such() {
+        let error = ensure_loaded(&search(Some("/nonexistent/libonnxruntime.so"))).err();
+        // Another test in this process may already have loaded a runtime; then there is nothing
+        // to check.
+        if loaded().is_none() {
+            let message = error.expect("a missing library must not load").to_string();
+            assert!(
+                message.contains("/nonexistent/libonnxruntime.so"),
+                "{message}"
+            );
+            assert!(message.contains("does not exist"), "{message}");
+        }
     }
 }

@@ -1,14 +1,40 @@
-//! Counters the plugin exposes to hosts and tests through its saved state.
+//! What the plugin knows about itself, shared by the audio thread, the worker and the editor,
+//! and exposed to hosts and tests through the saved state (key `diagnostics`).
 //!
-//! Everything here is an atomic, so the audio thread updates it without locks. The counters are
-//! written into the plugin state (key `diagnostics`) but never read back from it: restoring a
-//! project must not rewind them.
+//! The audio thread only touches the atomics. The runtime status is behind a lock that only the
+//! worker writes and the editor or the host's state save read. Nothing here is read back from a
+//! restored state: restoring a project must not rewind an instance's history.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use nice_plug::params::persist::PersistentField;
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
+
+use crate::engine::RuntimeInfo;
+
+/// Whether the engine can run, as the editor shows it.
+#[derive(Debug, Clone, Default)]
+pub enum RuntimeStatus {
+    #[default]
+    NotChecked,
+    Ready(RuntimeInfo),
+    /// The full, user-facing reason and what to do about it.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for RuntimeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RuntimeStatus::NotChecked => f.write_str("not checked yet"),
+            RuntimeStatus::Ready(info) => {
+                write!(f, "ready: {} ({})", info.path.display(), info.origin)
+            }
+            RuntimeStatus::Unavailable(reason) => write!(f, "unavailable: {reason}"),
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct Diagnostics {
@@ -30,6 +56,10 @@ pub struct Diagnostics {
     pub host_position_samples: AtomicI64,
     /// How many times the worker thread was started.
     pub worker_starts: AtomicU64,
+    /// Sample rate of the current activation, as f32 bits.
+    pub sample_rate_bits: AtomicU32,
+    /// Written by the worker only.
+    pub runtime: RwLock<RuntimeStatus>,
 }
 
 /// A plain copy of the counters, as saved in the plugin state.
@@ -44,6 +74,9 @@ pub struct DiagnosticsSnapshot {
     pub host_tempo_bpm: f64,
     pub host_position_samples: i64,
     pub worker_starts: u64,
+    pub sample_rate: f32,
+    /// The runtime status in words, e.g. "unavailable: ONNX Runtime library not found ...".
+    pub runtime: String,
 }
 
 impl Diagnostics {
@@ -59,6 +92,8 @@ impl Diagnostics {
             host_tempo_bpm: f64::from_bits(load(&self.host_tempo_bits)),
             host_position_samples: self.host_position_samples.load(Ordering::Acquire),
             worker_starts: load(&self.worker_starts),
+            sample_rate: f32::from_bits(self.sample_rate_bits.load(Ordering::Acquire)),
+            runtime: self.runtime.read().to_string(),
         }
     }
 }

@@ -11,19 +11,16 @@ use nice_plug_egui::{
     EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, RepaintNotifier, create_egui_editor,
 };
 
+use super::diagnostics::RuntimeStatus;
 use super::params::EncoreParams;
-use super::worker::{RuntimeStatus, WorkerCommand, WorkerStatus};
+use super::worker::WorkerCommand;
 
 pub type EncoreEditor = EguiEditor<EditorApp>;
 
 const WIDTH: f64 = 520.0;
 const HEIGHT: f64 = 440.0;
 
-pub fn create(
-    params: Arc<EncoreParams>,
-    status: Arc<WorkerStatus>,
-    commands: Sender<WorkerCommand>,
-) -> Option<EncoreEditor> {
+pub fn create(params: Arc<EncoreParams>, commands: Sender<WorkerCommand>) -> Option<EncoreEditor> {
     let ort_path_text = params
         .settings
         .read()
@@ -33,7 +30,6 @@ pub fn create(
         .unwrap_or_default();
     let app = EditorApp {
         params,
-        status,
         commands,
         gui: None,
         ort_path_text,
@@ -48,7 +44,6 @@ pub fn create(
 
 pub struct EditorApp {
     params: Arc<EncoreParams>,
-    status: Arc<WorkerStatus>,
     commands: Sender<WorkerCommand>,
     gui: Option<GuiContext>,
     /// The ONNX Runtime path being typed, applied with the Load button.
@@ -90,7 +85,7 @@ impl NiceEguiApp for EditorApp {
 impl EditorApp {
     fn runtime_section(&mut self, ui: &mut egui::Ui) {
         ui.strong("Inference runtime");
-        match &*self.status.runtime.read() {
+        match &*self.params.diagnostics.runtime.read() {
             RuntimeStatus::NotChecked => {
                 ui.label("Looking for ONNX Runtime… (starts when the host activates Encore)");
             }
@@ -128,11 +123,10 @@ impl EditorApp {
 
     fn capture_section(&self, ui: &mut egui::Ui) {
         let diag = self.params.diagnostics.snapshot();
-        let seconds = match *self.status.last_transport.read() {
-            Some(t) if t.sample_rate > 0.0 => {
-                diag.received_frames as f64 / f64::from(t.sample_rate)
-            }
-            _ => 0.0,
+        let seconds = if diag.sample_rate > 0.0 {
+            diag.received_frames as f64 / f64::from(diag.sample_rate)
+        } else {
+            0.0
         };
         ui.strong("Capture");
         ui.horizontal(|ui| {

@@ -25,11 +25,10 @@ pub use diagnostics::{Diagnostics, DiagnosticsSnapshot};
 pub use params::{EncoreParams, PlaybackMode, TargetLevel};
 use playback::{PlaybackConsumer, playback_ring};
 pub use settings::Settings;
-use worker::{WorkerCommand, WorkerHandle, WorkerLinks, WorkerStatus};
+use worker::{WorkerCommand, WorkerHandle, WorkerLinks};
 
 pub struct Encore {
     params: Arc<EncoreParams>,
-    status: Arc<WorkerStatus>,
     /// Commands from the editor; the channel outlives workers so an open editor keeps working
     /// across deactivate/activate.
     commands: (Sender<WorkerCommand>, Receiver<WorkerCommand>),
@@ -48,7 +47,6 @@ impl Default for Encore {
     fn default() -> Self {
         Self {
             params: Arc::new(EncoreParams::default()),
-            status: Arc::new(WorkerStatus::default()),
             commands: crossbeam_channel::unbounded(),
             audio: None,
             worker: None,
@@ -94,11 +92,7 @@ impl Plugin for Encore {
     }
 
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
-        editor::create(
-            self.params.clone(),
-            self.status.clone(),
-            self.commands.0.clone(),
-        )
+        editor::create(self.params.clone(), self.commands.0.clone())
     }
 
     fn activate(
@@ -110,12 +104,15 @@ impl Plugin for Encore {
         // Hosts may activate again without deactivating: start from a clean worker each time.
         self.stop_worker();
         self.sample_rate = buffer_config.sample_rate;
+        self.params
+            .diagnostics
+            .sample_rate_bits
+            .store(self.sample_rate.to_bits(), Ordering::Release);
         let max_block = buffer_config.max_buffer_size as usize;
         let (capture_tx, capture_rx) = capture_rings(buffer_config.sample_rate, max_block);
         let (playback_tx, playback_rx) = playback_ring(buffer_config.sample_rate);
         let links = WorkerLinks {
             commands: self.commands.1.clone(),
-            status: self.status.clone(),
             diagnostics: self.params.diagnostics.clone(),
             ort_library: self.params.settings.read().ort_library.clone(),
         };

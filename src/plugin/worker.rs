@@ -12,11 +12,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use parking_lot::RwLock;
 use rtrb::Producer;
 
-use super::capture::{CHANNELS, CaptureConsumer, TransportSnapshot};
-use super::diagnostics::Diagnostics;
+use super::capture::{CHANNELS, CaptureConsumer};
+use super::diagnostics::{Diagnostics, RuntimeStatus};
 use crate::engine::runtime::{self, RuntimeSearch};
 
 /// How often the worker wakes to drain the capture ring when no command arrives.
@@ -34,29 +33,10 @@ pub enum WorkerCommand {
     PlayPrompt { seconds: f32 },
 }
 
-/// Whether the engine can run, as the editor shows it.
-#[derive(Debug, Clone, Default)]
-pub enum RuntimeStatus {
-    #[default]
-    NotChecked,
-    Ready(runtime::RuntimeInfo),
-    /// The full, user-facing reason and what to do about it.
-    Unavailable(String),
-}
-
-/// What the worker shares with the editor; only the worker writes it.
-#[derive(Debug, Default)]
-pub struct WorkerStatus {
-    pub runtime: RwLock<RuntimeStatus>,
-    /// The transport seen in the most recent captured block.
-    pub last_transport: RwLock<Option<TransportSnapshot>>,
-}
-
 /// What a worker needs that outlives it (shared with the editor across activations).
 #[derive(Clone)]
 pub struct WorkerLinks {
     pub commands: Receiver<WorkerCommand>,
-    pub status: Arc<WorkerStatus>,
     pub diagnostics: Arc<Diagnostics>,
     /// The user's ONNX Runtime path at start-up.
     pub ort_library: Option<PathBuf>,
@@ -169,11 +149,10 @@ impl Worker {
                 RuntimeStatus::Unavailable(error.to_string())
             }
         };
-        *self.links.status.runtime.write() = status;
+        *self.links.diagnostics.runtime.write() = status;
     }
 
     fn drain_capture(&mut self) {
-        let mut last = None;
         loop {
             self.block.clear();
             let Some(header) = self.capture.pop_block(&mut self.block) else {
@@ -183,11 +162,7 @@ impl Worker {
                 .diagnostics
                 .received_frames
                 .fetch_add(u64::from(header.frames), Ordering::Release);
-            last = Some(header.transport);
             self.remember_block();
-        }
-        if last.is_some() {
-            *self.links.status.last_transport.write() = last;
         }
     }
 

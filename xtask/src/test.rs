@@ -5,11 +5,11 @@ use std::process::Command;
 use anyhow::{Result, bail};
 
 use crate::bundle;
-use crate::python::{self, HOSTS_REQUIREMENTS, HOSTS_VENV, run};
+use crate::python::{self, HOSTS_REQUIREMENTS, HOSTS_VENV, run as run_command};
 
 pub fn run_all(skip_python: bool) -> Result<()> {
-    run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
-    run(Command::new("cargo").args([
+    run_command(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
+    run_command(Command::new("cargo").args([
         "clippy",
         "--workspace",
         "--all-targets",
@@ -20,16 +20,18 @@ pub fn run_all(skip_python: bool) -> Result<()> {
     // The debug bundle is what the host tests load: `assert_process_allocs` is active in it.
     bundle::run(&[])?;
     bundle::assert_bundles_exist()?;
-    run(Command::new("cargo").args(["test", "--workspace"]))?;
+    run_command(Command::new("cargo").args(["test", "--workspace"]))?;
     if skip_python {
         return Ok(());
     }
     let hosts_python = python::ensure_venv(HOSTS_VENV, HOSTS_REQUIREMENTS)?;
-    run(Command::new(hosts_python).args(["-m", "pytest", "-q", "tests/hosts"]))?;
+    run_command(Command::new(hosts_python).args(["-m", "pytest", "-q", "tests/hosts"]))?;
     let export_python = python::ensure_venv(python::EXPORT_VENV, python::EXPORT_REQUIREMENTS)?;
-    run(Command::new(export_python)
-        .env("PYTHONPATH", "models/export")
-        .args(["-m", "pytest", "-q", "models/export/tests"]))?;
+    run_command(
+        Command::new(export_python)
+            .env("PYTHONPATH", "models/export")
+            .args(["-m", "pytest", "-q", "models/export/tests"]),
+    )?;
     Ok(())
 }
 
