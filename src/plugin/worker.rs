@@ -182,3 +182,76 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::plugin::capture::{TransportSnapshot, capture_rings};
+    use crate::plugin::params::PlaybackMode;
+    use crate::plugin::playback::playback_ring;
+
+    const RATE: f32 = 1000.0;
+
+    fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !condition() {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn receives_every_captured_frame_and_plays_the_prompt_back() {
+        let diagnostics = Arc::new(Diagnostics::default());
+        let (commands_tx, commands) = crossbeam_channel::unbounded();
+        let links = WorkerLinks {
+            commands,
+            diagnostics: diagnostics.clone(),
+            ort_library: Some("/nonexistent/libonnxruntime.so".into()),
+        };
+        let (mut capture, capture_rx) = capture_rings(RATE, 64);
+        let (playback_tx, mut playback) = playback_ring(RATE);
+        let mut worker = WorkerHandle::spawn(links, RATE, capture_rx, playback_tx);
+
+        let transport = TransportSnapshot {
+            playing: true,
+            tempo_bpm: None,
+            position_samples: None,
+            sample_rate: RATE,
+        };
+        let ramp: Vec<f32> = (0..50).map(|i| i as f32).collect();
+        for _ in 0..4 {
+            assert!(capture.push(&[&ramp], transport, &diagnostics));
+        }
+        wait_until("the worker drained the ring", || {
+            diagnostics.received_frames.load(Ordering::Acquire) == 200
+        });
+
+        // The last 10 ms at 1 kHz are the ramp's last 10 samples, duplicated to stereo.
+        commands_tx
+            .send(WorkerCommand::PlayPrompt { seconds: 0.01 })
+            .unwrap();
+        let mut out = [0.0f32; 10];
+        wait_until("the prompt reached the playback ring", || {
+            playback.play_into(&mut [&mut out], PlaybackMode::Replace, &diagnostics);
+            diagnostics.played_frames.load(Ordering::Acquire) >= 10
+        });
+        assert_eq!(
+            out,
+            [40.0, 41.0, 42.0, 43.0, 44.0, 45.0, 46.0, 47.0, 48.0, 49.0]
+        );
+
+        let stopping = Instant::now();
+        worker.stop_and_join();
+        assert!(stopping.elapsed() < Duration::from_secs(1));
+        assert!(
+            diagnostics
+                .runtime
+                .read()
+                .to_string()
+                .starts_with("unavailable")
+        );
+    }
+}
