@@ -6,6 +6,7 @@
 //! - the Jukebox model definition (manifest, conditioning), which the engine reads.
 
 pub mod engine;
+pub mod jukebox;
 pub mod plugin;
 
 pub use plugin::Encore;

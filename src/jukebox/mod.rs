@@ -1,0 +1,6 @@
+//! The Jukebox model definition as the engine sees it: the exported model folder's contract
+//! (`manifest.json`) and the conditioning rules that go with it.
+
+pub mod manifest;
+
+pub use manifest::{GraphSpec, Manifest, ManifestError, PriorSpec};

@@ -1,0 +1,149 @@
+//! The model folder's manifest: the committed tiny models load and verify, and every kind of
+//! damage to a model folder is a typed error naming the file, never a panic.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use encore::jukebox::manifest::{Manifest, ManifestError, ModelKind, PriorKind, Verify};
+
+const TINY_MODELS: [(&str, ModelKind, PriorKind); 3] = [
+    ("tiny-5b", ModelKind::FiveB, PriorKind::Top),
+    (
+        "tiny-5b-lyrics",
+        ModelKind::FiveBLyrics,
+        PriorKind::TopLyricsEncoder,
+    ),
+    (
+        "tiny-1b-lyrics",
+        ModelKind::OneBLyrics,
+        PriorKind::TopLyricsPrefix,
+    ),
+];
+
+fn model_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name)
+}
+
+/// A scratch copy of a tiny model that a test may damage.
+fn scratch_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let scratch = tempfile::tempdir().unwrap();
+    let source = model_dir(name);
+    let manifest = Manifest::load(&source).unwrap();
+    let dest = scratch.path().join(name);
+    fs::create_dir_all(&dest).unwrap();
+    fs::copy(source.join("manifest.json"), dest.join("manifest.json")).unwrap();
+    for graph in &manifest.graphs {
+        let target = dest.join(&graph.file);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        fs::copy(source.join(&graph.file), target).unwrap();
+    }
+    (scratch, dest)
+}
+
+#[test]
+fn every_tiny_model_loads_and_its_files_match_their_hashes() {
+    for (name, kind, top_kind) in TINY_MODELS {
+        let dir = model_dir(name);
+        let manifest = Manifest::load(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+        manifest
+            .verify_files(&dir, Verify::Hashes)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(manifest.model.kind, kind, "{name}");
+        assert_eq!(manifest.vqvae.hop_lengths, [8, 32, 128], "{name}");
+        for level in 0..3 {
+            assert!(
+                manifest.graph("vqvae_encoder", level, "fp32").is_some(),
+                "{name} L{level}"
+            );
+            assert!(
+                manifest.graph("vqvae_decoder", level, "fp32").is_some(),
+                "{name} L{level}"
+            );
+        }
+        let top = manifest
+            .prior(2)
+            .unwrap_or_else(|| panic!("{name} has no top prior"));
+        assert_eq!(top.kind, top_kind, "{name}");
+        for level in [0, 1] {
+            let upsampler = manifest
+                .prior(level)
+                .unwrap_or_else(|| panic!("{name} L{level}"));
+            assert_eq!(upsampler.kind, PriorKind::Upsampler);
+        }
+        for level in 0..3 {
+            for graph in ["prior_conditioning", "prior_prefill", "prior_step"] {
+                assert!(
+                    manifest.graph(graph, level, "fp32").is_some(),
+                    "{name} {graph} L{level}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn an_unknown_format_version_is_rejected_with_advice() {
+    let (_scratch, dir) = scratch_copy("tiny-5b");
+    let path = dir.join("manifest.json");
+    let text = fs::read_to_string(&path).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["format_version"] = 99.into();
+    fs::write(&path, json.to_string()).unwrap();
+    let error = Manifest::load(&dir).unwrap_err();
+    assert!(matches!(error, ManifestError::UnsupportedVersion { ref found, .. } if found == "99"));
+    assert!(error.to_string().contains("re-export"), "{error}");
+}
+
+#[test]
+fn a_missing_manifest_or_graph_file_is_named() {
+    let (_scratch, dir) = scratch_copy("tiny-5b");
+    let manifest = Manifest::load(&dir).unwrap();
+    let victim = dir.join(&manifest.graphs[0].file);
+    fs::remove_file(&victim).unwrap();
+    match manifest.verify_files(&dir, Verify::Sizes) {
+        Err(ManifestError::MissingFile { path }) => assert_eq!(path, victim),
+        other => panic!("expected MissingFile, got {other:?}"),
+    }
+    fs::remove_file(dir.join("manifest.json")).unwrap();
+    assert!(matches!(
+        Manifest::load(&dir),
+        Err(ManifestError::Io { .. })
+    ));
+}
+
+#[test]
+fn a_truncated_or_corrupted_graph_is_detected() {
+    let (_scratch, dir) = scratch_copy("tiny-5b");
+    let manifest = Manifest::load(&dir).unwrap();
+    let victim = dir.join(&manifest.graphs[0].file);
+    let mut bytes = fs::read(&victim).unwrap();
+
+    // Same size, one bit flipped: only the hash can tell.
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    fs::write(&victim, &bytes).unwrap();
+    manifest.verify_files(&dir, Verify::Sizes).unwrap();
+    assert!(matches!(
+        manifest.verify_files(&dir, Verify::Hashes),
+        Err(ManifestError::HashMismatch { .. })
+    ));
+
+    bytes.truncate(middle);
+    fs::write(&victim, &bytes).unwrap();
+    assert!(matches!(
+        manifest.verify_files(&dir, Verify::Sizes),
+        Err(ManifestError::SizeMismatch { .. })
+    ));
+}
+
+#[test]
+fn a_manifest_that_is_not_json_is_a_typed_error() {
+    let (_scratch, dir) = scratch_copy("tiny-5b");
+    fs::write(dir.join("manifest.json"), "{ not json").unwrap();
+    assert!(matches!(
+        Manifest::load(&dir),
+        Err(ManifestError::Json { .. })
+    ));
+}
