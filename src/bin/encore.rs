@@ -46,7 +46,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Doctor { ort_library } => {
-            let info = ensure_loaded(&RuntimeSearch::from_this_binary(ort_library))?;
+            let info = &ensure_loaded(&RuntimeSearch::from_this_binary(ort_library))?.info;
             println!("ONNX Runtime: {} ({})", info.path.display(), info.origin);
             println!("{}", info.build);
             Ok(())

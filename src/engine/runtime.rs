@@ -160,25 +160,36 @@ fn list_paths(paths: &[PathBuf]) -> String {
     names.join(", ")
 }
 
-/// The process-wide environment. ONNX Runtime allows one per process, and the library it came
-/// from stays loaded until exit.
-static LOADED: OnceLock<(RuntimeInfo, ort::environment::Environment)> = OnceLock::new();
+/// ONNX Runtime, loaded: what it is and the process-wide environment sessions are made in.
+/// ONNX Runtime allows one environment per process, and the library stays loaded until exit.
+pub struct Runtime {
+    pub info: RuntimeInfo,
+    environment: ort::environment::Environment,
+}
+
+impl Runtime {
+    pub fn environment(&self) -> &ort::environment::Environment {
+        &self.environment
+    }
+}
+
+static LOADED: OnceLock<Runtime> = OnceLock::new();
 /// Serialises load attempts: two plugin instances may start their workers at once.
 static LOAD_LOCK: Mutex<()> = Mutex::new(());
 
-/// The library already loaded into this process, if any.
-pub fn loaded() -> Option<&'static RuntimeInfo> {
-    LOADED.get().map(|(info, _)| info)
+/// The runtime already loaded into this process, if any.
+pub fn loaded() -> Option<&'static Runtime> {
+    LOADED.get()
 }
 
 /// Loads ONNX Runtime from the first candidate that exists, once per process.
 ///
 /// When a candidate exists but fails to load, the error names it rather than silently trying
 /// the next one: a path the user chose that does not work is something they need to hear about.
-pub fn ensure_loaded(search: &RuntimeSearch) -> Result<&'static RuntimeInfo, RuntimeError> {
+pub fn ensure_loaded(search: &RuntimeSearch) -> Result<&'static Runtime, RuntimeError> {
     let _guard = LOAD_LOCK.lock();
-    if let Some(info) = loaded() {
-        return Ok(info);
+    if let Some(runtime) = loaded() {
+        return Ok(runtime);
     }
     let candidates = search.candidates();
     let Some(found) = candidates.iter().find(|c| c.path.is_file()) else {
@@ -208,7 +219,7 @@ pub fn ensure_loaded(search: &RuntimeSearch) -> Result<&'static RuntimeInfo, Run
         build: ort::info().to_string(),
     };
     tracing::info!(path = %info.path.display(), origin = %info.origin, "ONNX Runtime loaded");
-    Ok(&LOADED.get_or_init(|| (info, environment)).0)
+    Ok(LOADED.get_or_init(|| Runtime { info, environment }))
 }
 
 /// Path of the shared object or executable this function was linked into.

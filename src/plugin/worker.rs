@@ -143,7 +143,7 @@ impl Worker {
     fn load_runtime(&mut self, user_path: Option<PathBuf>) {
         let search = RuntimeSearch::from_this_binary(user_path);
         let status = match runtime::ensure_loaded(&search) {
-            Ok(info) => RuntimeStatus::Ready(info.clone()),
+            Ok(runtime) => RuntimeStatus::Ready(runtime.info.clone()),
             Err(error) => {
                 tracing::warn!("{error}");
                 RuntimeStatus::Unavailable(error.to_string())
