@@ -55,7 +55,7 @@ impl Vqvae {
     /// Mono 44.1 kHz audio, a whole number of hops long, to one code per hop.
     pub fn encode(&mut self, level: usize, audio: &[f32]) -> Result<Vec<i64>, EngineError> {
         let hop = self.levels[level].hop;
-        if audio.is_empty() || audio.len() % hop != 0 {
+        if audio.is_empty() || !audio.len().is_multiple_of(hop) {
             return Err(EngineError::InvalidInput(format!(
                 "level {level} encodes whole hops of {hop} samples; got {} samples",
                 audio.len()
