@@ -5,6 +5,7 @@
 //! - [`engine`]: inference on ONNX Runtime; it knows nothing of plugins (the CLI drives it too).
 //! - the Jukebox model definition (manifest, conditioning), which the engine reads.
 
+pub mod audio;
 pub mod engine;
 pub mod jukebox;
 pub mod plugin;

@@ -1,0 +1,103 @@
+//! Writing takes: atomically (a reader never sees half a file) and never over an existing file.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::AudioError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum WavFormat {
+    Float32,
+    Int24,
+}
+
+/// Writes mono `samples` to `path`, which must not exist yet. The file is written beside its
+/// final name and hard-linked into place, which fails rather than replacing a file that
+/// appeared in the meantime.
+pub fn write_wav_new(
+    path: &Path,
+    samples: &[f32],
+    sample_rate: u32,
+    format: WavFormat,
+) -> Result<(), AudioError> {
+    let failed = |reason: String| AudioError::Write {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if path.exists() {
+        return Err(failed(
+            "the file exists already; Encore never overwrites a take".into(),
+        ));
+    }
+    let partial = partial_path(path);
+    write_wav(&partial, samples, sample_rate, format).map_err(|e| {
+        let _ = fs::remove_file(&partial);
+        failed(e)
+    })?;
+    let linked = fs::hard_link(&partial, path);
+    let _ = fs::remove_file(&partial);
+    linked.map_err(|e| failed(e.to_string()))
+}
+
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}.partial", std::process::id()));
+    path.with_file_name(name)
+}
+
+fn write_wav(
+    path: &Path,
+    samples: &[f32],
+    sample_rate: u32,
+    format: WavFormat,
+) -> Result<(), String> {
+    let (bits_per_sample, sample_format) = match format {
+        WavFormat::Float32 => (32, hound::SampleFormat::Float),
+        WavFormat::Int24 => (24, hound::SampleFormat::Int),
+    };
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate,
+        bits_per_sample,
+        sample_format,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).map_err(|e| e.to_string())?;
+    for &sample in samples {
+        match format {
+            WavFormat::Float32 => writer.write_sample(sample),
+            WavFormat::Int24 => {
+                let scaled = (sample.clamp(-1.0, 1.0) * 8_388_607.0).round() as i32;
+                writer.write_sample(scaled)
+            }
+        }
+        .map_err(|e| e.to_string())?;
+    }
+    writer.finalize().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::read_audio_file;
+
+    #[test]
+    fn takes_round_trip_and_are_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let samples = [0.0, 0.5, -0.25, 1.0];
+        for format in [WavFormat::Float32, WavFormat::Int24] {
+            let path = dir.path().join(format!("{format:?}.wav"));
+            write_wav_new(&path, &samples, 44_100, format).unwrap();
+            let read = read_audio_file(&path).unwrap();
+            assert_eq!(read.sample_rate, 44_100);
+            for (a, b) in read.channels[0].iter().zip(samples) {
+                assert!((a - b).abs() < 1e-6, "{format:?}: {a} vs {b}");
+            }
+            let error = write_wav_new(&path, &[0.1], 44_100, format).unwrap_err();
+            assert!(error.to_string().contains("never overwrites"), "{error}");
+            assert_eq!(read_audio_file(&path).unwrap().channels[0].len(), 4);
+        }
+        // No partial files are left behind.
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 2);
+    }
+}
