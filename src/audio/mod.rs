@@ -9,7 +9,7 @@ mod wav;
 pub use decode::{DecodedAudio, read_audio_file};
 pub use prompt::{PromptError, prepare_prompt};
 pub use resample::resample_mono;
-pub use wav::{WavFormat, write_wav_new};
+pub use wav::{WavFormat, unused_wav_path, write_wav_new};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {

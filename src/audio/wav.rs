@@ -39,6 +39,18 @@ pub fn write_wav_new(
     linked.map_err(|e| failed(e.to_string()))
 }
 
+/// `dir/stem.wav`, or `dir/stem-2.wav`, `-3`, ... : the first name not taken.
+pub fn unused_wav_path(dir: &Path, stem: &str) -> PathBuf {
+    let first = dir.join(format!("{stem}.wav"));
+    if !first.exists() {
+        return first;
+    }
+    (2..)
+        .map(|n| dir.join(format!("{stem}-{n}.wav")))
+        .find(|p| !p.exists())
+        .expect("an unbounded range always yields a free name")
+}
+
 fn partial_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".{}.partial", std::process::id()));

@@ -1,10 +1,14 @@
 //! `encore`: the command-line face of the engine.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use encore::engine::{RuntimeSearch, ensure_loaded};
+use encore::audio::{self, WavFormat};
+use encore::engine::{RuntimeSearch, SessionFactory, Vqvae, ensure_loaded};
+use encore::jukebox::Manifest;
+use encore::jukebox::manifest::Verify;
 
 #[derive(Parser)]
 #[command(
@@ -13,6 +17,9 @@ use encore::engine::{RuntimeSearch, ensure_loaded};
     about = "Continue music with OpenAI's Jukebox"
 )]
 struct Cli {
+    /// ONNX Runtime library to use instead of searching for one.
+    #[arg(long, global = true, value_name = "PATH")]
+    ort_library: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -20,10 +27,27 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check that ONNX Runtime can be loaded and say where it came from.
-    Doctor {
-        /// ONNX Runtime library to use instead of searching for one.
-        #[arg(long, value_name = "PATH")]
-        ort_library: Option<PathBuf>,
+    Doctor,
+    /// Describe an exported model folder and check its files.
+    Models {
+        /// The model folder (holds manifest.json).
+        dir: PathBuf,
+        /// Also check every file's sha256 (reads every byte).
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Encode a prompt with the VQ-VAE and decode it again: hear what the model hears at a level.
+    Reconstruct {
+        /// Audio file: WAV, FLAC, MP3 or OGG, any sample rate and channel count.
+        prompt: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        model: PathBuf,
+        /// VQ-VAE level: 2 is the coarsest (what the top prior sees), 0 the finest.
+        #[arg(long, default_value_t = 2)]
+        level: usize,
+        /// Folder for the WAV file (never overwritten: a free name is chosen).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out_dir: PathBuf,
     },
 }
 
@@ -44,12 +68,113 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let search = RuntimeSearch::from_this_binary(cli.ort_library);
     match cli.command {
-        Command::Doctor { ort_library } => {
-            let info = &ensure_loaded(&RuntimeSearch::from_this_binary(ort_library))?.info;
+        Command::Doctor => {
+            let info = &ensure_loaded(&search)?.info;
             println!("ONNX Runtime: {} ({})", info.path.display(), info.origin);
             println!("{}", info.build);
             Ok(())
         }
+        Command::Models { dir, verify } => describe_model(&dir, verify),
+        Command::Reconstruct {
+            prompt,
+            model,
+            level,
+            out_dir,
+        } => {
+            let runtime = ensure_loaded(&search)?;
+            let manifest = Manifest::load(&model)?;
+            manifest.verify_files(&model, Verify::Sizes)?;
+            anyhow::ensure!(
+                level < manifest.vqvae.levels,
+                "level {level} does not exist: the model has levels 0 to {}",
+                manifest.vqvae.levels - 1
+            );
+            let mut vqvae = Vqvae::open(&model, &manifest, &SessionFactory::cpu(runtime), "fp32")?;
+            let decoded = audio::read_audio_file(&prompt)?;
+            let top_hop = manifest.vqvae.hop_lengths[manifest.vqvae.levels - 1];
+            let samples = audio::prepare_prompt(&decoded, manifest.audio.sample_rate, top_hop)
+                .with_context(|| format!("prompt {}", prompt.display()))?;
+            let codes = vqvae.encode(level, &samples)?;
+            let audio_out = vqvae.decode(level, &codes)?;
+            let stem = prompt.file_stem().unwrap_or_default().to_string_lossy();
+            let path = audio::unused_wav_path(&out_dir, &format!("{stem}.level{level}"));
+            audio::write_wav_new(
+                &path,
+                &audio_out,
+                manifest.audio.sample_rate,
+                WavFormat::Float32,
+            )?;
+            println!(
+                "{} codes at level {level} -> {}",
+                codes.len(),
+                path.display()
+            );
+            Ok(())
+        }
     }
+}
+
+fn describe_model(dir: &Path, verify: bool) -> anyhow::Result<()> {
+    let manifest = Manifest::load(dir)?;
+    let check = if verify {
+        Verify::Hashes
+    } else {
+        Verify::Sizes
+    };
+    manifest.verify_files(dir, check)?;
+    let model = &manifest.model;
+    println!(
+        "{} ({:?}, {} weights)",
+        model.name, model.kind, model.source
+    );
+    let bytes: u64 = manifest
+        .graphs
+        .iter()
+        .map(|g| g.bytes + g.external_data.as_ref().map_or(0, |d| d.bytes))
+        .sum();
+    println!(
+        "{} graphs, {:.1} MB, files {}",
+        manifest.graphs.len(),
+        bytes as f64 / 1e6,
+        if verify {
+            "verified (sha256)"
+        } else {
+            "present (sizes checked)"
+        }
+    );
+    println!(
+        "VQ-VAE hop lengths by level: {:?}",
+        manifest.vqvae.hop_lengths
+    );
+    for prior in &manifest.priors {
+        let cache_mib = prior
+            .cache
+            .bytes_per_sample
+            .get("fp16")
+            .copied()
+            .unwrap_or(0) as f64
+            / (1u64 << 20) as f64;
+        println!(
+            "prior level {}: {:?}, n_ctx {}, width {}, depth {}, fp16 cache {:.1} MiB per take",
+            prior.level, prior.kind, prior.n_ctx, prior.width, prior.depth, cache_mib
+        );
+    }
+    let vocab = &manifest.vocabularies;
+    let mut artists: Vec<_> = vocab.artists.keys().collect();
+    artists.sort();
+    println!(
+        "{} artists, e.g. {:?}",
+        artists.len(),
+        &artists[..artists.len().min(5)]
+    );
+    let mut genres: Vec<_> = vocab.genres.keys().collect();
+    genres.sort();
+    println!(
+        "{} genres, e.g. {:?}",
+        genres.len(),
+        &genres[..genres.len().min(5)]
+    );
+    Ok(())
 }
