@@ -98,6 +98,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("prompt {}", prompt.display()))?;
             let codes = vqvae.encode(level, &samples)?;
             let audio_out = vqvae.decode(level, &codes)?;
+            std::fs::create_dir_all(&out_dir)
+                .with_context(|| format!("creating {}", out_dir.display()))?;
             let stem = prompt.file_stem().unwrap_or_default().to_string_lossy();
             let path = audio::unused_wav_path(&out_dir, &format!("{stem}.level{level}"));
             audio::write_wav_new(

@@ -2,11 +2,17 @@
 //! or the CLI drives it.
 
 pub mod error;
+pub mod prior;
 pub mod runtime;
+pub mod sampler;
 pub mod session;
 pub mod vqvae;
+pub mod windows;
 
 pub use error::EngineError;
+pub use prior::{ConditioningInputs, Prior};
 pub use runtime::{Runtime, RuntimeError, RuntimeInfo, RuntimeSearch, ensure_loaded};
+pub use sampler::{RngState, RowSampler, SamplingParams, SeededUniforms, UniformSource};
 pub use session::{Device, SessionFactory};
 pub use vqvae::Vqvae;
+pub use windows::{LevelRequest, LevelSampler, SongLabels, StepOutcome, Window};
