@@ -15,4 +15,4 @@ pub use runtime::{Runtime, RuntimeError, RuntimeInfo, RuntimeSearch, ensure_load
 pub use sampler::{RngState, RowSampler, SamplingParams, SeededUniforms, UniformSource};
 pub use session::{Device, SessionFactory};
 pub use vqvae::Vqvae;
-pub use windows::{LevelRequest, LevelSampler, SongLabels, StepOutcome, Window};
+pub use windows::{LevelCheckpoint, LevelRequest, LevelSampler, SongLabels, StepOutcome, Window};

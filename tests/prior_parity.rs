@@ -1,0 +1,200 @@
+//! Every prior of the tiny fixtures through the engine's prefill and step graphs, with its caches
+//! bound in place, against the reference implementation's teacher-forced goldens
+//! (`goldens/prior_l{L}.teacher_forced.npz`, written from transformers' Jukebox port).
+
+use std::path::{Path, PathBuf};
+
+use encore::engine::{ConditioningInputs, Prior, RuntimeSearch, SessionFactory, ensure_loaded};
+use encore::jukebox::Manifest;
+use ndarray::{Array1, Array2, Array3};
+use ndarray_npy::NpzReader;
+
+const KINDS: [&str; 3] = ["tiny-5b", "tiny-5b-lyrics", "tiny-1b-lyrics"];
+/// fp32 graphs against the port (docs/prior-graphs.md measured 2e-6 .. 9e-6).
+const TOLERANCE: f32 = 1e-4;
+/// Also relative to the largest |logit|: random-weight fixtures may have logits far below 1,
+/// where an absolute 1e-4 would let a wrong computation pass (fp32 rounding is about 1e-7 of it).
+const RELATIVE: f32 = 1e-5;
+
+fn model_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name)
+}
+
+fn factory() -> SessionFactory {
+    let runtime = ensure_loaded(&RuntimeSearch::from_this_binary(None))
+        .expect("ONNX Runtime must be installed for this test: run `cargo xtask setup`");
+    let mut factory = SessionFactory::cpu(runtime);
+    factory.intra_threads = Some(1);
+    factory
+}
+
+fn max_error(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn flat<D: ndarray::Dimension>(a: ndarray::Array<i64, D>) -> Vec<i64> {
+    a.iter().copied().collect()
+}
+
+struct Golden {
+    sequence: Array2<i64>,
+    inputs: ConditioningInputs,
+    start_emb: Vec<f32>,
+    cond: Vec<f32>,
+    logits: Array3<f32>,
+}
+
+fn read_golden(path: &Path) -> Golden {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut npz = NpzReader::new(file).unwrap();
+    let names = npz.names().unwrap();
+    let has = |n: &str| names.iter().any(|m| m == n || m == &format!("{n}.npy"));
+    let vector = |npz: &mut NpzReader<_>, n: &str| -> Vec<i64> {
+        if has(n) {
+            let a: Array1<i64> = npz.by_name(n).unwrap();
+            flat(a)
+        } else {
+            Vec::new()
+        }
+    };
+    let matrix = |npz: &mut NpzReader<_>, n: &str| -> Vec<i64> {
+        if has(n) {
+            let a: Array2<i64> = npz.by_name(n).unwrap();
+            flat(a)
+        } else {
+            Vec::new()
+        }
+    };
+    let inputs = ConditioningInputs {
+        artist: vector(&mut npz, "artist"),
+        genres: matrix(&mut npz, "genres"),
+        total_length: vector(&mut npz, "total_length"),
+        offset: vector(&mut npz, "offset"),
+        sample_length: vector(&mut npz, "sample_length"),
+        lyrics: matrix(&mut npz, "lyrics"),
+        upper_codes: matrix(&mut npz, "upper_codes"),
+    };
+    let start_emb: Array2<f32> = npz.by_name("start_emb").unwrap();
+    let cond: Array3<f32> = npz.by_name("cond").unwrap();
+    Golden {
+        sequence: npz.by_name("sequence").unwrap(),
+        inputs,
+        start_emb: start_emb.iter().copied().collect(),
+        cond: cond.iter().copied().collect(),
+        logits: npz.by_name("logits").unwrap(),
+    }
+}
+
+/// Conditioning, then prefill of the first part of the window in block-aligned chunks (the
+/// first one ending mid-block), then one step per remaining position; returns the worst
+/// |logit error| against the golden and checks conditioning on the way.
+fn teacher_forced_error(prior: &mut Prior, golden: &Golden, what: &str) -> f32 {
+    let (batch, n_ctx) = golden.sequence.dim();
+    let spec = prior.spec().clone();
+    assert_eq!(n_ctx, spec.n_ctx, "{what}: golden window length");
+    prior.allocate(batch).unwrap();
+    let addresses = prior.cache_addresses().unwrap();
+    prior.condition(&golden.inputs).unwrap();
+    let cond_error = max_error(prior.start_emb().unwrap(), &golden.start_emb)
+        .max(max_error(prior.cond().unwrap(), &golden.cond));
+    assert!(
+        cond_error < TOLERANCE,
+        "{what}: conditioning off by {cond_error}"
+    );
+
+    // Input at position t is the id at t - 1; the start embedding (id ignored) at 0.
+    let input = |row: usize, t: usize| {
+        if t == 0 {
+            0
+        } else {
+            golden.sequence[[row, t - 1]]
+        }
+    };
+    let bc = spec.block_ctx;
+    let split = n_ctx / 2 + bc / 2 + 1;
+    let mut worst = 0.0f32;
+    let mut position = 0;
+    while position < split {
+        let limit = if position == 0 { 3 } else { bc };
+        let chunk = (bc - position % bc).min(split - position).min(limit);
+        let tokens: Vec<i64> = (0..batch)
+            .flat_map(|row| (position..position + chunk).map(move |t| input(row, t)))
+            .collect();
+        let logits = prior.prefill(&tokens, position).unwrap();
+        let vocab = spec.vocab_size;
+        for row in 0..batch {
+            for (i, t) in (position..position + chunk).enumerate() {
+                let got = &logits[(row * chunk + i) * vocab..(row * chunk + i + 1) * vocab];
+                let want = golden.logits.slice(ndarray::s![row, t, ..]);
+                worst = worst.max(max_error(got, want.as_slice().unwrap()));
+            }
+        }
+        position += chunk;
+    }
+    for t in split..n_ctx {
+        let tokens: Vec<i64> = (0..batch).map(|row| input(row, t)).collect();
+        let logits = prior.step(&tokens, t).unwrap();
+        let vocab = spec.vocab_size;
+        for row in 0..batch {
+            let want = golden.logits.slice(ndarray::s![row, t, ..]);
+            worst = worst.max(max_error(
+                &logits[row * vocab..(row + 1) * vocab],
+                want.as_slice().unwrap(),
+            ));
+        }
+    }
+    assert_eq!(
+        prior.cache_addresses().unwrap(),
+        addresses,
+        "{what}: caches moved"
+    );
+    worst
+}
+
+#[test]
+fn teacher_forced_logits_match_the_reference_for_every_prior() {
+    let factory = factory();
+    for name in KINDS {
+        let dir = model_dir(name);
+        let manifest = Manifest::load(&dir).unwrap();
+        assert_eq!(manifest.priors.len(), 3, "{name}: a prior per level");
+        for spec in &manifest.priors {
+            let level = spec.level;
+            let what = format!("{name} level {level}");
+            let mut prior = Prior::open(&dir, &manifest, level, &factory, "fp32").unwrap();
+            let golden =
+                read_golden(&dir.join(format!("goldens/prior_l{level}.teacher_forced.npz")));
+            let worst = teacher_forced_error(&mut prior, &golden, &what);
+            let scale = golden.logits.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            eprintln!("{what}: max |logit error| {worst:.2e} (largest |logit| {scale:.2e})");
+            assert!(worst < TOLERANCE, "{what}: logits off by {worst}");
+            assert!(
+                worst <= RELATIVE * scale + 1e-7,
+                "{what}: logits off by {worst}, too much for logits up to {scale}"
+            );
+
+            // A second window in the same caches (no clearing) gives the same logits.
+            let again = teacher_forced_error(&mut prior, &golden, &what);
+            assert!(again < TOLERANCE, "{what}: reused caches off by {again}");
+        }
+    }
+}
+
+#[test]
+fn a_prefill_chunk_across_a_block_boundary_is_refused() {
+    let factory = factory();
+    let dir = model_dir("tiny-5b");
+    let manifest = Manifest::load(&dir).unwrap();
+    let mut prior = Prior::open(&dir, &manifest, 2, &factory, "fp32").unwrap();
+    let bc = prior.spec().block_ctx;
+    assert!(prior.step(&[0], 0).is_err(), "stepping before allocate");
+    prior.allocate(1).unwrap();
+    let error = prior.prefill(&[0; 2], bc - 1).unwrap_err();
+    assert!(error.to_string().contains("crosses"), "{error}");
+}
