@@ -1,0 +1,213 @@
+//! Encore.clap in a real (small) CLAP host: layout, activation at the usual rates and block
+//! sizes, bit-exact pass-through, the transport reaching the plugin, and many
+//! activate/deactivate cycles. Needs the bundle: `cargo xtask bundle`.
+
+#[path = "clap_host/host.rs"]
+mod host;
+
+use std::sync::atomic::Ordering;
+
+use host::{Host, PortConfig, PortInfo, Timeline};
+
+const SAMPLE_RATES: [f64; 3] = [44_100.0, 48_000.0, 96_000.0];
+const BLOCK_SIZES: [u32; 4] = [1, 64, 512, 4096];
+/// Block sizes that change from one call to the next within one activation, as hosts do
+/// around loop points and automation.
+const VARYING_BLOCKS: [u32; 12] = [1, 4096, 17, 512, 3, 1000, 64, 2, 4095, 333, 1, 128];
+
+/// Enough frames per run to cross several ring and block boundaries, without slowing the suite.
+fn blocks_for(total_frames: u32, block: u32) -> Vec<u32> {
+    vec![block; total_frames.div_ceil(block) as usize]
+}
+
+fn diagnostics(host: &mut Host) -> serde_json::Value {
+    let state = host.save_state();
+    let raw = state["fields"]["diagnostics"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no diagnostics field in the state: {state}"));
+    serde_json::from_str(raw).expect("diagnostics is not JSON")
+}
+
+fn assert_clean(host: &Host) {
+    host.shared(|s| {
+        let violations = s.thread_violations.lock().unwrap();
+        assert!(
+            violations.is_empty(),
+            "threading violations: {violations:?}"
+        );
+        let errors = s.errors_logged.lock().unwrap();
+        assert!(errors.is_empty(), "the plugin logged errors: {errors:?}");
+        let restarts = s.restarts_requested.load(Ordering::SeqCst);
+        assert_eq!(restarts, 0, "the plugin asked for restarts");
+    });
+}
+
+#[test]
+fn declares_stereo_and_mono_layouts_with_in_place_main_ports() {
+    let mut host = Host::load();
+    let main_port = |name: &str, in_place_pair| PortInfo {
+        name: name.into(),
+        channel_count: 2,
+        is_main: true,
+        port_type: Some("stereo".into()),
+        in_place_pair,
+    };
+    let inputs = host.audio_ports(true);
+    let outputs = host.audio_ports(false);
+    // One main stereo port each way, paired for in-place processing.
+    assert_eq!(inputs, [main_port("Input", Some(1))]);
+    assert_eq!(outputs, [main_port("Output", Some(0))]);
+
+    let configs = host.port_configs();
+    let config = |id, name: &str, channels| PortConfig {
+        id,
+        name: name.into(),
+        input_channels: Some(channels),
+        output_channels: Some(channels),
+    };
+    assert_eq!(configs, [config(0, "Stereo", 2), config(1, "Mono", 1)]);
+
+    let params = host.params();
+    let names: Vec<&str> = params.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Continue",
+            "Length",
+            "Takes",
+            "Temperature",
+            "Top-k",
+            "Top-p",
+            "Target level",
+            "Playback"
+        ]
+    );
+    assert_clean(&host);
+}
+
+#[test]
+fn stereo_pass_through_is_bit_exact_at_every_rate_and_block_size() {
+    let mut host = Host::load();
+    let mut activations = 0;
+    for rate in SAMPLE_RATES {
+        for block in BLOCK_SIZES {
+            // Block size 1 means a process call per frame: keep that run short.
+            let frames = if block == 1 { 2_000 } else { 3 * 4096 };
+            let result = host.run(2, rate, block, &blocks_for(frames, block), None);
+            activations += 1;
+            assert_eq!(
+                result.first_mismatch, None,
+                "{rate} Hz, {block}-frame blocks: (channel, frame, in, out)"
+            );
+        }
+        let result = host.run(2, rate, 4096, &VARYING_BLOCKS, None);
+        activations += 1;
+        assert_eq!(
+            result.first_mismatch, None,
+            "{rate} Hz, varying blocks: (channel, frame, in, out)"
+        );
+    }
+    let diag = diagnostics(&mut host);
+    assert_eq!(diag["worker_starts"], activations, "{diag}");
+    // No transport: nothing is captured.
+    assert_eq!(diag["captured_frames"], 0, "{diag}");
+    assert_clean(&host);
+}
+
+#[test]
+fn mono_config_passes_through_bit_exact() {
+    let mut host = Host::load();
+    let mono = host
+        .port_configs()
+        .into_iter()
+        .find(|c| c.input_channels == Some(1))
+        .expect("no mono config");
+    host.select_port_config(mono.id);
+    assert_eq!(host.audio_ports(true)[0].channel_count, 1);
+    assert_eq!(host.audio_ports(false)[0].channel_count, 1);
+    for rate in SAMPLE_RATES {
+        let result = host.run(1, rate, 4096, &VARYING_BLOCKS, None);
+        assert_eq!(result.first_mismatch, None, "mono at {rate} Hz");
+    }
+    assert_clean(&host);
+}
+
+#[test]
+fn a_playing_transport_is_captured_frame_for_frame() {
+    let mut host = Host::load();
+    let timeline = Timeline {
+        playing: true,
+        tempo_bpm: 97.5,
+    };
+    let mut frames = 0;
+    let mut last_block = 0;
+    for (rate, blocks) in [
+        (48_000.0, blocks_for(48_000, 512)),
+        (96_000.0, VARYING_BLOCKS.to_vec()),
+    ] {
+        let result = host.run(2, rate, 4096, &blocks, Some(timeline));
+        assert_eq!(
+            result.first_mismatch, None,
+            "capturing must not change the track"
+        );
+        frames += result.frames;
+        last_block = *blocks.last().unwrap() as u64;
+        assert_eq!(result.blocks, blocks.len() as u64);
+    }
+    // Deactivation joined the worker after it drained the ring: the counts are final.
+    let diag = diagnostics(&mut host);
+    assert_eq!(diag["captured_frames"], frames, "{diag}");
+    assert_eq!(diag["received_frames"], frames, "{diag}");
+    assert_eq!(diag["dropped_frames"], 0, "{diag}");
+    assert_eq!(diag["host_playing"], true, "{diag}");
+    assert_eq!(diag["host_tempo_bpm"], 97.5, "{diag}");
+    // Each run's timeline starts at 0; the last block of the 96 kHz run starts here.
+    let last_run: u64 = VARYING_BLOCKS.iter().map(|&b| b as u64).sum();
+    assert_eq!(
+        diag["host_position_samples"],
+        last_run - last_block,
+        "{diag}"
+    );
+    assert_clean(&host);
+}
+
+#[test]
+fn a_stopped_transport_is_not_captured() {
+    let mut host = Host::load();
+    let timeline = Timeline {
+        playing: false,
+        tempo_bpm: 120.0,
+    };
+    let result = host.run(2, 44_100.0, 512, &blocks_for(10_000, 512), Some(timeline));
+    assert_eq!(result.first_mismatch, None);
+    let diag = diagnostics(&mut host);
+    assert_eq!(diag["captured_frames"], 0, "{diag}");
+    assert_eq!(diag["host_playing"], false, "{diag}");
+    assert_eq!(diag["process_calls"], result.blocks, "{diag}");
+}
+
+#[test]
+fn survives_many_activate_deactivate_cycles() {
+    let mut host = Host::load();
+    const CYCLES: u64 = 60;
+    for cycle in 0..CYCLES {
+        let rate = SAMPLE_RATES[cycle as usize % 3];
+        let block = BLOCK_SIZES[cycle as usize % 4].max(16);
+        let result = host.run(2, rate, block, &[block, 1, block], None);
+        assert_eq!(result.first_mismatch, None, "cycle {cycle}");
+    }
+    let diag = diagnostics(&mut host);
+    assert_eq!(diag["worker_starts"], CYCLES, "{diag}");
+    assert_eq!(diag["process_calls"], 3 * CYCLES, "{diag}");
+    assert_clean(&host);
+}
+
+#[test]
+fn instances_load_and_unload_repeatedly() {
+    for _ in 0..10 {
+        let mut host = Host::load();
+        let result = host.run(2, 48_000.0, 256, &[256, 100], None);
+        assert_eq!(result.first_mismatch, None);
+        assert_clean(&host);
+    }
+}
