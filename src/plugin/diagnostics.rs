@@ -50,6 +50,8 @@ pub struct Diagnostics {
     pub process_calls: AtomicU64,
     /// Whether the host's transport was playing in the last block.
     pub host_playing: AtomicBool,
+    /// Blocks processed while the host's transport was playing.
+    pub playing_blocks: AtomicU64,
     /// Host tempo in the last block, as f64 bits (0 when the host gives none).
     pub host_tempo_bits: AtomicU64,
     /// Host timeline position of the last block's first sample (-1 when unknown).
@@ -71,6 +73,7 @@ pub struct DiagnosticsSnapshot {
     pub played_frames: u64,
     pub process_calls: u64,
     pub host_playing: bool,
+    pub playing_blocks: u64,
     pub host_tempo_bpm: f64,
     pub host_position_samples: i64,
     pub worker_starts: u64,
@@ -89,6 +92,7 @@ impl Diagnostics {
             played_frames: load(&self.played_frames),
             process_calls: load(&self.process_calls),
             host_playing: self.host_playing.load(Ordering::Acquire),
+            playing_blocks: load(&self.playing_blocks),
             host_tempo_bpm: f64::from_bits(load(&self.host_tempo_bits)),
             host_position_samples: self.host_position_samples.load(Ordering::Acquire),
             worker_starts: load(&self.worker_starts),

@@ -67,14 +67,18 @@ impl NiceEguiApp for EditorApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut nice_plug_egui::Frame) {
         ui.ctx()
             .request_repaint_after(std::time::Duration::from_millis(250));
-        ui.heading("Encore");
-        ui.label("Continue your music with Jukebox.");
-        ui.separator();
-        self.runtime_section(ui);
-        ui.separator();
-        self.capture_section(ui);
-        ui.separator();
-        self.settings_section(ui);
+        // A filled, padded panel: the bare window would be black to its edges.
+        egui::Frame::central_panel(ui.style()).show(ui, |ui| {
+            ui.set_min_size(ui.available_size());
+            ui.heading("Encore");
+            ui.label("Continue your music with Jukebox.");
+            ui.separator();
+            self.runtime_section(ui);
+            ui.separator();
+            self.capture_section(ui);
+            ui.separator();
+            self.settings_section(ui);
+        });
     }
 
     fn editor_closed(&mut self) {
@@ -130,10 +134,12 @@ impl EditorApp {
         };
         ui.strong("Capture");
         ui.horizontal(|ui| {
-            ui.label(format!(
-                "{seconds:.1} s heard while the host played{}",
-                if diag.host_playing { " (playing)" } else { "" }
-            ));
+            let state = if diag.host_playing {
+                "recording"
+            } else {
+                "waiting for playback"
+            };
+            ui.label(format!("{seconds:.1} s captured, {state}"));
             if ui.button("Hear last 5 s").clicked() {
                 let _ = self
                     .commands

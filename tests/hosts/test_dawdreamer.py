@@ -59,8 +59,9 @@ def test_plugin_captures_every_rendered_frame_with_the_transport(rendered):
     assert diagnostics["captured_frames"] == frames, diagnostics
     assert diagnostics["received_frames"] == frames, diagnostics
     assert diagnostics["dropped_frames"] == 0, diagnostics
-    # Only playing blocks are captured, so capturing every frame means the plugin saw the
-    # transport playing throughout.
+    # The plugin saw the transport playing in every rendered block (DawDreamer sends one more,
+    # stopped, block after the render, so `host_playing` itself reads false by now).
+    assert diagnostics["playing_blocks"] == frames // BLOCK, diagnostics
     assert diagnostics["host_tempo_bpm"] == BPM, diagnostics
     # The position advanced through the whole render: the last block DawDreamer sends (after
     # the transport stops) sits at the end of the rendered timeline.
