@@ -1,0 +1,10 @@
+"""Encore's Jukebox exporter: Hugging Face Jukebox (transformers 4.40) -> ONNX graphs + manifest.json.
+
+Entry points:
+  python -m encore_export (--from SNAPSHOT | --config CONFIG.json) --out DIR --precision fp32|fp16|both
+  python -m encore_export.fixtures      # rebuilds models/tiny-*/ and their goldens
+"""
+
+from .errors import ExportError, SnapshotError
+
+__all__ = ["ExportError", "SnapshotError"]

@@ -1,0 +1,51 @@
+"""CLI: python -m encore_export (--from SNAPSHOT | --config CONFIG.json) --out DIR --precision P."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .errors import ExportError
+
+PRECISIONS = {"fp32": ["fp32"], "fp16": ["fp16"], "both": ["fp32", "fp16"]}
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m encore_export", description=__doc__)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from", dest="snapshot", type=Path,
+                        help="Hugging Face Jukebox snapshot folder (config.json, weights, artists/genres/lyrics.json)")
+    source.add_argument("--config", type=Path,
+                        help="JukeboxConfig JSON: build a random-weight model (see encore_export/configs/)")
+    parser.add_argument("--out", type=Path, required=True, help="model folder to write")
+    parser.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32")
+    parser.add_argument("--vqvae-only", action="store_true", help="export the VQ-VAE graphs, skip the priors")
+    parser.add_argument("--random-seed", type=int, default=0, help="seed for --config weights")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    # Import late: torch and transformers take seconds to load, --help should not.
+    from .export import export_model
+    from .random_weights import RandomWeights
+    from .snapshot import Snapshot
+
+    try:
+        if args.snapshot is not None:
+            source, kind, seed = Snapshot(args.snapshot), "snapshot", None
+        else:
+            source, kind, seed = RandomWeights(args.config, args.random_seed), "random", args.random_seed
+        export_model(source, args.out, PRECISIONS[args.precision], source_kind=kind, seed=seed,
+                     with_priors=not args.vqvae_only)
+    except ExportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The export driver: one model source in, one model folder (graphs + manifest.json) out.
+
+Parts are exported one at a time and dropped before the next is built, so peak memory is
+about one part (the largest prior) plus its graph being written.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import logging
+from pathlib import Path
+
+from .manifest import build_manifest, write_manifest
+from .onnx_graph import OPSET, sha256_file
+from .vocab import vocab_section
+from .vqvae import export_vqvae, hop_lengths
+
+log = logging.getLogger(__name__)
+
+
+def tool_versions() -> dict:
+    import onnx
+    import onnxruntime
+    import torch
+    import transformers
+
+    return {"name": "encore_export", "opset": OPSET, "torch": torch.__version__,
+            "transformers": transformers.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__}
+
+
+def find_export_prior():
+    """The prior engineer's entry point, or None while encore_export.prior does not provide it."""
+    try:
+        module = importlib.import_module("encore_export.prior")
+    except ImportError as err:
+        log.warning("priors skipped: encore_export.prior cannot be imported (%s)", err)
+        return None
+    export_prior = getattr(module, "export_prior", None)
+    if export_prior is None:
+        log.warning("priors skipped: encore_export.prior has no export_prior() yet")
+    return export_prior
+
+
+def _complete_graph_entry(entry: dict, out_dir: Path, level: int) -> dict:
+    """Fill in what the prior exporter may have left out: kind, level, bytes, sha256."""
+    if "graph" in entry:
+        entry.setdefault("kind", f"prior_{entry['graph']}")
+    entry.setdefault("level", level)
+    path = out_dir / entry["file"]
+    entry.setdefault("bytes", path.stat().st_size)
+    entry.setdefault("sha256", sha256_file(path))
+    data = path.with_name(path.name + ".data")
+    if data.exists() and not entry.get("external_data"):
+        entry["external_data"] = {"file": str(Path(entry["file"]).with_name(data.name)),
+                                  "bytes": data.stat().st_size, "sha256": sha256_file(data)}
+    entry.setdefault("external_data", None)
+    return entry
+
+
+def export_priors(source, out_dir: Path, precisions: list[str]) -> tuple[list[dict], list[dict]]:
+    """Each prior through encore_export.prior.export_prior, which returns
+    {"graphs": [graph entries], "section": manifest section (the same for every precision)}."""
+    export_prior = find_export_prior()
+    if export_prior is None:
+        return [], []
+    sections, graphs = [], []
+    n_priors = len(source.config.prior_configs)
+    for index in range(n_priors):  # transformers' priors[0] is the top level
+        level = n_priors - 1 - index
+        prior = source.prior(index)
+        for precision in precisions:
+            result = export_prior(prior, level, out_dir, precision)
+            graphs.extend(_complete_graph_entry(g, out_dir, level) for g in result["graphs"])
+            log.info("prior level %d %s: %d graphs", level, precision, len(result["graphs"]))
+        sections.append(result["section"])
+        del prior
+        gc.collect()
+    return sections, graphs
+
+
+def export_model(source, out_dir: Path, precisions: list[str], *, source_kind: str, seed=None,
+                 with_priors: bool = True) -> dict:
+    """Export everything `source` holds into out_dir and write manifest.json; returns the manifest."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    vqvae = source.vqvae()
+    hops = hop_lengths(vqvae)
+    graphs = export_vqvae(vqvae, out_dir, precisions)
+    del vqvae
+    gc.collect()
+
+    prior_sections, prior_graphs = [], []
+    if with_priors:
+        prior_sections, prior_graphs = export_priors(source, out_dir, precisions)
+    else:
+        log.warning("priors skipped: --vqvae-only")
+    manifest = build_manifest(
+        name=source.name, source=source_kind, config=source.config, seed=seed, hop_lengths=hops,
+        vocab=vocab_section(source), priors=prior_sections, graphs=graphs + prior_graphs,
+        versions=tool_versions(),
+    )
+    write_manifest(manifest, out_dir)
+    log.info("wrote %s (%d graphs)", out_dir / "manifest.json", len(manifest["graphs"]))
+    return manifest

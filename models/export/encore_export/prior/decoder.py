@@ -1,0 +1,215 @@
+"""The prior's transformer rewritten around fixed-shape, in-place-updatable KV caches.
+
+One module serves both exported graphs:
+  * prefill: `L` consecutive positions `position .. position+L-1` (a chunk that stays inside one
+    attention block: `position % block_ctx + L <= block_ctx`), logits for every position;
+  * step: the same with `L == 1`; type-2 layers then gather only their `blocks` keys.
+
+Every layer first scatters the chunk's new keys/values into its cache (the ONLY write; the
+engine binds input `cache.{i}.key` and output `cache.{i}.key.out` to one buffer), then attends
+over the updated cache with a mask computed from positions alone. Because a chunk never leaves
+its block, no ring slot it overwrites is still needed by any of its queries.
+
+Numerics follow `JukeboxAttention` in transformers 4.40: scores = (q . k) * head_dim**-0.5,
+softmax in fp32, QuickGELU MLP, `x + a + mlp(ln1(x + a))`. In fp16 graphs the matmul weights,
+activations entering/leaving matmuls and the caches are fp16; the residual stream, LayerNorm,
+softmax, embeddings and the logits projection stay fp32.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .spec import PriorSpec
+
+MASKED = -1e9  # added logit for a key a query may not see (as the port's masked path does)
+
+
+def _param(t: torch.Tensor, dtype: torch.dtype) -> nn.Parameter:
+    """The same tensor when no cast is needed (shared initializer), else a cast copy."""
+    if t.dtype == dtype:
+        return t if isinstance(t, nn.Parameter) else nn.Parameter(t, requires_grad=False)
+    return nn.Parameter(t.detach().to(dtype), requires_grad=False)
+
+
+class _Layer(nn.Module):
+    """Weights of one JukeboxBlock, matmul weights in the compute dtype."""
+
+    def __init__(self, block, dtype: torch.dtype):
+        super().__init__()
+        attn = block.attn
+        self.ln0_w, self.ln0_b, self.ln0_eps = block.layer_norm_0.weight, block.layer_norm_0.bias, block.layer_norm_0.eps
+        self.ln1_w, self.ln1_b, self.ln1_eps = block.layer_norm_1.weight, block.layer_norm_1.bias, block.layer_norm_1.eps
+        self.w_in = _param(attn.c_attn.weight, dtype)  # (width, 3*attn_width) or (width, attn_width) for cross
+        self.b_in = _param(attn.c_attn.bias, dtype)
+        self.w_out = _param(attn.c_proj.weight, dtype)  # (attn_width, width)
+        self.b_out = _param(attn.c_proj.bias, dtype)
+        self.w_fc = _param(block.mlp.c_fc.weight, dtype)
+        self.b_fc = _param(block.mlp.c_fc.bias, dtype)
+        self.w_proj = _param(block.mlp.c_proj.weight, dtype)
+        self.b_proj = _param(block.mlp.c_proj.bias, dtype)
+        self.act = block.mlp.act
+
+
+class CachedDecoder(nn.Module):
+    """forward(tokens, position, cond, start_emb, *caches) -> (logits, *updated caches).
+
+    tokens    (B, L) int64   sequence id fed at each position: the id at position-1
+                             (music code + token_offset); ignored at position 0. Step: (B,)
+    position  (1,) int64     sequence position of tokens[:, 0]
+    cond      (B, L, W) fp32 per-position conditioning rows (conditioning graph's `cond`). Step: (B, W)
+    start_emb (B, W) fp32    start embedding (used at position 0 only)
+    caches    per layer key, value: (B, heads, slots, head_dim), cache dtype
+    returns   logits (B, L, V) fp32 (step: (B, V)) and, per non-type-6 layer, key/value updated
+    """
+
+    def __init__(self, prior, spec: PriorSpec, dtype: torch.dtype = torch.float32, step: bool = False):
+        super().__init__()
+        ar = prior.prior
+        self.spec = spec
+        self.dtype = dtype
+        self.step = step
+        self.embed = ar.embed_tokens.weight  # (V, W) fp32
+        self.pos_emb = ar.pos_emb.pos_emb  # (n_ctx, W) fp32
+        # (W, V) fp32, stored transposed so the graph holds it as one named initializer
+        self.proj_out_t = nn.Parameter(ar.fc_proj_out.weight.detach().t().contiguous(), requires_grad=False)
+        self.layers = nn.ModuleList(_Layer(b, dtype) for b in ar.transformer._attn_mods)
+        self.scale = float(spec.head_dim) ** -0.5
+
+    # ---- positions -> slots and masks (all int64 arithmetic, computed once per type) ----
+
+    def _write_slots(self, attn_type: int, qpos: torch.Tensor) -> torch.Tensor:
+        s = self.spec
+        bc = s.block_ctx
+        if attn_type == 0:
+            return qpos
+        if attn_type == 1:
+            return qpos % bc
+        if attn_type == 2:
+            return (qpos % bc) * s.blocks + qpos // bc
+        if attn_type == 3:
+            return qpos % (2 * bc)
+        if attn_type == 7:
+            return torch.where(qpos < s.prime_len, qpos, s.prime_len + qpos % bc)
+        raise ValueError(attn_type)
+
+    def _key_positions(self, attn_type: int, p_last: torch.Tensor, slots: int):
+        """Sequence position held by every cache slot once positions <= p_last are written,
+        and whether that slot holds anything (negative / scratch slots do not)."""
+        s = self.spec
+        bc = s.block_ctx
+        slot = torch.arange(slots, dtype=torch.int64)
+        if attn_type == 0:
+            return slot, torch.ones_like(slot, dtype=torch.bool)
+        if attn_type in (1, 3):
+            ring = bc if attn_type == 1 else 2 * bc
+            pos = p_last - (p_last - slot) % ring
+            return pos, pos >= 0
+        if attn_type == 2:
+            return (slot % s.blocks) * bc + slot // s.blocks, torch.ones_like(slot, dtype=torch.bool)
+        if attn_type == 7:
+            return slot, slot < s.prime_len
+        raise ValueError(attn_type)
+
+    def _mask(self, attn_type: int, key_pos, key_ok, qpos) -> torch.Tensor:
+        """(slots, L) bool: may the query at qpos[j] see the key in slot i."""
+        bc = self.spec.block_ctx
+        kp, q = key_pos.unsqueeze(1), qpos.unsqueeze(0)
+        ok = key_ok.unsqueeze(1) & (kp <= q)
+        if attn_type == 1:
+            ok = ok & (kp // bc == q // bc)
+        elif attn_type == 2:
+            ok = ok & (kp % bc == q % bc)
+        elif attn_type == 3:
+            ok = key_ok.unsqueeze(1) & (kp // bc == q // bc - 1)
+        return ok
+
+    # ---- the network ----
+
+    def _ln(self, x, w, b, eps):
+        return F.layer_norm(x, (self.spec.width,), w, b, eps).to(self.dtype)
+
+    def _split(self, x):  # (B, L, A) -> (B, H, L, hd)
+        return x.reshape(x.shape[0], x.shape[1], self.spec.heads, self.spec.head_dim).transpose(1, 2)
+
+    def _attend(self, q, keys, values, mask):
+        """q (B,H,L,hd); keys/values (B,H,S,hd); mask (S,L) bool or None -> (B,H,L,hd)."""
+        scores = torch.matmul(keys, q.transpose(-1, -2)).float() * self.scale  # (B, H, S, L)
+        if mask is not None:
+            scores = torch.where(mask, scores, torch.full_like(scores, MASKED))
+        probs = torch.softmax(scores, dim=2).to(self.dtype)
+        return torch.matmul(probs.transpose(-1, -2), values)  # (B, H, L, hd)
+
+    def forward(self, tokens, position, cond, start_emb, *caches):
+        spec = self.spec
+        if self.step:  # token (B,), cond (B, W): one position
+            tokens, cond = tokens.unsqueeze(1), cond.unsqueeze(1)
+            qpos = position  # (1,)
+        else:
+            qpos = position + torch.cumsum(torch.ones_like(tokens[0]), 0) - 1  # (L,)
+        n_tok = tokens.shape[1]
+        p_last = qpos[-1:]
+
+        # Embedding: start embedding at position 0, else the previous id's embedding.
+        tok = F.embedding(tokens, self.embed)  # (B, L, W)
+        first = (qpos == 0).view(1, -1, 1)
+        x = torch.where(first, start_emb.unsqueeze(1), tok)
+        x = x + F.embedding(qpos, self.pos_emb).unsqueeze(0) + cond
+
+        plans = {}
+        for t in {layer.attn_type for layer in spec.layers} - {6}:
+            slots = next(layer.slots for layer in spec.layers if layer.attn_type == t)
+            write = self._write_slots(t, qpos)
+            if self.step and t == 2:
+                # Only the `blocks` keys at this offset: slots (p % bc) * blocks + j.
+                j = torch.arange(spec.blocks, dtype=torch.int64)
+                gather = (p_last % spec.block_ctx) * spec.blocks + j
+                kpos = j * spec.block_ctx + p_last % spec.block_ctx
+                mask = kpos.unsqueeze(1) <= qpos.unsqueeze(0)
+                plans[t] = (write, mask, gather)
+            else:
+                kpos, kok = self._key_positions(t, p_last, slots)
+                plans[t] = (write, self._mask(t, kpos, kok, qpos), None)
+        prev_block_live = (qpos // spec.block_ctx > 0).view(1, 1, -1, 1)
+
+        updated = []
+        cache_iter = iter(caches)
+        for layer, w in zip(spec.layers, self.layers):
+            k_cache, v_cache = next(cache_iter), next(cache_iter)
+            h = self._ln(x, w.ln0_w, w.ln0_b, w.ln0_eps)
+            if layer.attn_type == 6:
+                q = self._split(torch.matmul(h, w.w_in) + w.b_in)
+                ctx = self._attend(q, k_cache, v_cache, None)
+            else:
+                q, k, v = (torch.matmul(h, w.w_in) + w.b_in).chunk(3, dim=2)
+                q, k, v = self._split(q), self._split(k), self._split(v)
+                write, mask, gather = plans[layer.attn_type]
+                index = write.view(1, 1, -1, 1).expand_as(k)
+                k_cache = k_cache.scatter(2, index, k)  # the in-place write
+                v_cache = v_cache.scatter(2, index, v)
+                updated += [k_cache, v_cache]
+                keys, values = k_cache, v_cache
+                if gather is not None:
+                    keys, values = keys.index_select(2, gather), values.index_select(2, gather)
+                ctx = self._attend(q, keys, values, mask)
+                if layer.attn_type == 3:  # before the first block the port attends to zeros: context 0
+                    ctx = torch.where(prev_block_live, ctx, torch.zeros_like(ctx))
+            ctx = ctx.transpose(1, 2).reshape(x.shape[0], n_tok, spec.attn_width)
+            a = (torch.matmul(ctx, w.w_out) + w.b_out).float()
+            m = self._ln(x + a, w.ln1_w, w.ln1_b, w.ln1_eps)
+            m = w.act(torch.matmul(m, w.w_fc) + w.b_fc)
+            m = (torch.matmul(m, w.w_proj) + w.b_proj).float()
+            if spec.res_scale == 1.0:
+                x = x + a + m
+            else:
+                x = x + spec.res_scale * (a + m)
+
+        if spec.add_cond_after_transformer:
+            x = x + cond
+        logits = torch.matmul(x, self.proj_out_t)  # (B, L, V) fp32
+        if self.step:
+            logits = logits[:, 0]
+        return (logits, *updated)
+

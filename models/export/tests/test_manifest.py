@@ -1,0 +1,66 @@
+"""manifest.json of the tiny fixtures: parses, is versioned, and lists every graph file exactly."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import model_dir
+from encore_export.fixtures import FIXTURES
+from encore_export.manifest import FORMAT_VERSION, read_manifest
+from encore_export.onnx_graph import open_session, sha256_file
+
+ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
+             "tensor(int32)": "int32"}
+
+
+def test_manifest_parses_and_is_versioned(tiny):
+    manifest = read_manifest(model_dir(tiny))
+    assert manifest["format_version"] == FORMAT_VERSION == 1
+    assert manifest["audio"]["sample_rate"] == 44100
+    assert manifest["vqvae"]["hop_lengths"] == [8, 32, 128]
+    assert manifest["model"]["kind"] in {"5b", "5b_lyrics", "1b_lyrics"}
+    sampling = manifest["sampling"]
+    assert sampling["temperature"] == [0.99, 0.99, 0.98] and sampling["hop_fraction"] == [0.125, 0.5, 0.5]
+    assert sampling["top_k"] == 0 and sampling["top_p"] == 0.0
+    vocab = manifest["vocabularies"]
+    assert vocab["lyrics"]["<unk>"] == 0 and set(vocab["tokenizer_versions"]) == {"0", "1", "2"}
+
+
+def test_every_graph_file_is_listed_with_its_sha256(tiny):
+    folder = model_dir(tiny)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    listed = {}
+    for entry in manifest["graphs"]:
+        listed[entry["file"]] = entry["sha256"]
+        if entry.get("external_data"):
+            listed[entry["external_data"]["file"]] = entry["external_data"]["sha256"]
+    on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix in {".onnx", ".data"}}
+    assert on_disk == set(listed), f"unlisted: {on_disk - set(listed)}, missing: {set(listed) - on_disk}"
+    for file, digest in listed.items():
+        assert sha256_file(folder / file) == digest, f"{file}: sha256 differs from the manifest"
+
+
+def test_declared_io_is_what_onnxruntime_sees(tiny):
+    folder = model_dir(tiny)
+    for entry in read_manifest(folder)["graphs"]:
+        session = open_session(folder / entry["file"])
+        for declared, actual in ((entry["inputs"], session.get_inputs()), (entry["outputs"], session.get_outputs())):
+            assert [d["name"] for d in declared] == [a.name for a in actual], entry["file"]
+            for d, a in zip(declared, actual):
+                assert d["dtype"] == ORT_TYPES[a.type], f"{entry['file']}:{a.name}"
+                assert list(d["shape"]) == list(a.shape), f"{entry['file']}:{a.name}: {d['shape']} vs {a.shape}"
+
+
+def test_vqvae_graphs_cover_every_level_and_precision(tiny):
+    graphs = read_manifest(model_dir(tiny))["graphs"]
+    have = {(g["kind"], g["level"], g["precision"]) for g in graphs if g["kind"].startswith("vqvae")}
+    want = {("vqvae_encoder", level, "fp32") for level in range(3)}
+    want |= {("vqvae_decoder", level, p) for level in range(3) for p in FIXTURES[tiny][2]}
+    assert want <= have, f"missing {want - have}"
+
+
+def test_fixtures_stay_small():
+    """All three fixtures together stay well under ~15 MB (they live in git)."""
+    total = sum(p.stat().st_size for name in ("tiny-5b", "tiny-5b-lyrics", "tiny-1b-lyrics")
+                for p in model_dir(name).rglob("*") if p.is_file())
+    assert total < 15e6, f"fixtures hold {total / 1e6:.1f} MB"
