@@ -1,9 +1,12 @@
 //! The model folder's manifest: the committed tiny models load and verify, and every kind of
 //! damage to a model folder is a typed error naming the file, never a panic.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::fs;
+use std::path::PathBuf;
+
+use common::model_dir;
 use encore::jukebox::manifest::{Manifest, ManifestError, ModelKind, PriorKind, Verify};
 
 const TINY_MODELS: [(&str, ModelKind, PriorKind); 3] = [
@@ -19,12 +22,6 @@ const TINY_MODELS: [(&str, ModelKind, PriorKind); 3] = [
         PriorKind::TopLyricsPrefix,
     ),
 ];
-
-fn model_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join(name)
-}
 
 /// A scratch copy of a tiny model that a test may damage.
 fn scratch_copy(name: &str) -> (tempfile::TempDir, PathBuf) {

@@ -2,32 +2,24 @@
 //! bound in place, against the reference implementation's teacher-forced goldens
 //! (`goldens/prior_l{L}.teacher_forced.npz`, written from transformers' Jukebox port).
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use encore::engine::{ConditioningInputs, Prior, RuntimeSearch, SessionFactory, ensure_loaded};
+use std::path::Path;
+
+use common::{TINY_MODELS as KINDS, model_dir};
+use encore::engine::{ConditioningInputs, Prior, SessionFactory};
 use encore::jukebox::Manifest;
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::NpzReader;
 
-const KINDS: [&str; 3] = ["tiny-5b", "tiny-5b-lyrics", "tiny-1b-lyrics"];
 /// fp32 graphs against the port (docs/prior-graphs.md measured 2e-6 .. 9e-6).
 const TOLERANCE: f32 = 1e-4;
 /// Also relative to the largest |logit|: random-weight fixtures may have logits far below 1,
 /// where an absolute 1e-4 would let a wrong computation pass (fp32 rounding is about 1e-7 of it).
 const RELATIVE: f32 = 1e-5;
 
-fn model_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join(name)
-}
-
 fn factory() -> SessionFactory {
-    let runtime = ensure_loaded(&RuntimeSearch::from_this_binary(None))
-        .expect("ONNX Runtime must be installed for this test: run `cargo xtask setup`");
-    let mut factory = SessionFactory::cpu(runtime);
-    factory.intra_threads = Some(1);
-    factory
+    common::single_threaded_cpu()
 }
 
 fn max_error(a: &[f32], b: &[f32]) -> f32 {

@@ -3,31 +3,21 @@
 //! its random draws replaced by recorded uniforms). Fed the same uniforms, the engine must pick
 //! the same windows, conditioning labels and upper codes, and sample identical codes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::{TINY_MODELS as KINDS, model_dir};
 use encore::engine::{
-    EngineError, LevelCheckpoint, LevelRequest, LevelSampler, Prior, RngState, RuntimeSearch,
-    SamplingParams, SeededUniforms, SessionFactory, SongLabels, StepOutcome, UniformSource,
-    ensure_loaded,
+    EngineError, LevelCheckpoint, LevelRequest, LevelSampler, Prior, RngState, SamplingParams,
+    SeededUniforms, SessionFactory, SongLabels, StepOutcome, UniformSource,
 };
 use encore::jukebox::{Manifest, PriorSpec};
 use ndarray::{Array1, Array2, Array3, Axis};
 use ndarray_npy::NpzReader;
 
-const KINDS: [&str; 3] = ["tiny-5b", "tiny-5b-lyrics", "tiny-1b-lyrics"];
-
-fn model_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join(name)
-}
-
 fn factory() -> SessionFactory {
-    let runtime = ensure_loaded(&RuntimeSearch::from_this_binary(None))
-        .expect("ONNX Runtime must be installed for this test: run `cargo xtask setup`");
-    let mut factory = SessionFactory::cpu(runtime);
-    factory.intra_threads = Some(1);
-    factory
+    common::single_threaded_cpu()
 }
 
 /// The uniforms the reference drew, handed out in the order it drew them.

@@ -1,32 +1,31 @@
 //! The engine's VQ-VAE against the reference implementation's goldens (transformers' Jukebox
 //! port, written by the exporter's fixture builder): identical codes, decoded audio within 1e-4.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-use encore::engine::{RuntimeSearch, SessionFactory, Vqvae, ensure_loaded};
+use common::{TINY_MODELS, model_dir};
+use encore::engine::{SessionFactory, Vqvae};
 use encore::jukebox::Manifest;
 use ndarray::{Array2, ArrayD};
 use ndarray_npy::NpzReader;
 
-fn model_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join(name)
-}
-
 fn open(name: &str) -> (Vqvae, NpzReader<std::fs::File>) {
-    let runtime = ensure_loaded(&RuntimeSearch::from_this_binary(None))
-        .expect("ONNX Runtime must be installed for this test: run `cargo xtask setup`");
     let dir = model_dir(name);
     let manifest = Manifest::load(&dir).unwrap();
-    let vqvae = Vqvae::open(&dir, &manifest, &SessionFactory::cpu(runtime), "fp32").unwrap();
+    let vqvae = Vqvae::open(
+        &dir,
+        &manifest,
+        &SessionFactory::cpu(common::runtime()),
+        "fp32",
+    )
+    .unwrap();
     let goldens = std::fs::File::open(dir.join("goldens/vqvae.npz")).unwrap();
     (vqvae, NpzReader::new(goldens).unwrap())
 }
 
 #[test]
 fn encoder_codes_and_decoded_audio_match_the_reference() {
-    for name in ["tiny-5b", "tiny-5b-lyrics", "tiny-1b-lyrics"] {
+    for name in TINY_MODELS {
         let (mut vqvae, mut goldens) = open(name);
         let prompt: Array2<f32> = goldens.by_name("prompt").unwrap();
         let prompt = prompt.row(0).to_vec();
