@@ -20,4 +20,17 @@ pub enum EngineError {
     Run { graph: String, reason: String },
     #[error("{0}")]
     InvalidInput(String),
+    #[error("unknown artist {name:?}: the model knows e.g. {examples}")]
+    UnknownArtist { name: String, examples: String },
+    #[error("unknown genre {name:?}: the model knows e.g. {examples}")]
+    UnknownGenre { name: String, examples: String },
+    #[error(
+        "the song would be {seconds:.1} s long (prompt + continuation), but the model allows at \
+         most {max_seconds:.1} s"
+    )]
+    TooLong { seconds: f64, max_seconds: f64 },
+    #[error(transparent)]
+    Prompt(#[from] crate::audio::PromptError),
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: PathBuf, reason: String },
 }

@@ -2,6 +2,8 @@
 //! or the CLI drives it.
 
 pub mod error;
+pub mod generation;
+pub mod labels;
 pub mod prior;
 pub mod runtime;
 pub mod sampler;
@@ -10,6 +12,7 @@ pub mod vqvae;
 pub mod windows;
 
 pub use error::EngineError;
+pub use generation::{Checkpoint, Engine, Event, GenStep, Generation, Outcome, Settings};
 pub use prior::{ConditioningInputs, Prior};
 pub use runtime::{Runtime, RuntimeError, RuntimeInfo, RuntimeSearch, ensure_loaded};
 pub use sampler::{RngState, RowSampler, SamplingParams, SeededUniforms, UniformSource};

@@ -16,15 +16,17 @@ pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("cannot read {path}: {source}")]
+    // The causes are part of the message, not error sources, so that a chain printed with
+    // `{:#}` does not say them twice.
+    #[error("cannot read {path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path} is not a valid Encore manifest: {source}")]
+    #[error("{path} is not a valid Encore manifest: {cause}")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error(
         "{path} has manifest format_version {found}, but this Encore reads version \
@@ -255,13 +257,13 @@ impl Manifest {
     /// Reads `dir/manifest.json`, rejecting formats this build does not understand.
     pub fn load(dir: &Path) -> Result<Self, ManifestError> {
         let path = dir.join(MANIFEST_FILE);
-        let text = fs::read_to_string(&path).map_err(|source| ManifestError::Io {
+        let text = fs::read_to_string(&path).map_err(|cause| ManifestError::Io {
             path: path.clone(),
-            source,
+            cause,
         })?;
-        let json = |source| ManifestError::Json {
+        let json = |cause| ManifestError::Json {
             path: path.clone(),
-            source,
+            cause,
         };
         // The version first: a newer format may not parse as this one, and "re-export" is a
         // better answer than a parse error.
@@ -362,9 +364,9 @@ fn check_file(path: &Path, bytes: u64, sha256: &str, verify: Verify) -> Result<(
 }
 
 fn sha256_hex(path: &Path) -> Result<String, ManifestError> {
-    let io = |source| ManifestError::Io {
+    let io = |cause| ManifestError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let mut file = fs::File::open(path).map_err(io)?;
     let mut hasher = Sha256::new();

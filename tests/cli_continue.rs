@@ -1,0 +1,214 @@
+//! `encore continue` and `encore resume` as a user runs them, on the tiny models.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::AtomicBool;
+
+use crossbeam_channel::unbounded;
+use encore::engine::{
+    Engine, GenStep, Generation, Outcome, RuntimeSearch, Settings, ensure_loaded,
+};
+use encore::jukebox::manifest::Verify;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn encore(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_encore"))
+        .args(args)
+        .current_dir(root())
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("could not run encore")
+}
+
+fn path_arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn continue_args<'a>(out: &'a Path, level: &'a str) -> Vec<&'a str> {
+    vec![
+        "continue",
+        "examples/chord.wav",
+        "--model",
+        "models/tiny-5b",
+        "--seconds",
+        "0.3",
+        "--takes",
+        "2",
+        "--level",
+        level,
+        "--seed",
+        "42",
+        "--artist",
+        "Artist 2",
+        "--genre",
+        "genre 1",
+        "--out-dir",
+        path_arg(out),
+    ]
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn one_error_line(out: &Output) -> String {
+    assert!(!out.status.success(), "succeeded");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert_eq!(stderr.lines().last(), errors.first().copied(), "{stderr}");
+    errors[0].to_string()
+}
+
+#[test]
+fn writes_takes_with_sidecars_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = encore(&continue_args(dir.path(), "2"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = names(dir.path());
+    assert_eq!(
+        first,
+        [
+            "chord.checkpoint.json",
+            "chord.take0.level2.json",
+            "chord.take0.level2.wav",
+            "chord.take1.level2.json",
+            "chord.take1.level2.wav"
+        ]
+    );
+    let take0 = std::fs::read(dir.path().join("chord.take0.level2.wav")).unwrap();
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("chord.take1.level2.json")).unwrap())
+            .unwrap();
+    assert_eq!(sidecar["settings"]["seed"], 42);
+    assert_eq!(sidecar["take"], 1);
+    assert_eq!(sidecar["model_name"], "tiny-5b");
+    // stdout lists the takes.
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+
+    // Again into the same folder: new names, old files untouched, same seed same audio.
+    let out = encore(&continue_args(dir.path(), "2"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = names(dir.path());
+    assert_eq!(second.len(), 10, "{second:?}");
+    assert!(second.contains(&"chord.take0.level2-2.wav".to_string()));
+    assert!(second.contains(&"chord.take0.level2-2.json".to_string()));
+    assert!(second.contains(&"chord.checkpoint-2.json".to_string()));
+    assert_eq!(
+        std::fs::read(dir.path().join("chord.take0.level2.wav")).unwrap(),
+        take0
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("chord.take0.level2-2.wav")).unwrap(),
+        take0
+    );
+}
+
+#[test]
+fn failures_are_one_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = continue_args(dir.path(), "2");
+    args[13] = "Nobody";
+    let line = one_error_line(&encore(&args));
+    assert!(line.contains("unknown artist \"Nobody\""), "{line}");
+
+    let mut args = continue_args(dir.path(), "2");
+    args[5] = "900";
+    let line = one_error_line(&encore(&args));
+    assert!(line.contains("at most 600.0 s"), "{line}");
+
+    let mut args = continue_args(dir.path(), "2");
+    args[1] = "examples/missing.wav";
+    let line = one_error_line(&encore(&args));
+    assert!(line.contains("missing.wav"), "{line}");
+
+    let line = one_error_line(&encore(&["resume", "examples/chord.wav"]));
+    assert!(line.contains("checkpoint"), "{line}");
+    assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
+}
+
+/// A generation interrupted in level 1 by the library, finished by `encore resume`, writes the
+/// same level-1 takes as an uninterrupted `encore continue`.
+#[test]
+fn resume_finishes_an_interrupted_generation() {
+    let whole = tempfile::tempdir().unwrap();
+    let out = encore(&continue_args(whole.path(), "1"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("job.json");
+    let runtime = ensure_loaded(&RuntimeSearch::from_this_binary(None)).unwrap();
+    let engine = Engine::load(
+        &PathBuf::from("models/tiny-5b"),
+        runtime,
+        Verify::Sizes,
+        Some(1),
+    )
+    .unwrap();
+    let prompt = encore::audio::read_audio_file(&root().join("examples/chord.wav")).unwrap();
+    let mut settings = Settings::new(0.3, 42);
+    settings.takes = 2;
+    settings.target_level = 1;
+    settings.artist = Some("Artist 2".into());
+    settings.genres = vec!["genre 1".into()];
+    let mut generation = Generation::new(engine, &prompt, settings).unwrap();
+    generation.set_checkpoint_path(Some(checkpoint.clone()));
+    generation.set_client_data(serde_json::json!({
+        "prompt": "examples/chord.wav",
+        "out_dir": dir.path(),
+        "stem": "chord",
+    }));
+    let (tx, _rx) = unbounded();
+    while generation.codes(2).is_none() {
+        assert_eq!(generation.step(&tx).unwrap(), GenStep::Working);
+    }
+    for _ in 0..100 {
+        generation.step(&tx).unwrap();
+    }
+    assert_eq!(
+        generation.run(&tx, &AtomicBool::new(true)).unwrap(),
+        Outcome::Cancelled
+    );
+    drop(generation);
+
+    let out = encore(&["resume", path_arg(&checkpoint)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for take in ["chord.take0.level1.wav", "chord.take1.level1.wav"] {
+        assert_eq!(
+            std::fs::read(dir.path().join(take)).unwrap(),
+            std::fs::read(whole.path().join(take)).unwrap(),
+            "{take}"
+        );
+    }
+    // Resuming a finished generation is refused.
+    let line = one_error_line(&encore(&["resume", path_arg(&checkpoint)]));
+    assert!(line.contains("nothing to resume"), "{line}");
+}
