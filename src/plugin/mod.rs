@@ -160,6 +160,7 @@ impl Plugin for Encore {
             return ProcessStatus::Normal;
         };
         if snapshot.playing {
+            diag.playing_blocks.fetch_add(1, Ordering::Relaxed);
             audio
                 .capture
                 .push(buffer.as_slice_immutable(), snapshot, diag);
