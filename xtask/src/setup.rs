@@ -49,6 +49,10 @@ pub fn run(args: &[String]) -> Result<()> {
     if gpu {
         setup_gpu()?;
     }
+    // The libraries are extracted; the wheels (1.5 GB with --gpu) are not needed any more.
+    if Path::new(WHEEL_DIR).exists() {
+        fs::remove_dir_all(WHEEL_DIR)?;
+    }
     Ok(())
 }
 
