@@ -142,6 +142,11 @@ pub struct LevelCheckpoint {
     /// The window under way (restarted from its conditioning on resume).
     pub window: usize,
     pub finished: bool,
+    /// The ids the window under way has fed so far at its music positions, per take. They
+    /// differ from `code + token_offset` where 1b_lyrics sampled a lyric id (stored as code 0),
+    /// so a resumed window re-feeds these to stay exact. Empty when no window is under way.
+    #[serde(default)]
+    pub window_ids: Vec<Vec<i64>>,
 }
 
 /// What one [`LevelSampler::step`] did.
@@ -189,6 +194,8 @@ pub struct LevelSampler {
     ids: Vec<i64>,
     tokens: Vec<i64>,
     rows: RowSampler,
+    /// From a checkpoint: the ids the resumed window had fed (see [`LevelCheckpoint`]).
+    resume_ids: Option<Vec<Vec<i64>>>,
 }
 
 impl LevelSampler {
@@ -287,6 +294,7 @@ impl LevelSampler {
             ids: vec![0; batch],
             tokens: Vec::with_capacity(batch * spec.block_ctx),
             rows: RowSampler::new(),
+            resume_ids: None,
         })
     }
 
@@ -326,8 +334,8 @@ impl LevelSampler {
 
     /// Where this level stands, to resume it later with [`LevelSampler::resume`] (together
     /// with the uniform source's state, e.g. [`super::sampler::RngState`]). A resumed window
-    /// re-feeds its codes through prefill, which gives the same logits as the steps did; only a
-    /// 1b_lyrics window that sampled a lyric id (stored as code 0) re-feeds it differently.
+    /// re-feeds the ids it had fed through prefill, which gives the same logits as the steps
+    /// did.
     pub fn checkpoint(&self) -> LevelCheckpoint {
         LevelCheckpoint {
             codes: self.codes.clone(),
@@ -335,6 +343,27 @@ impl LevelSampler {
             windows: self.windows.clone(),
             window: self.window,
             finished: self.phase == Phase::Done,
+            window_ids: self.window_ids(),
+        }
+    }
+
+    /// The current window's ids at its music positions, per take (see [`LevelCheckpoint`]).
+    fn window_ids(&self) -> Vec<Vec<i64>> {
+        match self.phase {
+            Phase::Prefill { .. } | Phase::Sample { .. } => {
+                let n_ctx = self.spec.n_ctx;
+                let prefix = self.lyric_prefix_len();
+                let start = self.windows[self.window].start;
+                (0..self.batch())
+                    .map(|row| {
+                        let present = self.codes[row].len() - start;
+                        let from = row * n_ctx + prefix;
+                        self.seq[from..from + present].to_vec()
+                    })
+                    .collect()
+            }
+            Phase::Condition => self.resume_ids.clone().unwrap_or_default(),
+            Phase::Done => Vec::new(),
         }
     }
 
@@ -352,6 +381,7 @@ impl LevelSampler {
             windows,
             window,
             finished,
+            window_ids,
         } = checkpoint;
         let prompt = codes
             .iter()
@@ -370,6 +400,7 @@ impl LevelSampler {
                 spec.level
             )));
         }
+        sampler.resume_ids = (!window_ids.is_empty()).then_some(window_ids);
         sampler.codes = codes;
         sampler.window = window;
         sampler.phase = if finished {
@@ -506,11 +537,18 @@ impl LevelSampler {
                     .chunks_exact_mut(n_ctx)
                     .zip(&labels)
                     .zip(&self.codes);
-                for ((ids, labels), codes) in rows {
+                let resumed = self.resume_ids.take();
+                for (row, ((ids, labels), codes)) in rows.enumerate() {
                     let lyric = &labels[4 + genres_n..];
                     ids[..prefix].copy_from_slice(&lyric[..prefix]);
-                    for (id, code) in ids[prefix..].iter_mut().zip(&codes[start..start + present]) {
-                        *id = code + offset;
+                    let music = &mut ids[prefix..prefix + present];
+                    match resumed.as_ref().map(|r| &r[row]) {
+                        Some(fed) if fed.len() == present => music.copy_from_slice(fed),
+                        _ => {
+                            for (id, code) in music.iter_mut().zip(&codes[start..]) {
+                                *id = code + offset;
+                            }
+                        }
                     }
                 }
                 self.n_prime = prefix + present;

@@ -9,9 +9,18 @@ from pathlib import Path
 FORMAT_VERSION = 1
 MANIFEST_FILE = "manifest.json"
 
-# Sampling defaults, indexed by VQ-VAE level (0 = finest). openai/jukebox README and sample.py.
+# Sampling defaults, indexed by VQ-VAE level (0 = finest, last = top), as openai/jukebox's
+# sample.py indexes `sampling_kwargs[level]` and `hop_fraction[level]`: the top level samples at
+# temperature 0.98 and advances by 1/8 window, the upsamplers at 0.99 and by 1/2 window.
+# transformers' JukeboxConfig.hop_fraction is the other way round (prior index, 0 = top).
 TEMPERATURE_BY_LEVEL = [0.99, 0.99, 0.98]
-HOP_FRACTION_BY_LEVEL = [0.125, 0.5, 0.5]
+HOP_FRACTION_BY_LEVEL = [0.5, 0.5, 0.125]
+
+
+def by_level(prior_index_order: list, levels: int) -> list:
+    """A per-prior list in transformers' order (0 = top) re-indexed by VQ-VAE level (0 = finest)."""
+    values = list(prior_index_order)[:levels]
+    return values[::-1]
 
 
 def model_kind(config) -> str:
@@ -30,7 +39,8 @@ def sampling_section(config) -> dict:
         "temperature": TEMPERATURE_BY_LEVEL[:levels],
         "top_k": 0,
         "top_p": 0.0,
-        "hop_fraction": list(config.vqvae_config.hop_fraction or HOP_FRACTION_BY_LEVEL)[:levels],
+        "hop_fraction": (by_level(config.vqvae_config.hop_fraction, levels) if config.vqvae_config.hop_fraction
+                         else HOP_FRACTION_BY_LEVEL[-levels:]),
         "n_ctx": n_ctx,
     }
 

@@ -20,10 +20,35 @@ def test_manifest_parses_and_is_versioned(tiny):
     assert manifest["vqvae"]["hop_lengths"] == [8, 32, 128]
     assert manifest["model"]["kind"] in {"5b", "5b_lyrics", "1b_lyrics"}
     sampling = manifest["sampling"]
-    assert sampling["temperature"] == [0.99, 0.99, 0.98] and sampling["hop_fraction"] == [0.125, 0.5, 0.5]
+    assert sampling["temperature"] == [0.99, 0.99, 0.98] and sampling["hop_fraction"] == [0.5, 0.5, 0.125]
     assert sampling["top_k"] == 0 and sampling["top_p"] == 0.0
     vocab = manifest["vocabularies"]
     assert vocab["lyrics"]["<unk>"] == 0 and set(vocab["tokenizer_versions"]) == {"0", "1", "2"}
+
+
+def test_sampling_defaults_are_by_vqvae_level(tiny):
+    """Index 0 is the finest level (as openai/jukebox's sample.py indexes hop_fraction[level] and
+    sampling_kwargs[level]): the top level, last, advances by 1/8 window at temperature 0.98."""
+    manifest = read_manifest(model_dir(tiny))
+    sampling, levels = manifest["sampling"], manifest["vqvae"]["levels"]
+    top = levels - 1
+    assert sampling["hop_fraction"][top] == 0.125 and sampling["temperature"][top] == 0.98
+    assert all(sampling["hop_fraction"][level] == 0.5 for level in range(top))
+    assert all(sampling["temperature"][level] == 0.99 for level in range(top))
+    # n_ctx (music codes per window) is by level too: priors[] say which level each prior samples.
+    for prior in manifest["priors"]:
+        assert sampling["n_ctx"][prior["level"]] == prior["music_ctx"]
+
+
+def test_by_level_reverses_transformers_prior_order():
+    from encore_export.manifest import by_level, sampling_section
+    from encore_export.random_weights import load_config
+    from encore_export.fixtures import CONFIGS
+
+    assert by_level([0.125, 0.5, 0.5], 3) == [0.5, 0.5, 0.125]
+    config = load_config(CONFIGS / "5b.json")
+    assert config.vqvae_config.hop_fraction[0] == 0.125  # transformers: prior index 0 = top
+    assert sampling_section(config)["hop_fraction"] == [0.5, 0.5, 0.125]
 
 
 def test_every_graph_file_is_listed_with_its_sha256(tiny):

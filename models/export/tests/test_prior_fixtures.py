@@ -59,11 +59,53 @@ def test_fixture_step_graphs_match_teacher_forced_goldens(name):
         assert err < 1e-4, f"{name} level {level}: max |logit error| {err}"
 
 
+SAMPLED_GOLDENS = ["sampled.npz", "sampled.top_k5.npz", "sampled.top_p08.npz"]
+
+
 @pytest.mark.parametrize("name", FIXTURES)
-def test_fixture_graphs_replay_sampled_golden(name):
+def test_fixture_top_logits_spread_over_several_units(name):
+    """The fixtures' random weights must make the 1e-4 parity bound and the sampled goldens
+    discriminate: the port's init gave top-level logits of at most ~0.006."""
+    priors_of(name, "fp32")
+    for path in sorted((MODELS / name / "goldens").glob("prior_l*.teacher_forced.npz")):
+        logits = np.load(path)["logits"]
+        assert np.abs(logits).max() > 3.0 and logits.std() > 0.5, f"{name} {path.name}: logits too flat"
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+@pytest.mark.parametrize("file", SAMPLED_GOLDENS)
+def test_fixture_graphs_replay_sampled_golden(name, file):
     priors = priors_of(name, "fp32")
-    golden = dict(np.load(MODELS / name / "goldens" / "sampled.npz"))
+    golden = dict(np.load(MODELS / name / "goldens" / file))
+    if file != "sampled.npz":
+        assert int(golden["top_k"]) > 0 or float(golden["top_p"]) > 0.0, file
     for level, eng in priors:
         ids, codes = replay_level(eng, golden, level)
         np.testing.assert_array_equal(ids, golden[f"l{level}_sampled_ids"], err_msg=f"{name} level {level}")
         np.testing.assert_array_equal(codes, golden[f"l{level}_codes"], err_msg=f"{name} level {level}")
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_sampled_golden_carries_the_song_lyrics(name):
+    """l2_lyrics: the song's whole lyric ids, present iff the top prior has lyrics; every
+    window's lyric part of the label is a run of them (or left-padded with 0)."""
+    root = MODELS / name
+    manifest = json.loads((root / "manifest.json").read_text())
+    top = [s for s in manifest.get("priors") or [] if s and s["level"] == 2]
+    if not top or not (root / "goldens" / "sampled.npz").is_file():
+        pytest.skip(f"{name}: no prior goldens")
+    golden = dict(np.load(root / "goldens" / "sampled.npz"))
+    lyric_section = top[0].get("lyrics")
+    if not lyric_section:
+        assert "l2_lyrics" not in golden, f"{name}: l2_lyrics without a lyric top prior"
+        return
+    lyrics = golden["l2_lyrics"]
+    assert lyrics.dtype == np.int64 and lyrics.shape[0] == int(golden["batch"]) and (lyrics > 0).all()
+    n_lyric = int(lyric_section["n_tokens"])
+    metadata = golden["l2_window_metadata"]  # (W, B, 4 + genres + n_lyric)
+    for w in range(metadata.shape[0]):
+        for b in range(metadata.shape[1]):
+            row, part = lyrics[b].tolist(), metadata[w, b, -n_lyric:].tolist()
+            part = part[next((i for i, t in enumerate(part) if t != 0), len(part)):]  # left padding
+            assert any(row[i : i + len(part)] == part for i in range(len(row) - len(part) + 1)), (
+                f"{name} window {w} row {b}: lyric window is not a run of l2_lyrics")

@@ -117,10 +117,35 @@ def _export(module, args, path, inputs, outputs):
         missing = [d["name"] for d in inputs if d["name"] not in graph_inputs]
         if missing:
             raise RuntimeError(f"{os.path.basename(path)}: exporter dropped unused inputs {missing}")
+        _declare_shapes(model, inputs, outputs)
         external = _move_weights(model, tmp, path)
         onnx.save_model(model, path)
     onnx.checker.check_model(path)
     return external
+
+
+def _declare_shapes(model: onnx.ModelProto, inputs, outputs):
+    """Stamp the declared shapes onto the graph's inputs and outputs. torch.onnx names dims it
+    cannot infer statically after the op that made them (e.g. 'Concatcond_dim_1' for the 1b
+    conditioning graph's `cond`, whose length is lyric + music positions); the declaration is
+    the contract, so fixed dims become dim_value and named dims dim_param."""
+    declared = {d["name"]: d["shape"] for d in inputs + outputs}
+    for value in list(model.graph.input) + list(model.graph.output):
+        shape = declared.get(value.name)
+        if shape is None:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) != len(shape):
+            raise RuntimeError(f"{value.name}: graph rank {len(dims)} but declared {shape}")
+        for dim, want in zip(dims, shape):
+            if isinstance(want, str):
+                dim.Clear()
+                dim.dim_param = want
+            else:
+                if dim.HasField("dim_value") and dim.dim_value != want:
+                    raise RuntimeError(f"{value.name}: graph has {dim.dim_value} where {want} is declared")
+                dim.Clear()
+                dim.dim_value = int(want)
 
 
 def _all_tensors(graph: onnx.GraphProto):

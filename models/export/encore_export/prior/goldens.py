@@ -11,11 +11,13 @@ goldens/prior_l{level}.teacher_forced.npz   one per prior (level = VQ-VAE level,
   logits (B, n_ctx, V) float32      logits at every position, input at position t = sequence[t-1]
 
 goldens/sampled.npz   a primed continuation over several windows at every level
+goldens/sampled.top_k5.npz, sampled.top_p08.npz   the same with top_k 5 / top_p 0.8
   seed, batch, sample_length, top_k, top_p, chunk_size (scalars)
   song_length                       total_length written into every label (>= the embedding's minimum)
   l{v}_temperature, l{v}_hop_length (scalars) for v in 2, 1, 0 (VQ-VAE levels)
   l{v}_prompt (B, P_v)              codes present before sampling (the prime)
   l{v}_codes (B, T_v)               prompt + sampled codes (what the port returned)
+  l2_lyrics (B, L) int64            top prior with lyrics only: the song's whole lyric ids
   l{v}_window_start (W_v,)          window start (codes) of every window the port sampled
   l{v}_window_prime (W_v,)          codes already present in that window
   l{v}_window_new (W_v,)            codes sampled in that window
@@ -266,6 +268,9 @@ def sampled_continuation(model, batch: int = BATCH, seed: int = SEED, top_window
         arrays[f"l{v}_hop_length"] = np.int64(int(model.config.hop_fraction[index] * p.n_ctx))
         arrays[f"l{v}_prompt"] = prompts[v]
         arrays[f"l{v}_codes"] = out[index].numpy().astype(np.int64)
+        if index == 0 and p.nb_relevant_lyric_tokens > 0:
+            # The song's whole lyric ids (every row the same): the port picks each window's slice.
+            arrays[f"l{v}_lyrics"] = labels[0][:, 4 + prior_spec(p).max_nb_genres :].numpy().astype(np.int64)
         mine = [w for w in windows if w["level"] == index]
         first = windows.index(mine[0]) if mine else 0
         arrays[f"l{v}_window_start"] = np.array([w["start"] for w in mine], dtype=np.int64)
@@ -285,6 +290,14 @@ def sampled_continuation(model, batch: int = BATCH, seed: int = SEED, top_window
         arrays[f"l{v}_call_position"] = np.array(positions, dtype=np.int64)
         assert len(positions) == len(calls), f"level {v}: {len(calls)} sampling calls for {len(positions)} positions"
     return arrays
+
+
+# sampled goldens: file -> filters (same seed, prompt and labels; array names as sampled.npz).
+SAMPLED_VARIANTS = {
+    "sampled.npz": {},
+    "sampled.top_k5.npz": {"top_k": 5},
+    "sampled.top_p08.npz": {"top_p": 0.8},
+}
 
 
 def _priors_of(model) -> list:
@@ -318,7 +331,9 @@ def write_goldens(model, model_dir: str, codes: dict | None = None) -> list[str]
         path = os.path.join(out_dir, f"prior_l{level}.teacher_forced.npz")
         np.savez_compressed(path, **teacher_forced(prior))
         paths.append(path)
-    path = os.path.join(out_dir, "sampled.npz")
-    np.savez_compressed(path, **sampled_continuation(port_sampler(model.config, priors), codes=codes))
-    paths.append(path)
+    sampler = port_sampler(model.config, priors)
+    for name, filters in SAMPLED_VARIANTS.items():
+        path = os.path.join(out_dir, name)
+        np.savez_compressed(path, **sampled_continuation(sampler, codes=codes, **filters))
+        paths.append(path)
     return paths
