@@ -96,12 +96,9 @@ impl EditorApp {
             RuntimeStatus::Ready(info) => {
                 ui.colored_label(
                     egui::Color32::from_rgb(120, 200, 120),
-                    format!(
-                        "ONNX Runtime ready: {} ({})",
-                        info.path.display(),
-                        info.origin
-                    ),
+                    format!("ONNX Runtime ready ({})", info.origin),
                 );
+                ui.small(info.path.display().to_string());
             }
             RuntimeStatus::Unavailable(reason) => {
                 ui.colored_label(
