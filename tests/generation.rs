@@ -1,28 +1,27 @@
 //! The generation pipeline on the tiny random-weight models: determinism, checkpoint and
 //! resume, cancel, and typed errors for bad inputs.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{Receiver, unbounded};
 use encore::audio::DecodedAudio;
 use encore::engine::{
-    Checkpoint, Engine, EngineError, Event, GenStep, Generation, Outcome, RuntimeSearch, Settings,
-    ensure_loaded,
+    Checkpoint, Engine, EngineError, Event, GenStep, Generation, Outcome, Settings,
 };
 use encore::jukebox::manifest::Verify;
 
-fn model_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join(name)
-}
-
 fn engine(name: &str) -> Engine {
-    let runtime = ensure_loaded(&RuntimeSearch::from_this_binary(None))
-        .expect("ONNX Runtime must be installed for this test: run `cargo xtask setup`");
-    Engine::load(&model_dir(name), runtime, Verify::Sizes, Some(1)).unwrap()
+    Engine::load(
+        &common::model_dir(name),
+        common::runtime(),
+        Verify::Sizes,
+        Some(1),
+    )
+    .unwrap()
 }
 
 /// A chord at `rate`, `seconds` long, in stereo.
