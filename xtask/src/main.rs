@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's own commands next to nice-plug's bundler.
 
+mod bench;
 mod bundle;
 mod python;
 mod setup;
@@ -15,6 +16,8 @@ Usage: cargo xtask <command> [args]
   bundle [--release]     build target/bundled/Encore.{vst3,clap} with ONNX Runtime inside
   test                   the whole test suite: fmt, clippy, cargo tests, bundle, host tests,
                          exporter parity tests
+  bench [--e2e-only]     criterion bench of prior steps and VQ-VAE decodes on the tiny models,
+                         then an end-to-end continuation table (docs/performance.md)
   export ARGS..          run the Jukebox exporter (models/export) in its own venv
   fixtures               rebuild the tiny test models and their goldens
 ";
@@ -28,6 +31,7 @@ fn main() -> Result<()> {
         "setup" => setup::run(&rest),
         "bundle" => bundle::run(&rest),
         "test" => test::run(&rest),
+        "bench" => bench::run(&rest),
         "export" => python::run_exporter("encore_export", &rest),
         "fixtures" => python::run_exporter("encore_export.fixtures", &rest),
         "" | "help" | "--help" | "-h" => {
