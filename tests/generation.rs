@@ -172,6 +172,21 @@ fn interrupted(model: &str, prompt: &DecodedAudio, settings: Settings, steps: us
     assert_eq!(generation.run(&tx, &cancel).unwrap(), Outcome::Cancelled);
 }
 
+/// Runs `checkpoint` (taken after `steps` steps) to the end and compares every level's codes
+/// with the uninterrupted run's.
+fn assert_resumes_to(model: &str, checkpoint: Checkpoint, whole: &LevelCodes, steps: usize) {
+    let mut resumed = Generation::resume(engine(model), checkpoint).unwrap();
+    let (tx, _rx) = unbounded();
+    resumed.run(&tx, &AtomicBool::new(false)).unwrap();
+    for (level, whole) in whole.iter().enumerate() {
+        assert_eq!(
+            resumed.codes(level),
+            whole.as_deref(),
+            "interrupted after {steps} steps: level {level} differs"
+        );
+    }
+}
+
 #[test]
 fn a_resumed_generation_gives_the_codes_of_an_uninterrupted_one() {
     let prompt = chord(44_100, 0.6);
@@ -185,16 +200,7 @@ fn a_resumed_generation_gives_the_codes_of_an_uninterrupted_one() {
         let checkpoint = Checkpoint::load(&path).unwrap();
         assert!(!checkpoint.done && checkpoint.current.is_some(), "{steps}");
         assert_eq!(checkpoint.level, level, "{steps} steps");
-        let mut resumed = Generation::resume(engine("tiny-5b"), checkpoint).unwrap();
-        let (tx, _rx) = unbounded();
-        resumed.run(&tx, &AtomicBool::new(false)).unwrap();
-        for (level, whole) in whole.iter().enumerate() {
-            assert_eq!(
-                resumed.codes(level),
-                whole.as_deref(),
-                "interrupted after {steps} steps: level {level} differs"
-            );
-        }
+        assert_resumes_to("tiny-5b", checkpoint, &whole, steps);
     }
     // The checkpoint file is the only file left (written atomically: no temporaries).
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
@@ -216,16 +222,7 @@ fn a_resumed_lyrics_top_level_gives_the_same_codes() {
         let checkpoint = Checkpoint::load(&path).unwrap();
         assert_eq!(checkpoint.level, 2, "{steps} steps");
         assert!(checkpoint.current.is_some(), "{steps} steps");
-        let mut resumed = Generation::resume(engine("tiny-1b-lyrics"), checkpoint).unwrap();
-        let (tx, _rx) = unbounded();
-        resumed.run(&tx, &AtomicBool::new(false)).unwrap();
-        for (level, whole) in whole.iter().enumerate() {
-            assert_eq!(
-                resumed.codes(level),
-                whole.as_deref(),
-                "interrupted after {steps} steps: level {level} differs"
-            );
-        }
+        assert_resumes_to("tiny-1b-lyrics", checkpoint, &whole, steps);
     }
 }
 
