@@ -1,75 +1,16 @@
 //! `encore continue` and `encore resume` as a user runs them, on the tiny models.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
+use common::cli::{continue_args, encore, names, one_error_line, path_arg, root};
 use crossbeam_channel::unbounded;
 use encore::engine::{
     Engine, GenStep, Generation, Outcome, RuntimeSearch, Settings, ensure_loaded,
 };
 use encore::jukebox::manifest::Verify;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn encore(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_encore"))
-        .args(args)
-        .current_dir(root())
-        .env("RUST_LOG", "off")
-        .output()
-        .expect("could not run encore")
-}
-
-fn path_arg(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn continue_args<'a>(out: &'a Path, level: &'a str) -> Vec<&'a str> {
-    vec![
-        "continue",
-        "examples/chord.wav",
-        "--model",
-        "models/tiny-5b",
-        "--seconds",
-        "0.3",
-        "--takes",
-        "2",
-        "--level",
-        level,
-        "--seed",
-        "42",
-        "--artist",
-        "Artist 2",
-        "--genre",
-        "genre 1",
-        "--out-dir",
-        path_arg(out),
-    ]
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
-fn one_error_line(out: &Output) -> String {
-    assert!(!out.status.success(), "succeeded");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "{stderr}");
-    assert_eq!(stderr.lines().last(), errors.first().copied(), "{stderr}");
-    errors[0].to_string()
-}
 
 #[test]
 fn writes_takes_with_sidecars_and_never_overwrites() {

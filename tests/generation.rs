@@ -7,50 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use common::{chord, engine, settings};
 use crossbeam_channel::{Receiver, unbounded};
 use encore::audio::DecodedAudio;
-use encore::engine::{
-    Checkpoint, Engine, EngineError, Event, GenStep, Generation, Outcome, Settings,
-};
-use encore::jukebox::manifest::Verify;
-
-fn engine(name: &str) -> Engine {
-    Engine::load(
-        &common::model_dir(name),
-        common::runtime(),
-        Verify::Sizes,
-        Some(1),
-    )
-    .unwrap()
-}
-
-/// A chord at `rate`, `seconds` long, in stereo.
-fn chord(rate: u32, seconds: f64) -> DecodedAudio {
-    let n = (f64::from(rate) * seconds) as usize;
-    let left: Vec<f32> = (0..n)
-        .map(|i| {
-            let t = i as f64 / f64::from(rate);
-            ([261.63, 329.63, 392.0].iter())
-                .map(|f| (2.0 * std::f64::consts::PI * f * t).sin() * 0.2)
-                .sum::<f64>() as f32
-        })
-        .collect();
-    let right = left.iter().map(|s| s * 0.5).collect();
-    DecodedAudio {
-        sample_rate: rate,
-        channels: vec![left, right],
-    }
-}
+use encore::engine::{Checkpoint, EngineError, Event, GenStep, Generation, Outcome, Settings};
 
 /// Codes of every finished level, by level.
 type LevelCodes = Vec<Option<Vec<Vec<i64>>>>;
-
-fn settings(seconds: f64, seed: u64, takes: usize, level: usize) -> Settings {
-    let mut s = Settings::new(seconds, seed);
-    s.takes = takes;
-    s.target_level = level;
-    s
-}
 
 /// Runs to the end; returns the codes of every finished level (by level) and the events.
 fn generate(model: &str, prompt: &DecodedAudio, settings: Settings) -> (LevelCodes, Vec<Event>) {
@@ -198,8 +161,11 @@ fn a_resumed_generation_gives_the_codes_of_an_uninterrupted_one() {
     for (steps, level) in [(40, 2), (400, 1), (1500, 0)] {
         interrupted("tiny-5b", &prompt, settings.clone(), steps, &path);
         let checkpoint = Checkpoint::load(&path).unwrap();
-        assert!(!checkpoint.done && checkpoint.current.is_some(), "{steps}");
-        assert_eq!(checkpoint.level, level, "{steps} steps");
+        assert!(
+            !checkpoint.state.done && checkpoint.state.current.is_some(),
+            "{steps}"
+        );
+        assert_eq!(checkpoint.state.level, level, "{steps} steps");
         assert_resumes_to("tiny-5b", checkpoint, &whole, steps);
     }
     // The checkpoint file is the only file left (written atomically: no temporaries).
@@ -220,8 +186,8 @@ fn a_resumed_lyrics_top_level_gives_the_same_codes() {
     for steps in [45, 70] {
         interrupted("tiny-1b-lyrics", &prompt, settings.clone(), steps, &path);
         let checkpoint = Checkpoint::load(&path).unwrap();
-        assert_eq!(checkpoint.level, 2, "{steps} steps");
-        assert!(checkpoint.current.is_some(), "{steps} steps");
+        assert_eq!(checkpoint.state.level, 2, "{steps} steps");
+        assert!(checkpoint.state.current.is_some(), "{steps} steps");
         assert_resumes_to("tiny-1b-lyrics", checkpoint, &whole, steps);
     }
 }
@@ -362,6 +328,6 @@ fn progress_and_checkpoints_are_reported() {
     assert!(saved >= 2, "one checkpoint per level at least, got {saved}");
     assert_eq!(events.last(), Some(&Event::Finished));
     let checkpoint = Checkpoint::load(&path).unwrap();
-    assert!(checkpoint.done);
-    assert_eq!(checkpoint.finished[1].as_deref(), generation.codes(1));
+    assert!(checkpoint.state.done);
+    assert_eq!(checkpoint.state.finished[1].as_deref(), generation.codes(1));
 }

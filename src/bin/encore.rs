@@ -1,15 +1,20 @@
 //! `encore`: the command-line face of the engine.
 
+#[path = "encore/args.rs"]
+mod args;
 #[path = "encore/generate.rs"]
 mod generate;
+#[path = "encore/takes.rs"]
+mod takes;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use args::{ContinueCli, ContinueTakeCli, UpsampleCli};
 use clap::{Parser, Subcommand};
 use encore::audio::{self, WavFormat};
-use encore::engine::{RuntimeSearch, SessionFactory, Settings, Vqvae, ensure_loaded};
+use encore::engine::{DevicePreference, RuntimeSearch, SessionFactory, Vqvae, ensure_loaded};
 use encore::jukebox::Manifest;
 use encore::jukebox::manifest::Verify;
 
@@ -23,6 +28,10 @@ struct Cli {
     /// ONNX Runtime library to use instead of searching for one.
     #[arg(long, global = true, value_name = "PATH")]
     ort_library: Option<PathBuf>,
+    /// Where the graphs run: auto (CUDA when it works, else the CPU, saying why), cpu or cuda
+    /// (an error when CUDA cannot work).
+    #[arg(long, global = true, value_name = "DEVICE", default_value = "auto")]
+    device: DevicePreference,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,56 +69,12 @@ enum Command {
         /// The checkpoint file (`continue` names it when it starts).
         checkpoint: PathBuf,
     },
-}
-
-#[derive(clap::Args)]
-struct ContinueCli {
-    /// Audio file: WAV, FLAC, MP3 or OGG, any sample rate and channel count.
-    prompt: PathBuf,
-    #[arg(long, value_name = "DIR")]
-    model: PathBuf,
-    /// Seconds of new audio after the prompt.
-    #[arg(long, default_value_t = 20.0)]
-    seconds: f64,
-    /// Takes, sampled together as one batch.
-    #[arg(long, default_value_t = 1)]
-    takes: usize,
-    /// Last level to sample: 2 = quick lo-fi preview, 1, 0 = full quality (slowest).
-    #[arg(long, default_value_t = 0)]
-    level: usize,
-    /// Artist to condition on (as listed by `encore models`); default: unknown.
-    #[arg(long)]
-    artist: Option<String>,
-    /// Genre to condition on; repeat for several.
-    #[arg(long)]
-    genre: Vec<String>,
-    /// Lyrics (text file) for lyrics models.
-    #[arg(long, value_name = "FILE")]
-    lyrics_file: Option<PathBuf>,
-    /// Song length the top level is told, in seconds (default: 180, or longer if needed).
-    #[arg(long)]
-    song_seconds: Option<f64>,
-    /// Sampling temperature (default: the model's, per level).
-    #[arg(long)]
-    temperature: Option<f32>,
-    /// Keep only the k most likely codes (0 = off).
-    #[arg(long)]
-    top_k: Option<usize>,
-    /// Keep the most likely codes up to this probability (0 = off).
-    #[arg(long)]
-    top_p: Option<f32>,
-    /// Seed: the same seed, prompt and settings give the same takes (default: from the clock).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Folder for the takes (never overwritten: free names are chosen).
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    out_dir: PathBuf,
-    /// Checkpoint file (default: PROMPT_STEM.checkpoint.json in --out-dir).
-    #[arg(long, value_name = "FILE")]
-    checkpoint: Option<PathBuf>,
-    /// Check every model file's sha256 before starting.
-    #[arg(long)]
-    verify: bool,
+    /// Take a finished generation down to a finer level later (e.g. the preview you liked):
+    /// the same codes a run that went there in one go gives.
+    Upsample(UpsampleCli),
+    /// Keep a take up to a time and sample on from there: another seed re-generates the rest,
+    /// no --at extends the take.
+    ContinueTake(ContinueTakeCli),
 }
 
 fn main() -> ExitCode {
@@ -130,6 +95,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let search = RuntimeSearch::from_this_binary(cli.ort_library);
+    let device = cli.device;
+    let backend = || -> anyhow::Result<generate::Backend> {
+        Ok(generate::Backend {
+            runtime: ensure_loaded(&search)?,
+            device,
+        })
+    };
     match cli.command {
         Command::Doctor => {
             let info = &ensure_loaded(&search)?.info;
@@ -138,41 +110,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Models { dir, verify } => describe_model(&dir, verify),
-        Command::Continue(args) => {
-            let runtime = ensure_loaded(&search)?;
-            let lyrics = match &args.lyrics_file {
-                Some(path) => std::fs::read_to_string(path)
-                    .with_context(|| format!("reading lyrics {}", path.display()))?,
-                None => String::new(),
-            };
-            let seed = args.seed.unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64)
-            });
-            let mut settings = Settings::new(args.seconds, seed);
-            settings.takes = args.takes;
-            settings.target_level = args.level;
-            settings.artist = args.artist;
-            settings.genres = args.genre;
-            settings.lyrics = lyrics;
-            settings.song_seconds = args.song_seconds;
-            settings.temperature = args.temperature;
-            settings.top_k = args.top_k;
-            settings.top_p = args.top_p;
-            generate::continue_prompt(
-                runtime,
-                generate::ContinueArgs {
-                    prompt: args.prompt,
-                    model: args.model,
-                    out_dir: args.out_dir,
-                    checkpoint: args.checkpoint,
-                    verify: args.verify,
-                    settings,
-                },
-            )
-        }
-        Command::Resume { checkpoint } => generate::resume(ensure_loaded(&search)?, &checkpoint),
+        Command::Continue(args) => generate::continue_prompt(backend()?, args),
+        Command::Resume { checkpoint } => generate::resume(backend()?, &checkpoint),
+        Command::Upsample(args) => generate::upsample(backend()?, args),
+        Command::ContinueTake(args) => generate::continue_take(backend()?, args),
         Command::Reconstruct {
             prompt,
             model,

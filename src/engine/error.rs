@@ -14,6 +14,8 @@ pub enum EngineError {
     Manifest(#[from] ManifestError),
     #[error("the model has no {what}: export it with the full exporter (not --vqvae-only)")]
     MissingGraph { what: String },
+    #[error("CUDA is not usable: {reason}")]
+    DeviceUnavailable { reason: String },
     #[error("ONNX Runtime could not open {path}: {reason}")]
     OpenGraph { path: PathBuf, reason: String },
     #[error("ONNX Runtime failed running {graph}: {reason}")]

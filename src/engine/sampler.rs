@@ -96,8 +96,7 @@ impl SeededUniforms {
 
     /// The next uniform in `[0, 1)`.
     pub fn next_uniform(&mut self) -> f64 {
-        const SCALE: f64 = 1.0 / (1u64 << 53) as f64;
-        (self.rng.next_u64() >> 11) as f64 * SCALE
+        uniform_from(self.rng.next_u64())
     }
 
     pub fn state(&self) -> RngState {
@@ -122,6 +121,12 @@ impl UniformSource for SeededUniforms {
         }
         Ok(())
     }
+}
+
+/// A uniform in `[0, 1)` from the top 53 bits of `bits`.
+pub(crate) fn uniform_from(bits: u64) -> f64 {
+    const SCALE: f64 = 1.0 / (1u64 << 53) as f64;
+    (bits >> 11) as f64 * SCALE
 }
 
 /// Applies the rule to logits, reusing its buffers so a step allocates nothing.

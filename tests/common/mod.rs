@@ -2,6 +2,8 @@
 // Each test crate uses its own subset of these helpers.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use std::path::{Path, PathBuf};
 
 use encore::engine::{Runtime, RuntimeSearch, SessionFactory, ensure_loaded};
@@ -25,4 +27,52 @@ pub fn single_threaded_cpu() -> SessionFactory {
     let mut factory = SessionFactory::cpu(runtime());
     factory.intra_threads = Some(1);
     factory
+}
+
+/// The tiny model `name` on one CPU thread.
+pub fn engine(name: &str) -> encore::engine::Engine {
+    encore::engine::Engine::load(
+        &model_dir(name),
+        runtime(),
+        encore::jukebox::manifest::Verify::Sizes,
+        Some(1),
+    )
+    .unwrap()
+}
+
+/// A C major chord at `rate`, `seconds` long, in stereo.
+pub fn chord(rate: u32, seconds: f64) -> encore::audio::DecodedAudio {
+    let n = (f64::from(rate) * seconds) as usize;
+    let left: Vec<f32> = (0..n)
+        .map(|i| {
+            let t = i as f64 / f64::from(rate);
+            ([261.63, 329.63, 392.0].iter())
+                .map(|f| (2.0 * std::f64::consts::PI * f * t).sin() * 0.2)
+                .sum::<f64>() as f32
+        })
+        .collect();
+    let right = left.iter().map(|s| s * 0.5).collect();
+    encore::audio::DecodedAudio {
+        sample_rate: rate,
+        channels: vec![left, right],
+    }
+}
+
+/// Settings for `seconds` of continuation: `takes` takes down to `level`.
+pub fn settings(seconds: f64, seed: u64, takes: usize, level: usize) -> encore::engine::Settings {
+    let mut s = encore::engine::Settings::new(seconds, seed);
+    s.takes = takes;
+    s.target_level = level;
+    s
+}
+
+/// Runs `generation` to its end, panicking on anything but `Finished`; returns its events.
+pub fn run_to_end(generation: &mut encore::engine::Generation) -> Vec<encore::engine::Event> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let outcome = generation
+        .run(&tx, &std::sync::atomic::AtomicBool::new(false))
+        .unwrap();
+    assert_eq!(outcome, encore::engine::Outcome::Finished);
+    drop(tx);
+    rx.into_iter().collect()
 }

@@ -1,71 +1,177 @@
-//! `encore continue` and `encore resume`: run a generation on a worker thread, draw a progress
-//! bar per level, and write every finished take as a WAV file with a JSON sidecar.
+//! `encore continue`, `resume`, `upsample` and `continue-take`: set a generation up, run it on
+//! a worker thread, draw a progress bar per level, and write every finished take as a WAV file
+//! with a JSON sidecar.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use crossbeam_channel::unbounded;
-use encore::audio::{self, WavFormat};
-use encore::engine::{Checkpoint, Engine, EngineError, Event, Generation, Outcome, Settings};
+use encore::audio;
+use encore::engine::{
+    Checkpoint, DevicePreference, Engine, EngineError, EngineOptions, Event, Generation, Outcome,
+    Runtime, Settings, TakeCut,
+};
 use encore::jukebox::manifest::Verify;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 
-/// What the CLI keeps in the checkpoint to finish the job on `encore resume`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Job {
-    pub prompt: PathBuf,
-    pub out_dir: PathBuf,
-    /// File names start with this (the prompt's stem).
-    pub stem: String,
+use crate::args::{ContinueCli, ContinueTakeCli, OutputCli, UpsampleCli};
+use crate::takes::{Job, Sidecar, TakeOrigin, unused_path, write_take};
+
+/// ONNX Runtime and the device the user asked for: how every command opens its model.
+#[derive(Clone, Copy)]
+pub struct Backend {
+    pub runtime: &'static Runtime,
+    pub device: DevicePreference,
 }
 
-pub struct ContinueArgs {
-    pub prompt: PathBuf,
-    pub model: PathBuf,
-    pub out_dir: PathBuf,
-    pub checkpoint: Option<PathBuf>,
-    pub verify: bool,
-    pub settings: Settings,
+impl Backend {
+    fn open(&self, dir: &Path, verify: Verify) -> Result<Engine, EngineError> {
+        let options = EngineOptions {
+            verify,
+            intra_threads: None,
+            device: self.device,
+        };
+        Engine::open(dir, self.runtime, options)
+    }
 }
 
-pub fn continue_prompt(
-    runtime: &'static encore::engine::Runtime,
-    args: ContinueArgs,
-) -> anyhow::Result<()> {
+pub fn continue_prompt(backend: Backend, args: ContinueCli) -> anyhow::Result<()> {
+    let lyrics = match &args.lyrics_file {
+        Some(path) => fs::read_to_string(path)
+            .with_context(|| format!("reading lyrics {}", path.display()))?,
+        None => String::new(),
+    };
+    let mut settings = args.sampling.apply(Settings::new(args.seconds, 0));
+    settings.target_level = args.level;
+    settings.artist = args.artist;
+    settings.genres = args.genre;
+    settings.lyrics = lyrics;
     let verify = if args.verify {
         Verify::Hashes
     } else {
         Verify::Sizes
     };
-    let engine = Engine::load(&args.model, runtime, verify, None)?;
+    let engine = backend.open(&args.model, verify)?;
     let decoded = audio::read_audio_file(&args.prompt)?;
-    let mut generation = Generation::new(engine, &decoded, args.settings).map_err(|e| match e {
+    let generation = Generation::new(engine, &decoded, settings).map_err(|e| match e {
         EngineError::Prompt(_) => {
             anyhow::Error::new(e).context(format!("prompt {}", args.prompt.display()))
         }
         other => other.into(),
     })?;
-    fs::create_dir_all(&args.out_dir)
-        .with_context(|| format!("creating {}", args.out_dir.display()))?;
-    let stem = args
-        .prompt
-        .file_stem()
+    let job = Job {
+        out_dir: args.output.out_dir.clone().unwrap_or_else(|| ".".into()),
+        stem: file_stem(&args.prompt),
+        prompt: args.prompt,
+        from_take: None,
+    };
+    start(generation, job, &args.output)
+}
+
+pub fn resume(backend: Backend, path: &Path) -> anyhow::Result<()> {
+    let checkpoint = Checkpoint::load(path)?;
+    anyhow::ensure!(
+        !checkpoint.state.done,
+        "{} is a finished generation: nothing to resume",
+        path.display()
+    );
+    let job: Job = serde_json::from_value(checkpoint.state.client.clone())
+        .with_context(|| format!("{} was not written by `encore`", path.display()))?;
+    let engine = backend.open(&checkpoint.model_dir, Verify::Sizes)?;
+    let mut generation = Generation::resume(engine, checkpoint)?;
+    generation.set_checkpoint_path(Some(path.to_path_buf()));
+    fs::create_dir_all(&job.out_dir)
+        .with_context(|| format!("creating {}", job.out_dir.display()))?;
+    drive(generation, &job)
+}
+
+pub fn upsample(backend: Backend, args: UpsampleCli) -> anyhow::Result<()> {
+    let checkpoint = Checkpoint::load(&args.source)?;
+    let mut job = source_job(&checkpoint, &args.source);
+    job.out_dir = args.output.out_dir.clone().unwrap_or(job.out_dir);
+    let engine = backend.open(&checkpoint.model_dir, Verify::Sizes)?;
+    let generation = Generation::upsample(engine, checkpoint, args.level, &args.takes)
+        .with_context(|| format!("upsampling {}", args.source.display()))?;
+    start(generation, job, &args.output)
+}
+
+pub fn continue_take(backend: Backend, args: ContinueTakeCli) -> anyhow::Result<()> {
+    let checkpoint = Checkpoint::load(&args.source)?;
+    let source = source_job(&checkpoint, &args.source);
+    let engine = backend.open(&checkpoint.model_dir, Verify::Sizes)?;
+    let context = || format!("take {} of {}", args.take, args.source.display());
+    let cut = TakeCut {
+        take: args.take,
+        at_seconds: args.at,
+    };
+    let span = checkpoint
+        .take_span(engine.manifest(), cut)
+        .with_context(context)?;
+    let rate = f64::from(engine.manifest().audio.sample_rate);
+    let original = &checkpoint.state.settings;
+    let seconds = match (args.seconds, args.at) {
+        (Some(seconds), _) => seconds,
+        (None, Some(_)) => (span.end - span.at) as f64 / rate,
+        (None, None) => original.seconds,
+    };
+    anyhow::ensure!(
+        seconds > 0.0,
+        "the cut is at the end of take {}: say how much to add with --seconds",
+        args.take
+    );
+    let mut settings = args.sampling.apply(original.clone());
+    settings.seconds = seconds;
+    settings.target_level = args.level.unwrap_or(original.target_level);
+    let generation =
+        Generation::continue_take(engine, &checkpoint, cut, settings).with_context(context)?;
+    let at_seconds = span.at as f64 / rate;
+    let job = Job {
+        out_dir: args.output.out_dir.clone().unwrap_or(source.out_dir),
+        stem: format!("{}.take{}.from{at_seconds:.2}s", source.stem, args.take),
+        prompt: source.prompt,
+        from_take: Some(TakeOrigin {
+            checkpoint: args.source.clone(),
+            take: args.take,
+            at_seconds,
+        }),
+    };
+    start(generation, job, &args.output)
+}
+
+/// Where the generation in `checkpoint` wrote its takes: its `encore` job, or for a checkpoint
+/// from elsewhere (the plugin) the checkpoint's folder and name.
+fn source_job(checkpoint: &Checkpoint, path: &Path) -> Job {
+    serde_json::from_value(checkpoint.state.client.clone()).unwrap_or_else(|_| {
+        let stem = file_stem(path);
+        Job {
+            prompt: path.to_path_buf(),
+            out_dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            stem: stem
+                .strip_suffix(".checkpoint")
+                .unwrap_or(&stem)
+                .to_string(),
+            from_take: None,
+        }
+    })
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
         .unwrap_or_default()
         .to_string_lossy()
-        .into_owned();
-    let checkpoint = match args.checkpoint {
-        Some(path) => path,
-        None => unused_path(&args.out_dir, &format!("{stem}.checkpoint"), "json"),
-    };
-    let job = Job {
-        prompt: args.prompt,
-        out_dir: args.out_dir,
-        stem,
+        .into_owned()
+}
+
+/// Creates the output folder, names the checkpoint, tells the user and runs `generation`.
+fn start(mut generation: Generation, job: Job, output: &OutputCli) -> anyhow::Result<()> {
+    fs::create_dir_all(&job.out_dir)
+        .with_context(|| format!("creating {}", job.out_dir.display()))?;
+    let checkpoint: PathBuf = match &output.checkpoint {
+        Some(path) => path.clone(),
+        None => unused_path(&job.out_dir, &format!("{}.checkpoint", job.stem), "json"),
     };
     generation.set_client_data(serde_json::to_value(&job)?);
     generation.set_checkpoint_path(Some(checkpoint.clone()));
@@ -75,23 +181,6 @@ pub fn continue_prompt(
         checkpoint.display(),
         checkpoint.display()
     );
-    drive(generation, &job)
-}
-
-pub fn resume(runtime: &'static encore::engine::Runtime, path: &Path) -> anyhow::Result<()> {
-    let checkpoint = Checkpoint::load(path)?;
-    anyhow::ensure!(
-        !checkpoint.done,
-        "{} is a finished generation: nothing to resume",
-        path.display()
-    );
-    let job: Job = serde_json::from_value(checkpoint.client.clone())
-        .with_context(|| format!("{} was not written by `encore continue`", path.display()))?;
-    let engine = Engine::load(&checkpoint.model_dir, runtime, Verify::Sizes, None)?;
-    let mut generation = Generation::resume(engine, checkpoint)?;
-    generation.set_checkpoint_path(Some(path.to_path_buf()));
-    fs::create_dir_all(&job.out_dir)
-        .with_context(|| format!("creating {}", job.out_dir.display()))?;
     drive(generation, &job)
 }
 
@@ -128,6 +217,7 @@ fn drive(mut generation: Generation, job: &Job) -> anyhow::Result<()> {
         take: 0,
         level: 0,
         sample_rate: rate,
+        from_take: job.from_take.clone(),
     };
     let cancel: &'static AtomicBool = &INTERRUPTED;
     let (tx, rx) = unbounded();
@@ -219,48 +309,6 @@ fn drive(mut generation: Generation, job: &Job) -> anyhow::Result<()> {
             None => anyhow::bail!("interrupted"),
         },
     }
-}
-
-/// The settings beside every take.
-#[derive(Debug, Clone, Serialize)]
-struct Sidecar {
-    prompt: PathBuf,
-    model_dir: PathBuf,
-    model_name: String,
-    prompt_seconds: f64,
-    settings: Settings,
-    take: usize,
-    level: usize,
-    sample_rate: u32,
-}
-
-/// Writes `STEM.takeN.levelL.wav` (a free name, never overwriting) and its `.json` sidecar.
-fn write_take(job: &Job, meta: &Sidecar, samples: &[f32]) -> anyhow::Result<PathBuf> {
-    let stem = format!("{}.take{}.level{}", job.stem, meta.take, meta.level);
-    let path = audio::unused_wav_path(&job.out_dir, &stem);
-    audio::write_wav_new(&path, samples, meta.sample_rate, WavFormat::Float32)?;
-    let json_path = path.with_extension("json");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&json_path)
-        .with_context(|| format!("creating {}", json_path.display()))?;
-    let json = serde_json::to_string_pretty(meta)?;
-    file.write_all(json.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", json_path.display()))?;
-    Ok(path)
-}
-
-/// `dir/stem.ext`, or `dir/stem-2.ext`, ...: the first name not taken.
-fn unused_path(dir: &Path, stem: &str, ext: &str) -> PathBuf {
-    (1..)
-        .map(|n| match n {
-            1 => dir.join(format!("{stem}.{ext}")),
-            n => dir.join(format!("{stem}-{n}.{ext}")),
-        })
-        .find(|p| !p.exists())
-        .expect("an unbounded range always yields a free name")
 }
 
 fn format_duration(d: Duration) -> String {

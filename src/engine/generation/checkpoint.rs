@@ -7,41 +7,66 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Settings;
+use super::engine::Engine;
+use super::plan::LevelPlan;
+use super::settings::Settings;
+use super::state::GenerationState;
+use crate::audio::DecodedAudio;
 use crate::engine::error::EngineError;
-use crate::engine::sampler::RngState;
-use crate::engine::windows::LevelCheckpoint;
 
-/// The checkpoint format this build reads and writes.
-pub const CHECKPOINT_VERSION: u32 = 1;
+/// The checkpoint format this build reads and writes. Version 2: the prompt at every level,
+/// take numbers, and one uniform stream per level and take (no stream state saved).
+pub const CHECKPOINT_VERSION: u32 = 2;
 
-/// Everything needed to continue a generation exactly where it stopped.
+/// Everything needed to continue a generation exactly where it stopped, or to start a new one
+/// from it (upsampled later, continued from a point in a take).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub format_version: u32,
     /// The model folder and its name (checked on resume).
     pub model_dir: PathBuf,
     pub model_name: String,
-    pub settings: Settings,
-    /// Prompt length in samples at the model's rate.
-    pub prompt_samples: usize,
-    /// The prompt's codes by level (one row, shared by every take).
-    pub prompt_codes: Vec<Vec<i64>>,
-    /// Codes of every take, by level, for the levels already finished.
-    pub finished: Vec<Option<Vec<Vec<i64>>>>,
-    /// The level under way (meaningless once `done`).
-    pub level: usize,
-    /// Where that level stands, if it has started.
-    pub current: Option<LevelCheckpoint>,
-    /// The sampling stream (one for the whole generation, all levels).
-    pub rng: RngState,
-    pub done: bool,
-    /// Whatever the caller wants back on resume (the CLI keeps its output folder here).
-    #[serde(default)]
-    pub client: serde_json::Value,
+    pub state: GenerationState,
 }
 
 impl Checkpoint {
+    /// A generation of `prompt` on `engine`'s model, not started yet.
+    pub fn start(
+        engine: &mut Engine,
+        prompt: &DecodedAudio,
+        settings: Settings,
+    ) -> Result<Self, EngineError> {
+        let state = GenerationState::start(engine, prompt, settings)?;
+        Ok(Self::of(engine, state))
+    }
+
+    /// `state` on `engine`'s model.
+    pub(super) fn of(engine: &Engine, state: GenerationState) -> Self {
+        Self {
+            format_version: CHECKPOINT_VERSION,
+            model_dir: engine.dir.clone(),
+            model_name: engine.manifest.model.name.clone(),
+            state,
+        }
+    }
+
+    /// Checks that the checkpoint was made with `engine`'s model and is whole, so it can be
+    /// run without failing on its own content.
+    pub fn check(&self, engine: &Engine) -> Result<(), EngineError> {
+        self.plans(engine).map(drop)
+    }
+
+    pub(super) fn plans(&self, engine: &Engine) -> Result<Vec<LevelPlan>, EngineError> {
+        let name = &engine.manifest.model.name;
+        if &self.model_name != name {
+            return Err(EngineError::InvalidInput(format!(
+                "the checkpoint was made with model {:?}, not {name:?}",
+                self.model_name
+            )));
+        }
+        self.state.plans(&engine.manifest)
+    }
+
     /// Writes `self` to `path` atomically.
     pub fn save(&self, path: &Path) -> Result<(), EngineError> {
         let failed = |reason: String| EngineError::Checkpoint {
@@ -81,10 +106,19 @@ impl Checkpoint {
         let version = value
             .get("format_version")
             .and_then(serde_json::Value::as_u64);
-        if version != Some(u64::from(CHECKPOINT_VERSION)) {
-            return Err(failed(format!(
-                "checkpoint format {version:?}, this Encore reads {CHECKPOINT_VERSION}"
-            )));
+        match version {
+            Some(v) if v == u64::from(CHECKPOINT_VERSION) => {}
+            Some(v) if v < u64::from(CHECKPOINT_VERSION) => {
+                return Err(failed(format!(
+                    "checkpoint format {v} was written by an older Encore, which sampled \
+                     differently; this Encore reads format {CHECKPOINT_VERSION} only"
+                )));
+            }
+            other => {
+                return Err(failed(format!(
+                    "not a checkpoint of format {CHECKPOINT_VERSION} (format {other:?})"
+                )));
+            }
         }
         serde_json::from_value(value).map_err(|e| failed(format!("not a checkpoint: {e}")))
     }

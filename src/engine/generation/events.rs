@@ -1,10 +1,27 @@
-//! What a running generation tells its caller, over a `crossbeam-channel`.
+//! What a running generation tells its caller, and where it sends it.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crossbeam_channel::Sender;
+
 use crate::engine::session::Device;
 
+/// Where a generation sends its events: a `Sender<Event>`, or the job queue's sink that tags
+/// them with their job.
+pub trait EventSink {
+    /// Delivers `event`. A receiver that has gone away is no error: nobody is listening.
+    fn emit(&self, event: Event);
+}
+
+impl EventSink for Sender<Event> {
+    fn emit(&self, event: Event) {
+        let _ = self.send(event);
+    }
+}
+
+/// `take` fields are take numbers (`GenerationState::take_numbers`): the batch row for a new
+/// generation, the original number for takes upsampled later.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// Where the graphs run, and why there.
@@ -23,7 +40,8 @@ pub enum Event {
     },
     /// Decoded audio of take `take` at `level`, mono at the model's rate, from `start_sample`
     /// (counted from the start of the prompt). Chunks of a level follow each other without gaps
-    /// or overlap, starting where the prompt ends, so playback can begin before the level ends.
+    /// or overlap, starting where the level's given codes end (the prompt's end), so playback
+    /// can begin before the level ends.
     /// Each chunk is decoded with context on both sides; the level's final audio
     /// ([`Event::TakeFinished`]) is decoded in one piece and may differ very slightly.
     Audio {

@@ -1,0 +1,127 @@
+//! The arguments of the generating subcommands, and how they become engine settings.
+
+use std::path::PathBuf;
+
+use encore::engine::Settings;
+
+/// How takes are sampled: shared by `continue` and `continue-take`.
+#[derive(clap::Args)]
+pub struct SamplingCli {
+    /// Takes, sampled together as one batch.
+    #[arg(long, default_value_t = 1)]
+    pub takes: usize,
+    /// Sampling temperature (default: the model's, per level).
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Keep only the k most likely codes (0 = off).
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Keep the most likely codes up to this probability (0 = off).
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Seed: the same seed, prompt and settings give the same takes (default: from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Song length the top level is told, in seconds (default: 180, or longer if needed).
+    #[arg(long)]
+    pub song_seconds: Option<f64>,
+}
+
+impl SamplingCli {
+    /// `settings` with these arguments applied (a flag left out keeps the setting).
+    pub fn apply(&self, mut settings: Settings) -> Settings {
+        settings.takes = self.takes;
+        settings.seed = self.seed.unwrap_or_else(seed_from_clock);
+        settings.temperature = self.temperature.or(settings.temperature);
+        settings.top_k = self.top_k.or(settings.top_k);
+        settings.top_p = self.top_p.or(settings.top_p);
+        settings.song_seconds = self.song_seconds.or(settings.song_seconds);
+        settings
+    }
+}
+
+fn seed_from_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[derive(clap::Args)]
+pub struct ContinueCli {
+    /// Audio file: WAV, FLAC, MP3 or OGG, any sample rate and channel count.
+    pub prompt: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Seconds of new audio after the prompt.
+    #[arg(long, default_value_t = 20.0)]
+    pub seconds: f64,
+    /// Last level to sample: 2 = quick lo-fi preview, 1, 0 = full quality (slowest).
+    #[arg(long, default_value_t = 0)]
+    pub level: usize,
+    /// Artist to condition on (as listed by `encore models`); default: unknown.
+    #[arg(long)]
+    pub artist: Option<String>,
+    /// Genre to condition on; repeat for several.
+    #[arg(long)]
+    pub genre: Vec<String>,
+    /// Lyrics (text file) for lyrics models.
+    #[arg(long, value_name = "FILE")]
+    pub lyrics_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub sampling: SamplingCli,
+    #[command(flatten)]
+    pub output: OutputCli,
+    /// Check every model file's sha256 before starting.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+/// Where a generating subcommand writes.
+#[derive(clap::Args)]
+pub struct OutputCli {
+    /// Folder for the takes (never overwritten: free names are chosen). Default: the current
+    /// folder for `continue`, the source generation's folder for the others.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Checkpoint file (default: a free STEM.checkpoint.json in the output folder).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct UpsampleCli {
+    /// The finished generation's checkpoint (`continue` names it when it starts).
+    pub source: PathBuf,
+    /// Level to go down to: 1, or 0 = full quality.
+    #[arg(long, default_value_t = 0)]
+    pub level: usize,
+    /// Take to upsample (as numbered in its file names); repeat for several. Default: all.
+    #[arg(long = "take", value_name = "N")]
+    pub takes: Vec<usize>,
+    #[command(flatten)]
+    pub output: OutputCli,
+}
+
+#[derive(clap::Args)]
+pub struct ContinueTakeCli {
+    /// The checkpoint of the generation the take belongs to.
+    pub source: PathBuf,
+    /// The take (as numbered in its file names).
+    #[arg(long, value_name = "N")]
+    pub take: usize,
+    /// Keep the take up to this time (seconds from the start of the prompt) and sample anew
+    /// from there; default: its end (extend the take).
+    #[arg(long, value_name = "SECONDS")]
+    pub at: Option<f64>,
+    /// Seconds of new audio after the cut. Default: what the take had after --at
+    /// (re-generate), or the source generation's length (extend).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Last level to sample (default: the source generation's).
+    #[arg(long)]
+    pub level: Option<usize>,
+    #[command(flatten)]
+    pub sampling: SamplingCli,
+    #[command(flatten)]
+    pub output: OutputCli,
+}

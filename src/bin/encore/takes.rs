@@ -1,0 +1,75 @@
+//! Writing finished takes: `STEM.takeN.levelL.wav` with a JSON sidecar, never overwriting.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use encore::audio::{self, WavFormat};
+use encore::engine::Settings;
+use serde::{Deserialize, Serialize};
+
+/// What the CLI keeps in the checkpoint to finish the job on `encore resume`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub prompt: PathBuf,
+    pub out_dir: PathBuf,
+    /// File names start with this (the prompt's stem).
+    pub stem: String,
+    /// Set when the generation continues a take of another one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_take: Option<TakeOrigin>,
+}
+
+/// The take a `continue-take` generation started from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TakeOrigin {
+    pub checkpoint: PathBuf,
+    pub take: usize,
+    /// Where the take was cut (the new part starts there), seconds from the song's start.
+    pub at_seconds: f64,
+}
+
+/// The settings beside every take.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sidecar {
+    pub prompt: PathBuf,
+    pub model_dir: PathBuf,
+    pub model_name: String,
+    pub prompt_seconds: f64,
+    pub settings: Settings,
+    pub take: usize,
+    pub level: usize,
+    pub sample_rate: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_take: Option<TakeOrigin>,
+}
+
+/// Writes `STEM.takeN.levelL.wav` (a free name, never overwriting) and its `.json` sidecar.
+pub fn write_take(job: &Job, meta: &Sidecar, samples: &[f32]) -> anyhow::Result<PathBuf> {
+    let stem = format!("{}.take{}.level{}", job.stem, meta.take, meta.level);
+    let path = audio::unused_wav_path(&job.out_dir, &stem);
+    audio::write_wav_new(&path, samples, meta.sample_rate, WavFormat::Float32)?;
+    let json_path = path.with_extension("json");
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&json_path)
+        .with_context(|| format!("creating {}", json_path.display()))?;
+    let json = serde_json::to_string_pretty(meta)?;
+    file.write_all(json.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    Ok(path)
+}
+
+/// `dir/stem.ext`, or `dir/stem-2.ext`, ...: the first name not taken.
+pub fn unused_path(dir: &Path, stem: &str, ext: &str) -> PathBuf {
+    (1..)
+        .map(|n| match n {
+            1 => dir.join(format!("{stem}.{ext}")),
+            n => dir.join(format!("{stem}-{n}.{ext}")),
+        })
+        .find(|p| !p.exists())
+        .expect("an unbounded range always yields a free name")
+}

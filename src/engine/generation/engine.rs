@@ -1,0 +1,163 @@
+//! A model folder opened for generating: its manifest, how sessions are made, its VQ-VAE.
+
+use std::path::{Path, PathBuf};
+
+use crate::engine::device::{self, DeviceChoice, DevicePreference};
+use crate::engine::error::EngineError;
+use crate::engine::runtime::Runtime;
+use crate::engine::session::{Device, SessionFactory};
+use crate::engine::vqvae::Vqvae;
+use crate::jukebox::Manifest;
+use crate::jukebox::manifest::Verify;
+
+/// A model folder with its VQ-VAE open; priors are opened one level at a time.
+pub struct Engine {
+    pub(super) dir: PathBuf,
+    pub(super) manifest: Manifest,
+    pub(super) factory: SessionFactory,
+    pub(super) vqvae: Vqvae,
+    /// Why the graphs run where they run (shown to the user).
+    pub(super) device_reason: String,
+    /// Precision of the prior graphs: fp16 on CUDA when the model has them, else fp32.
+    pub(super) prior_precision: &'static str,
+}
+
+/// What [`Engine::open_on`] made for one device.
+struct Opened {
+    factory: SessionFactory,
+    vqvae: Vqvae,
+    reason: String,
+    prior_precision: &'static str,
+}
+
+/// How to open a model folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineOptions {
+    pub verify: Verify,
+    /// Threads per ONNX Runtime operator on the CPU; `None`: every core.
+    pub intra_threads: Option<usize>,
+    pub device: DevicePreference,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            verify: Verify::Sizes,
+            intra_threads: None,
+            device: DevicePreference::Auto,
+        }
+    }
+}
+
+impl Engine {
+    /// Loads `dir` (manifest, file sizes; with [`Verify::Hashes`] every sha256 too) on the CPU,
+    /// in fp32: what the parity tests and the CPU benchmarks use.
+    pub fn load(
+        dir: &Path,
+        runtime: &'static Runtime,
+        verify: Verify,
+        intra_threads: Option<usize>,
+    ) -> Result<Self, EngineError> {
+        let options = EngineOptions {
+            verify,
+            intra_threads,
+            device: DevicePreference::Cpu,
+        };
+        Self::open(dir, runtime, options)
+    }
+
+    /// Loads `dir` on the device `options` asks for: CUDA when it works (falling back to the
+    /// CPU under [`DevicePreference::Auto`], with the reason kept for [`Engine::device_reason`]).
+    pub fn open(
+        dir: &Path,
+        runtime: &'static Runtime,
+        options: EngineOptions,
+    ) -> Result<Self, EngineError> {
+        let manifest = Manifest::load(dir)?;
+        manifest.verify_files(dir, options.verify)?;
+        if manifest.priors.len() < manifest.vqvae.levels {
+            return Err(EngineError::MissingGraph {
+                what: "priors for every level".into(),
+            });
+        }
+        let choice = device::choose(runtime, options.device)?;
+        match Self::open_on(dir, &manifest, runtime, options, &choice) {
+            Err(error) if choice.device == Device::Cuda => {
+                let cpu = device::fall_back(options.device, error)?;
+                Self::open_on(dir, &manifest, runtime, options, &cpu)
+            }
+            result => result,
+        }
+        .map(|opened| Self {
+            dir: dir.to_path_buf(),
+            manifest,
+            factory: opened.factory,
+            vqvae: opened.vqvae,
+            device_reason: opened.reason,
+            prior_precision: opened.prior_precision,
+        })
+    }
+
+    /// Sessions for `choice`: the VQ-VAE opened (fp32: its encoders only exist in fp32) and
+    /// the priors' precision picked.
+    fn open_on(
+        dir: &Path,
+        manifest: &Manifest,
+        runtime: &'static Runtime,
+        options: EngineOptions,
+        choice: &DeviceChoice,
+    ) -> Result<Opened, EngineError> {
+        let mut factory = SessionFactory::on(runtime, choice.device);
+        factory.intra_threads = options.intra_threads;
+        let vqvae = Vqvae::open(dir, manifest, &factory, "fp32")?;
+        let wanted = factory.precision();
+        let has_wanted = manifest.priors.iter().all(|prior| {
+            ["conditioning", "prefill", "step"].iter().all(|graph| {
+                manifest
+                    .graph(&format!("prior_{graph}"), prior.level, wanted)
+                    .is_some()
+            })
+        });
+        let (precision, note) = if has_wanted {
+            (wanted, String::new())
+        } else {
+            (
+                "fp32",
+                format!("; the model has no {wanted} prior graphs, so fp32"),
+            )
+        };
+        Ok(Opened {
+            factory,
+            vqvae,
+            reason: format!("{}{note}", choice.reason),
+            prior_precision: precision,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn device(&self) -> Device {
+        self.factory.device
+    }
+
+    /// Why the graphs run on [`Engine::device`], in words.
+    pub fn device_reason(&self) -> &str {
+        &self.device_reason
+    }
+
+    /// "fp16" or "fp32": the prior graphs this engine opens.
+    pub fn prior_precision(&self) -> &'static str {
+        self.prior_precision
+    }
+
+    /// Hop length in samples of every level, finest first.
+    pub fn hop_lengths(&self) -> &[usize] {
+        &self.manifest.vqvae.hop_lengths
+    }
+}
