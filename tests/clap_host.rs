@@ -1,13 +1,18 @@
 //! Encore.clap in a real (small) CLAP host: layout, activation at the usual rates and block
-//! sizes, bit-exact pass-through, the transport reaching the plugin, and many
-//! activate/deactivate cycles. Needs the bundle: `cargo xtask bundle`.
+//! sizes, bit-exact pass-through, the transport reaching the plugin, many activate/deactivate
+//! cycles, the latency the host sees, and a saved take that plays on the timeline after the
+//! state is restored. Needs the bundle: `cargo xtask bundle`.
 
 #[path = "clap_host/host.rs"]
 mod host;
 
+use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use host::{Host, PortConfig, PortInfo, Timeline};
+use encore::audio::{WavFormat, write_wav_new};
+use encore::engine::Settings as GenerationSettings;
+use encore::plugin::{SessionState, Take};
+use host::{Host, PortConfig, PortInfo, Timeline, sample};
 
 const SAMPLE_RATES: [f64; 3] = [44_100.0, 48_000.0, 96_000.0];
 const BLOCK_SIZES: [u32; 4] = [1, 64, 512, 4096];
@@ -210,4 +215,89 @@ fn instances_load_and_unload_repeatedly() {
         assert_eq!(result.first_mismatch, None);
         assert_clean(&host);
     }
+}
+
+#[test]
+fn reports_no_latency_to_the_host() {
+    let mut host = Host::load();
+    for rate in SAMPLE_RATES {
+        let result = host.run(2, rate, 512, &[512, 100], None);
+        assert_eq!(result.latency, Some(0), "{rate} Hz");
+    }
+    assert_clean(&host);
+}
+
+/// A state holding one take at `timeline_start` (written to `dir`), chosen, in Replace mode.
+fn state_with_a_take(
+    host: &mut Host,
+    dir: &Path,
+    timeline_start: i64,
+    audio: &[f32],
+) -> SessionState {
+    let file = dir.join("Take 5 L0.wav");
+    write_wav_new(&file, audio, 48_000, WavFormat::Float32).unwrap();
+    let session = SessionState {
+        instance_id: "clap-test".into(),
+        takes: vec![Take {
+            id: 5,
+            name: "Take 5".into(),
+            level: 0,
+            file,
+            timeline_start,
+            sample_rate: 48_000.0,
+            frames: audio.len() as u64,
+            batch_row: 0,
+            settings: GenerationSettings::new(1.0, 3),
+        }],
+        chosen: Some(5),
+        next_take_id: 6,
+        ..SessionState::default()
+    };
+    let mut state = host.save_state();
+    state["fields"]["session"] = serde_json::to_string(&session).unwrap().into();
+    state["params"]["playback"] = serde_json::json!({ "i32": 1 });
+    host.load_state(&state);
+    session
+}
+
+#[test]
+fn a_restored_take_plays_over_its_region_and_nowhere_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::load();
+    let (start, frames) = (1_000usize, 700usize);
+    let take: Vec<f32> = (0..frames).map(|i| (i as f32 * 0.01).sin() * 0.3).collect();
+    let session = state_with_a_take(&mut host, dir.path(), start as i64, &take);
+
+    let saved = host.save_state();
+    let restored: SessionState =
+        serde_json::from_str(saved["fields"]["session"].as_str().unwrap()).unwrap();
+    assert_eq!(restored, session, "the state keeps the takes");
+
+    // Blocks that start before, inside and after the region, at the take's rate.
+    let timeline = Timeline {
+        playing: true,
+        tempo_bpm: 120.0,
+    };
+    let result = host.run(2, 48_000.0, 512, &[512, 300, 17, 512, 512], Some(timeline));
+    for (channel, output) in result.output.iter().enumerate() {
+        for (i, out) in output.iter().enumerate() {
+            let expected = match i.checked_sub(start).and_then(|t| take.get(t)) {
+                Some(&s) => s,
+                None => sample(channel, i as u64),
+            };
+            assert_eq!(
+                out.to_bits(),
+                expected.to_bits(),
+                "channel {channel}, frame {i}"
+            );
+        }
+    }
+    // A stopped transport plays nothing: the track passes untouched.
+    let stopped = Timeline {
+        playing: false,
+        ..timeline
+    };
+    let result = host.run(2, 48_000.0, 512, &[512, 512, 512], Some(stopped));
+    assert_eq!(result.first_mismatch, None);
+    assert_clean(&host);
 }

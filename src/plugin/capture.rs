@@ -5,6 +5,10 @@
 //! host transport at its start). The producer writes the samples first and the header last, so a
 //! header the worker sees always has its samples behind it. Pushing never blocks or allocates; a
 //! block that does not fit is dropped whole and counted, never half-written.
+//!
+//! Headers also carry Continue requests (rising edges of the `continue` parameter), so the
+//! worker sees each one exactly where it happened on the timeline, after the audio before it.
+//! While the transport is stopped a request travels alone, as a header with no frames.
 
 use std::sync::atomic::Ordering;
 
@@ -18,6 +22,13 @@ pub const CHANNELS: usize = 2;
 /// matters when the worker is starved of CPU.
 const RING_SECONDS: f64 = 4.0;
 
+/// Beats per bar (`numerator`) of note value `denominator` (4: quarter notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeSignature {
+    pub numerator: u32,
+    pub denominator: u32,
+}
+
 /// The host transport at the first sample of a block.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TransportSnapshot {
@@ -25,12 +36,16 @@ pub struct TransportSnapshot {
     pub tempo_bpm: Option<f64>,
     pub position_samples: Option<i64>,
     pub sample_rate: f32,
+    pub time_signature: Option<TimeSignature>,
 }
 
 /// One captured block as the worker receives it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BlockHeader {
+    /// 0 for a header that only carries Continue requests.
     pub frames: u32,
+    /// Continue requests made at the start of this block.
+    pub continue_requests: u32,
     pub transport: TransportSnapshot,
 }
 
@@ -69,38 +84,53 @@ pub fn capture_rings(
 
 impl CaptureProducer {
     /// Real-time safe. `channels` holds one slice per input channel (1 or 2), all of equal
-    /// length. Returns false when the block was dropped because the ring is full.
+    /// length (none while the transport is stopped). Returns false when the Continue requests
+    /// could not be sent (the header ring is full): the caller sends them with the next block.
+    /// Audio that does not fit is dropped whole and counted; its requests still go when a
+    /// header slot is free.
     pub fn push<C: AsRef<[f32]>>(
         &mut self,
         channels: &[C],
         transport: TransportSnapshot,
+        continue_requests: u32,
         diag: &Diagnostics,
     ) -> bool {
-        let frames = channels.first().map_or(0, |c| c.as_ref().len());
-        if frames == 0 {
+        let mut frames = channels.first().map_or(0, |c| c.as_ref().len());
+        if frames == 0 && continue_requests == 0 {
             return true;
         }
-        if self.samples.slots() < frames * CHANNELS || self.headers.slots() == 0 {
+        if self.headers.slots() == 0 {
             diag.dropped_frames
                 .fetch_add(frames as u64, Ordering::Relaxed);
-            return false;
+            return continue_requests == 0;
         }
-        let left = channels[0].as_ref();
-        let right = channels.get(1).map_or(left, |c| c.as_ref());
-        let Ok(chunk) = self.samples.write_chunk_uninit(frames * CHANNELS) else {
-            return false;
-        };
-        let interleaved = left.iter().zip(right).flat_map(|(&l, &r)| [l, r]);
-        chunk.fill_from_iter(interleaved);
+        if frames > 0 && self.samples.slots() < frames * CHANNELS {
+            diag.dropped_frames
+                .fetch_add(frames as u64, Ordering::Relaxed);
+            if continue_requests == 0 {
+                return true;
+            }
+            frames = 0;
+        }
+        if frames > 0 {
+            let left = channels[0].as_ref();
+            let right = channels.get(1).map_or(left, |c| c.as_ref());
+            // Cannot fail: we checked for room and we are the only producer.
+            let Ok(chunk) = self.samples.write_chunk_uninit(frames * CHANNELS) else {
+                return false;
+            };
+            let interleaved = left.iter().zip(right).flat_map(|(&l, &r)| [l, r]);
+            chunk.fill_from_iter(interleaved);
+            diag.captured_frames
+                .fetch_add(frames as u64, Ordering::Relaxed);
+        }
         let header = BlockHeader {
             frames: frames as u32,
+            continue_requests,
             transport,
         };
         // Cannot fail: we checked for a free slot and we are the only producer.
-        let _ = self.headers.push(header);
-        diag.captured_frames
-            .fetch_add(frames as u64, Ordering::Relaxed);
-        true
+        self.headers.push(header).is_ok()
     }
 }
 
@@ -132,6 +162,7 @@ mod tests {
             tempo_bpm: Some(120.0),
             position_samples: Some(position),
             sample_rate: 48_000.0,
+            time_signature: None,
         }
     }
 
@@ -141,8 +172,8 @@ mod tests {
         let (mut tx, mut rx) = capture_rings(48_000.0, 512);
         let left = [1.0, 2.0, 3.0];
         let right = [-1.0, -2.0, -3.0];
-        assert!(tx.push(&[&left, &right], transport(0), &diag));
-        assert!(tx.push(&[&left[..1]], transport(3), &diag));
+        assert!(tx.push(&[&left, &right], transport(0), 0, &diag));
+        assert!(tx.push(&[&left[..1]], transport(3), 0, &diag));
 
         let mut out = Vec::new();
         let first = rx.pop_block(&mut out).unwrap();
@@ -162,11 +193,43 @@ mod tests {
         let (mut tx, _rx) = capture_rings(8.0, 4);
         let block = [0.5f32; 16];
         let mut pushed = 0;
-        while tx.push(&[&block, &block], transport(0), &diag) {
+        while diag.dropped_frames.load(Ordering::Relaxed) == 0 {
+            assert!(tx.push(&[&block, &block], transport(0), 0, &diag));
             pushed += 1;
         }
+        pushed -= 1;
         assert!(pushed > 0);
         assert_eq!(diag.dropped_frames.load(Ordering::Relaxed), 16);
         assert_eq!(diag.captured_frames.load(Ordering::Relaxed), pushed * 16);
+    }
+
+    #[test]
+    fn continue_requests_travel_with_the_audio_or_alone() {
+        let diag = Diagnostics::default();
+        let (mut tx, mut rx) = capture_rings(48_000.0, 512);
+        let none: [&[f32]; 0] = [];
+        assert!(tx.push(&none, transport(7), 0, &diag));
+        assert!(tx.push(&none, transport(7), 2, &diag));
+        assert!(tx.push(&[&[0.5f32; 4]], transport(9), 1, &diag));
+        let mut out = Vec::new();
+        let alone = rx.pop_block(&mut out).unwrap();
+        assert_eq!((alone.frames, alone.continue_requests), (0, 2));
+        assert!(out.is_empty());
+        let with_audio = rx.pop_block(&mut out).unwrap();
+        assert_eq!((with_audio.frames, with_audio.continue_requests), (4, 1));
+        assert_eq!(with_audio.transport.position_samples, Some(9));
+        assert!(rx.pop_block(&mut out).is_none());
+    }
+
+    #[test]
+    fn a_request_in_a_block_that_does_not_fit_still_arrives() {
+        let diag = Diagnostics::default();
+        let (mut tx, mut rx) = capture_rings(8.0, 4);
+        let block = [0.5f32; 64];
+        assert!(tx.push(&[&block, &block], transport(0), 1, &diag));
+        assert_eq!(diag.dropped_frames.load(Ordering::Relaxed), 64);
+        let mut out = Vec::new();
+        let header = rx.pop_block(&mut out).unwrap();
+        assert_eq!((header.frames, header.continue_requests), (0, 1));
     }
 }

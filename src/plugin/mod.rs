@@ -1,16 +1,28 @@
-//! The real-time plugin layer: nice-plug's `Plugin`, its parameters and editor, and the audio
-//! thread's side of capture and playback.
+//! The real-time plugin layer: nice-plug's `Plugin`, its parameters and editor, the audio
+//! thread's side of capture and playback, and the worker that runs generations.
 //!
 //! Real-time contract of `process()`: no allocation, no lock, no blocking call, no I/O. It only
-//! touches the two rings (wait-free) and atomics. Debug builds abort on any allocation there
-//! (`assert_process_allocs`).
+//! touches rings (wait-free), atomics and take buffers the worker handed over. Debug builds abort
+//! on any allocation there (`assert_process_allocs`). The plugin adds no latency (reported as 0):
+//! takes play at their timeline position, the input passes through untouched elsewhere.
 
 mod capture;
 mod diagnostics;
 mod editor;
+mod jobs;
+mod model;
 mod params;
+#[cfg(test)]
+mod pipeline_tests;
 mod playback;
+pub mod prompt_file;
+mod recordings;
+mod request;
+mod session;
 mod settings;
+mod stream_resampler;
+mod takes;
+mod timeline;
 mod worker;
 
 use std::num::NonZeroU32;
@@ -20,12 +32,18 @@ use std::sync::atomic::Ordering;
 use crossbeam_channel::{Receiver, Sender};
 use nice_plug::prelude::*;
 
-use capture::{CaptureProducer, TransportSnapshot, capture_rings};
+use capture::{CaptureProducer, TimeSignature, TransportSnapshot, capture_rings};
 pub use diagnostics::{Diagnostics, DiagnosticsSnapshot};
+pub use editor::{StartupRequest, request_on_startup};
+pub use model::MODEL_DIR_ENV;
 pub use params::{EncoreParams, PlaybackMode, TargetLevel};
 use playback::{PlaybackConsumer, playback_ring};
-pub use settings::Settings;
-use worker::{WorkerCommand, WorkerHandle, WorkerLinks};
+use recordings::Recorder;
+pub use session::{SessionState, Shared, Take};
+pub use settings::{LengthUnit, PromptSource, Settings};
+pub use takes::TAKES_DIR_ENV;
+use timeline::{TakeBuffer, TimelinePlayer, timeline};
+use worker::{WorkerCommand, WorkerHandle, WorkerLinks, WorkerStart};
 
 pub struct Encore {
     params: Arc<EncoreParams>,
@@ -35,12 +53,19 @@ pub struct Encore {
     /// The audio thread's ends of the rings; `None` until the first activate.
     audio: Option<AudioThreadSide>,
     worker: Option<WorkerHandle>,
+    /// Recordings kept between activations (hosts re-activate for every render).
+    recorder: Recorder,
     sample_rate: f32,
 }
 
 struct AudioThreadSide {
     capture: CaptureProducer,
     playback: PlaybackConsumer,
+    timeline: TimelinePlayer,
+    /// `continue_edges` as last seen.
+    seen_edges: u64,
+    /// Continue requests not delivered yet (the capture ring was full).
+    pending_requests: u32,
 }
 
 impl Default for Encore {
@@ -50,6 +75,7 @@ impl Default for Encore {
             commands: crossbeam_channel::unbounded(),
             audio: None,
             worker: None,
+            recorder: Recorder::default(),
             sample_rate: 44_100.0,
         }
     }
@@ -57,8 +83,28 @@ impl Default for Encore {
 
 impl Encore {
     fn stop_worker(&mut self) {
-        if let Some(mut worker) = self.worker.take() {
-            worker.stop_and_join();
+        if let Some(mut worker) = self.worker.take()
+            && let Some(recorder) = worker.stop_and_join()
+        {
+            self.recorder = recorder;
+        }
+    }
+
+    /// The chosen take, read from its file here so that a render that starts right after
+    /// activate plays it from the first block. `None` when there is none or it is still being
+    /// generated (the worker hands that one over as it streams).
+    fn chosen_take_buffer(&self) -> Option<Arc<TakeBuffer>> {
+        let session = self.params.shared.session.read();
+        let take = session
+            .takes
+            .iter()
+            .find(|t| Some(t.id) == session.chosen)?;
+        match takes::load_buffer(take, self.sample_rate) {
+            Ok(buffer) => Some(Arc::new(buffer)),
+            Err(e) => {
+                tracing::warn!("take {} cannot be played: {e}", take.name);
+                None
+            }
         }
     }
 }
@@ -99,10 +145,12 @@ impl Plugin for Encore {
         &mut self,
         _audio_io_layout: &AudioIOLayout,
         buffer_config: &BufferConfig,
-        _context: &mut impl ActivateContext<Self>,
+        context: &mut impl ActivateContext<Self>,
     ) -> bool {
         // Hosts may activate again without deactivating: start from a clean worker each time.
         self.stop_worker();
+        // Takes play exactly at their timeline position: nothing to compensate.
+        context.set_latency_samples(0);
         self.sample_rate = buffer_config.sample_rate;
         self.params
             .diagnostics
@@ -111,20 +159,28 @@ impl Plugin for Encore {
         let max_block = buffer_config.max_buffer_size as usize;
         let (capture_tx, capture_rx) = capture_rings(buffer_config.sample_rate, max_block);
         let (playback_tx, playback_rx) = playback_ring(buffer_config.sample_rate);
+        let playing = self.chosen_take_buffer();
+        let (timeline_tx, timeline_player) = timeline(playing.clone());
         let links = WorkerLinks {
             commands: self.commands.1.clone(),
-            diagnostics: self.params.diagnostics.clone(),
-            ort_library: self.params.settings.read().ort_library.clone(),
+            params: self.params.clone(),
         };
-        self.worker = Some(WorkerHandle::spawn(
-            links,
-            buffer_config.sample_rate,
-            capture_rx,
-            playback_tx,
-        ));
+        let start = WorkerStart {
+            sample_rate: buffer_config.sample_rate,
+            capture: capture_rx,
+            playback: playback_tx,
+            timeline: timeline_tx,
+            playing,
+            recorder: std::mem::take(&mut self.recorder),
+        };
+        self.worker = Some(WorkerHandle::spawn(links, start));
         self.audio = Some(AudioThreadSide {
             capture: capture_tx,
             playback: playback_rx,
+            timeline: timeline_player,
+            // Edges from before this activation (a restored state) are not requests.
+            seen_edges: self.params.continue_edges.load(Ordering::Acquire),
+            pending_requests: 0,
         });
         true
     }
@@ -141,13 +197,7 @@ impl Plugin for Encore {
     ) -> ProcessStatus {
         let diag = &self.params.diagnostics;
         diag.process_calls.fetch_add(1, Ordering::Relaxed);
-        let transport = context.transport();
-        let snapshot = TransportSnapshot {
-            playing: transport.playing,
-            tempo_bpm: transport.tempo,
-            position_samples: transport.pos_samples(),
-            sample_rate: self.sample_rate,
-        };
+        let snapshot = snapshot_of(context.transport(), self.sample_rate);
         diag.host_playing.store(snapshot.playing, Ordering::Relaxed);
         diag.host_tempo_bits.store(
             snapshot.tempo_bpm.unwrap_or(0.0).to_bits(),
@@ -161,14 +211,60 @@ impl Plugin for Encore {
         };
         if snapshot.playing {
             diag.playing_blocks.fetch_add(1, Ordering::Relaxed);
-            audio
-                .capture
-                .push(buffer.as_slice_immutable(), snapshot, diag);
         }
-        audio
-            .playback
-            .play_into(buffer.as_slice(), self.params.playback.value(), diag);
+        let edges = self.params.continue_edges.load(Ordering::Acquire);
+        audio.capture_block(buffer, snapshot, edges, diag);
+
+        let mode = self.params.playback.value();
+        if let (true, Some(position)) = (snapshot.playing, snapshot.position_samples) {
+            audio.timeline.play_into(buffer.as_slice(), position, mode);
+        }
+        audio.playback.play_into(buffer.as_slice(), mode, diag);
         ProcessStatus::Normal
+    }
+}
+
+impl AudioThreadSide {
+    /// Real-time safe. Sends the block's input (while the transport plays) and the Continue
+    /// requests made since the last block to the worker.
+    fn capture_block(
+        &mut self,
+        buffer: &Buffer,
+        snapshot: TransportSnapshot,
+        continue_edges: u64,
+        diag: &Diagnostics,
+    ) {
+        let new_edges = continue_edges
+            .wrapping_sub(self.seen_edges)
+            .min(u64::from(u32::MAX)) as u32;
+        self.seen_edges = continue_edges;
+        let requests = self.pending_requests.saturating_add(new_edges);
+        let no_audio: [&[f32]; 0] = [];
+        let delivered = if snapshot.playing {
+            self.capture
+                .push(buffer.as_slice_immutable(), snapshot, requests, diag)
+        } else {
+            self.capture.push(&no_audio, snapshot, requests, diag)
+        };
+        self.pending_requests = if delivered { 0 } else { requests };
+    }
+}
+
+/// What the worker needs of the host's transport at a block's start.
+fn snapshot_of(transport: &Transport, sample_rate: f32) -> TransportSnapshot {
+    let time_signature = match (transport.time_sig_numerator, transport.time_sig_denominator) {
+        (Some(n), Some(d)) if n > 0 && d > 0 => Some(TimeSignature {
+            numerator: n as u32,
+            denominator: d as u32,
+        }),
+        _ => None,
+    };
+    TransportSnapshot {
+        playing: transport.playing,
+        tempo_bpm: transport.tempo,
+        position_samples: transport.pos_samples(),
+        sample_rate,
+        time_signature,
     }
 }
 

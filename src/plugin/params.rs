@@ -3,11 +3,13 @@
 //! Parameter ids are stable strings: renaming one breaks saved projects and automation.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nice_plug::prelude::*;
 use parking_lot::RwLock;
 
 use super::diagnostics::Diagnostics;
+use super::session::Shared;
 use super::settings::Settings;
 
 /// How generated audio meets the track's own signal.
@@ -58,12 +60,30 @@ pub struct EncoreParams {
     pub settings: Arc<RwLock<Settings>>,
     #[persist = "diagnostics"]
     pub diagnostics: Arc<Diagnostics>,
+    /// Takes and unfinished generations (saved), model and generation status (not saved).
+    #[persist = "session"]
+    pub shared: Arc<Shared>,
+
+    /// Rising edges of `continue`, counted by the parameter's own callback wherever the value
+    /// is set (an edge and its fall within one block still count); the audio thread hands new
+    /// ones to the worker with the captured audio.
+    pub continue_edges: Arc<AtomicU64>,
 }
 
 impl Default for EncoreParams {
     fn default() -> Self {
+        let continue_edges = Arc::new(AtomicU64::new(0));
+        let count_edges = {
+            let edges = continue_edges.clone();
+            // Wait-free: it runs on the audio thread when the host automates the parameter.
+            Arc::new(move |on: bool| {
+                if on {
+                    edges.fetch_add(1, Ordering::AcqRel);
+                }
+            })
+        };
         Self {
-            continue_trigger: BoolParam::new("Continue", false),
+            continue_trigger: BoolParam::new("Continue", false).with_callback(count_edges),
             seconds: FloatParam::new(
                 "Length",
                 20.0,
@@ -95,6 +115,8 @@ impl Default for EncoreParams {
             playback: EnumParam::new("Playback", PlaybackMode::Mix),
             settings: Arc::new(RwLock::new(Settings::default())),
             diagnostics: Arc::new(Diagnostics::default()),
+            shared: Arc::new(Shared::default()),
+            continue_edges,
         }
     }
 }

@@ -4,16 +4,73 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     /// ONNX Runtime library chosen by the user; `None` means "search the usual places".
     pub ort_library: Option<PathBuf>,
     /// Exported Jukebox model folder (holds `manifest.json`).
     pub model_dir: Option<PathBuf>,
+    /// Where takes are written; `None`: an `Encore` folder in the user's music folder, one
+    /// subfolder per plugin instance.
+    pub takes_dir: Option<PathBuf>,
+    /// Empty: the model's unknown artist.
     pub artist: String,
-    pub genre: String,
+    pub genres: Vec<String>,
     pub lyrics: String,
     /// Seed for sampling; the same seed, settings and prompt give the same takes.
     pub seed: u64,
+    /// Draw a fresh seed for every Continue (each take keeps the seed it was made with).
+    pub new_seed_each_time: bool,
+    /// Whether the length is set in seconds (the `seconds` parameter) or in bars.
+    pub length_unit: LengthUnit,
+    /// Length in bars at the host tempo, when `length_unit` is bars.
+    pub length_bars: f32,
+    /// Which captured audio becomes the prompt.
+    pub prompt: PromptSource,
+    /// The audio file read when `prompt` is [`PromptSource::File`] (kept when another source is
+    /// picked, so switching back does not lose it).
+    pub prompt_file: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            ort_library: None,
+            model_dir: None,
+            takes_dir: None,
+            artist: String::new(),
+            genres: Vec::new(),
+            lyrics: String::new(),
+            seed: 0,
+            new_seed_each_time: true,
+            length_unit: LengthUnit::Seconds,
+            length_bars: 8.0,
+            prompt: PromptSource::LastSeconds(12.0),
+            prompt_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LengthUnit {
+    Seconds,
+    Bars,
+}
+
+/// The prompt, relative to the recorded host timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum PromptSource {
+    /// The last N seconds before the playhead.
+    LastSeconds(f32),
+    /// The last N bars before the playhead, at the host's tempo and time signature.
+    LastBars(f32),
+    /// From timeline position A to B, in seconds.
+    Range {
+        start_seconds: f64,
+        end_seconds: f64,
+    },
+    /// The audio file in [`Settings::prompt_file`], whatever the host plays; the continuation
+    /// follows the file's end. Works without a playing host (the standalone app).
+    File,
 }

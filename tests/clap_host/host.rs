@@ -16,7 +16,7 @@ use clack_extensions::audio_ports::{
     PluginAudioPorts,
 };
 use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
-use clack_extensions::latency::{HostLatency, HostLatencyImpl};
+use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
 use clack_extensions::params::{
     HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer,
@@ -82,6 +82,7 @@ pub struct Shared {
 pub struct PluginExtensions {
     pub audio_ports: Option<PluginAudioPorts>,
     pub audio_ports_config: Option<PluginAudioPortsConfig>,
+    pub latency: Option<PluginLatency>,
     pub params: Option<PluginParams>,
     pub state: Option<PluginState>,
 }
@@ -117,6 +118,7 @@ impl<'a> SharedHandler<'a> for Shared {
         let _ = self.extensions.set(PluginExtensions {
             audio_ports: instance.get_extension(),
             audio_ports_config: instance.get_extension(),
+            latency: instance.get_extension(),
             params: instance.get_extension(),
             state: instance.get_extension(),
         });
@@ -239,6 +241,10 @@ pub struct RunResult {
     pub blocks: u64,
     /// Index of the first sample whose output bits differ from the input, if any.
     pub first_mismatch: Option<(usize, u64, f32, f32)>,
+    /// Every output sample, by channel (the input is [`sample`]).
+    pub output: Vec<Vec<f32>>,
+    /// The latency the plugin reported while active, if it has the latency extension.
+    pub latency: Option<u32>,
 }
 
 /// The host transport for one run: `None` means a free-running host (no transport at all).
@@ -385,6 +391,21 @@ impl Host {
             .collect()
     }
 
+    /// Restores a state in nice-plug's JSON (as [`Self::save_state`] returns it).
+    pub fn load_state(&mut self, state: &serde_json::Value) {
+        let extension = self
+            .extensions()
+            .state
+            .expect("the plugin has no state extension");
+        let json = serde_json::to_vec(state).expect("the state serialises");
+        let mut bytes = (json.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&json);
+        extension
+            .load(&self.instance.plugin_handle(), &mut bytes.as_slice())
+            .expect("the plugin refused the state");
+        self.pump_main_thread();
+    }
+
     /// The plugin's saved state, parsed as nice-plug's JSON.
     pub fn save_state(&mut self) -> serde_json::Value {
         let state = self
@@ -423,8 +444,12 @@ impl Host {
             .activate(|_, _| (), config)
             .expect("the plugin refused to activate");
         self.pump_main_thread();
+        let latency = self
+            .extensions()
+            .latency
+            .map(|l| l.get(&self.instance.plugin_handle()));
 
-        let (processor, result) = std::thread::scope(|scope| {
+        let (processor, mut result) = std::thread::scope(|scope| {
             let audio = scope.spawn(|| {
                 IS_AUDIO_THREAD.with(|f| f.set(true));
                 stream_blocks(
@@ -445,6 +470,7 @@ impl Host {
         self.pump_main_thread();
         self.instance.deactivate(processor);
         self.pump_main_thread();
+        result.latency = latency;
         result
     }
 }
@@ -482,6 +508,7 @@ fn stream_blocks(
         .expect("start_processing failed");
     let mut position = 0u64;
     let mut first_mismatch = None;
+    let mut output = vec![Vec::new(); channels];
     for &n in block_sizes {
         let n = n as usize;
         assert!(n >= 1 && n <= max, "block of {n} frames with max {max}");
@@ -521,6 +548,9 @@ fn stream_blocks(
                 )
                 .expect("process failed");
         }
+        for (all, block) in output.iter_mut().zip(&outputs) {
+            all.extend_from_slice(&block[..n]);
+        }
         if first_mismatch.is_none() {
             'check: for (c, (input, output)) in inputs.iter().zip(&outputs).enumerate() {
                 for i in 0..n {
@@ -537,6 +567,8 @@ fn stream_blocks(
         frames: position,
         blocks: block_sizes.len() as u64,
         first_mismatch,
+        output,
+        latency: None,
     };
     (processor.stop_processing(), result)
 }

@@ -4,7 +4,9 @@ writing Encore's state as JUCE-based hosts (pedalboard, DawDreamer) hand it over
 A JUCE host's VST3 state is `VC2!` + a little-endian u32 length + an XML document
 (`<VST3PluginState><IComponent>…</IComponent>…`). The IComponent element holds the plugin's own
 state in JUCE's "size.chars" base-64 variant; for Encore that is nice-plug's JSON:
-`{"version", "params": {id: {type: value}}, "fields": {"settings": "<json>", "diagnostics": "<json>"}}`.
+`{"version", "params": {id: {type: value}}, "fields": {"settings": "<json>",
+"diagnostics": "<json>", "session": "<json>"}}` (`session`: the takes, the chosen take and the
+unfinished generations).
 """
 
 from __future__ import annotations

@@ -1,6 +1,17 @@
-"""The editor renders: the standalone build (dummy audio backend) runs under Xvfb, the whole
-screen is captured to target/screenshots/editor-idle.png, and the picture must hold a drawn
-window with text, not a blank or single-colour surface.
+"""The editor renders in each of its main states: the standalone build (dummy audio backend)
+runs under Xvfb, the whole screen is captured to target/screenshots/editor-<state>.png, and the
+picture must hold a drawn window with text, not a blank or single-colour surface, showing the
+colours of that state (a red reason, a moving progress bar).
+
+States, each started the honest way, with the standalone's own options that do what the
+editor's fields and buttons do:
+- no-model: nothing loaded yet; Continue disabled with its reason (amber).
+- unusable-model: a folder without manifest.json; the reason in red.
+- idle: the tiny model loaded, pickers filled, nothing running.
+- generating: a tiny model continuing examples/chord.wav (prompt source "audio file"), so
+  the per-level progress bars fill;
+- takes: the same run once its first takes are written (the takes list, one chosen).
+Takes go to a temporary folder (ENCORE_TAKES_DIR), never to the user's music folder.
 
 Skips only when Xvfb / ImageMagick or the standalone binary are missing (`.ci/run` installs
 them; the fixture below builds the binary when cargo is available)."""
@@ -9,6 +20,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -16,10 +28,19 @@ import pytest
 from encore_host import REPO
 
 STANDALONE = REPO / "target" / "debug" / "encore-standalone"
-SCREENSHOT = REPO / "target" / "screenshots" / "editor-idle.png"
+SCREENSHOTS = REPO / "target" / "screenshots"
+TINY_MODEL = REPO / "models" / "tiny-1b-lyrics"
+FAST_TINY_MODEL = REPO / "models" / "tiny-5b"
+PROMPT = REPO / "examples" / "chord.wav"
 SCREEN = (1280, 900)
 # Xvfb's root window is black; anything drawn differs from it.
 BACKGROUND = np.array([0, 0, 0])
+# The editor's colours (src/plugin/editor/style.rs): reasons in red or amber, level progress
+# bars and the take chosen for the timeline in their own blues.
+ERROR_RED = (235, 105, 90)
+WARNING_AMBER = (230, 180, 90)
+PROGRESS_BLUE = (80, 150, 210)
+CHOSEN_BLUE = (110, 170, 240)
 
 
 @pytest.fixture(scope="module")
@@ -100,27 +121,40 @@ def text_lines(window: np.ndarray) -> list[int]:
     return [int(h) for h in ends - starts]
 
 
-def test_editor_draws_a_window_with_text(standalone, display):
-    env = dict(os.environ, DISPLAY=display, RUST_LOG="warn")
+def pixels_of(image: np.ndarray, colour: tuple[int, int, int], tolerance: int = 6) -> int:
+    """How many pixels are within `tolerance` of `colour` on every channel."""
+    close = np.abs(image.astype(np.int32) - np.array(colour)) <= tolerance
+    return int(close.all(axis=2).sum())
+
+
+Reached = Callable[[np.ndarray, np.ndarray | None], bool]
+
+
+def show_editor(
+    display: str,
+    standalone,
+    args: list[str],
+    takes_dir,
+    stages: list[tuple[str, Reached, float]],
+) -> list[np.ndarray]:
+    """Runs the standalone with `args` and, for each (state, reached, timeout) in turn, waits
+    until the screen shows that state (`reached`, given this capture and the one a second
+    before), saves it as editor-<state>.png and checks it. Returns the editor window's pixels
+    for each state."""
+    env = dict(os.environ, DISPLAY=display, RUST_LOG="warn", ENCORE_TAKES_DIR=str(takes_dir))
+    env.pop("ENCORE_MODEL_DIR", None)  # each state says which model it loads
     app = subprocess.Popen(
-        [str(standalone), "--backend", "dummy"],
+        [str(standalone), "--backend", "dummy", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    windows = []
     try:
-        # Wait until the window has been mapped and painted (and keeps running).
-        deadline = time.monotonic() + 30
-        image = None
-        while time.monotonic() < deadline:
-            time.sleep(1.0)
-            assert app.poll() is None, f"the standalone exited:\n{app.communicate()[0][-3000:]}"
-            image = capture(display, SCREENSHOT)
-            if len(np.unique(image.reshape(-1, 3), axis=0)) > 32:
-                time.sleep(1.0)  # let the first frames settle, then take the final picture
-                image = capture(display, SCREENSHOT)
-                break
+        for state, reached, timeout in stages:
+            image = wait_for_state(display, app, state, reached, timeout)
+            windows.append(check_not_blank(image, state))
     finally:
         app.terminate()
         try:
@@ -128,15 +162,100 @@ def test_editor_draws_a_window_with_text(standalone, display):
         except subprocess.TimeoutExpired:
             app.kill()
             app.wait()
+    return windows
 
+
+def wait_for_state(display, app, state: str, reached: Reached, timeout: float) -> np.ndarray:
+    path = SCREENSHOTS / f"editor-{state}.png"
+    deadline = time.monotonic() + timeout
+    image = previous = None
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        assert app.poll() is None, f"the standalone exited:\n{app.communicate()[0][-3000:]}"
+        previous, image = image, capture(display, path)
+        painted = len(np.unique(image.reshape(-1, 3), axis=0)) > 32
+        if painted and reached(image, previous):
+            time.sleep(0.5)  # let the frame settle, then take the final picture
+            return capture(display, path)
+    pytest.fail(f"the editor never showed the {state} state within {timeout:.0f} s: {path}")
+
+
+def check_not_blank(image: np.ndarray, state: str) -> np.ndarray:
     rows, cols = drawn_area(image)
     window = image[rows, cols]
     height, width = window.shape[:2]
-    assert width >= 300 and height >= 200, f"window too small: {width}x{height}"
+    assert width >= 600 and height >= 400, f"{state}: window too small: {width}x{height}"
     colours = len(np.unique(window.reshape(-1, 3), axis=0))
-    assert colours >= 100, f"only {colours} distinct colours: blank or flat window"
-    assert window.std() >= 12.0, f"pixel standard deviation {window.std():.1f}: flat window"
-    # The idle editor shows a heading, the runtime status and a label per parameter: many lines
-    # of text of text height (a few pixels to a few dozen), not one big textured block.
+    assert colours >= 100, f"{state}: only {colours} distinct colours: blank or flat window"
+    assert window.std() >= 12.0, f"{state}: pixel standard deviation {window.std():.1f}: flat"
+    # Status, settings with a label per row, Continue, takes: many lines of text of text
+    # height (a few pixels to a few dozen), not one big textured block.
     lines = [h for h in text_lines(window) if 4 <= h <= 40]
-    assert len(lines) >= 10, f"only {len(lines)} lines of text found: {text_lines(window)}"
+    assert len(lines) >= 15, f"{state}: only {len(lines)} lines of text: {text_lines(window)}"
+    return window
+
+
+def test_no_model(standalone, display, tmp_path):
+    [window] = show_editor(
+        display,
+        standalone,
+        [],
+        tmp_path,
+        [("no-model", lambda image, _: pixels_of(image, WARNING_AMBER) >= 20, 60.0)],
+    )
+    assert pixels_of(window, WARNING_AMBER) >= 20, "no amber 'load a model' reason"
+
+
+def test_unusable_model(standalone, display, tmp_path):
+    not_a_model = tmp_path / "not-a-model"
+    not_a_model.mkdir()
+    (not_a_model / "readme.txt").write_text("no manifest.json here")
+    [window] = show_editor(
+        display,
+        standalone,
+        ["--model", str(not_a_model)],
+        tmp_path,
+        [("unusable-model", lambda image, _: pixels_of(image, ERROR_RED) >= 20, 60.0)],
+    )
+    assert pixels_of(window, ERROR_RED) >= 20, "the model's reason is not shown in red"
+
+
+def settled_without_reasons(image: np.ndarray, previous: np.ndarray | None) -> bool:
+    """Nothing amber or red (no reason Continue is disabled, no error) and nothing moving (the
+    spinner of a model being checked): the model is ready and nothing runs."""
+    return (
+        previous is not None
+        and np.array_equal(image, previous)
+        and pixels_of(image, WARNING_AMBER) < 20
+        and pixels_of(image, ERROR_RED) < 20
+    )
+
+
+def test_idle_with_the_tiny_model(standalone, display, tmp_path):
+    # The prompt comes from a file, so no capture counter ticks and a ready editor is still.
+    show_editor(
+        display,
+        standalone,
+        ["--model", str(TINY_MODEL), "--prompt-file", str(PROMPT)],
+        tmp_path,
+        [("idle", settled_without_reasons, 60.0)],
+    )
+
+
+def test_generating_then_takes(standalone, display, tmp_path):
+    # tiny-5b is the quickest tiny model: its level-2 takes are written within a minute even
+    # in a debug build, while levels 1 and 0 go on.
+    generating, takes = show_editor(
+        display,
+        standalone,
+        ["--model", str(FAST_TINY_MODEL), "--prompt-file", str(PROMPT), "--continue"],
+        tmp_path,
+        [
+            # A progress bar with a visible fill: the model is really continuing the prompt.
+            ("generating", lambda image, _: pixels_of(image, PROGRESS_BLUE) >= 200, 120.0),
+            # The take chosen for the timeline is drawn in its own blue.
+            ("takes", lambda image, _: pixels_of(image, CHOSEN_BLUE) >= 20, 180.0),
+        ],
+    )
+    assert pixels_of(generating, PROGRESS_BLUE) >= 200, "no progress bar is filling"
+    assert sorted(p.name for p in tmp_path.rglob("*.wav")), "no take was written"

@@ -93,10 +93,10 @@ def test_state_round_trips_parameters_and_settings():
     source.temperature = 1.1
     deliver_parameter_changes(source)
     state = read_state(source.raw_state)
-    assert set(state["fields"]) >= {"settings", "diagnostics"}
+    assert set(state["fields"]) >= {"settings", "diagnostics", "session"}
     settings = state["fields"]["settings"]
     assert settings["artist"] == "" and settings["seed"] == 0
-    settings.update(artist="Test Artist", genre="jazz", lyrics="la la\nla", seed=1234)
+    settings.update(artist="Test Artist", genres=["jazz"], lyrics="la la\nla", seed=1234)
     edited = write_state(source.raw_state, state)
 
     target = pedalboard.load_plugin(require_bundle())

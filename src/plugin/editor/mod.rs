@@ -1,0 +1,217 @@
+//! The egui editor. Status first, so a missing runtime or model is never hidden; then, side by
+//! side, what to generate (left) and what came out of it (right): Continue, progress, takes.
+//!
+//! Each frame copies the shared state with short read locks ([`view::FrameView`]), draws from
+//! the copies, and turns clicks into [`WorkerCommand`]s: the worker does the work, the editor
+//! never does file I/O or waits on anything.
+
+mod conditioning;
+mod format;
+mod length_and_prompt;
+mod picker;
+mod reveal;
+mod run_controls;
+mod sampling;
+mod settings_copy;
+mod startup;
+mod status;
+mod style;
+mod take_row;
+mod takes;
+#[cfg(test)]
+mod tests;
+mod view;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use egui::Ui;
+use nice_plug::context::gui::{GuiContext, ParamSetter};
+use nice_plug::editor::dpi::LogicalSize;
+use nice_plug_egui::{
+    EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, RepaintNotifier, create_egui_editor,
+};
+
+use super::params::EncoreParams;
+use super::settings::Settings;
+use super::worker::WorkerCommand;
+pub use startup::{StartupRequest, request_on_startup};
+use view::FrameView;
+
+pub type EncoreEditor = EguiEditor<EditorApp>;
+
+const WIDTH: f64 = 1000.0;
+const HEIGHT: f64 = 760.0;
+/// Width of the settings column; the rest goes to progress and takes.
+const SETTINGS_COLUMN_WIDTH: f32 = 440.0;
+/// Status comes from other threads: poll it this often when nothing is running...
+const IDLE_REPAINT: Duration = Duration::from_millis(250);
+/// ...and this often while progress bars move.
+const GENERATING_REPAINT: Duration = Duration::from_millis(100);
+
+pub fn create(params: Arc<EncoreParams>, commands: Sender<WorkerCommand>) -> Option<EncoreEditor> {
+    create_egui_editor(
+        EguiEditorState::from_size(LogicalSize::new(WIDTH, HEIGHT), 1.0),
+        RepaintNotifier::new(),
+        EguiNiceSettings::new().with_tile("Encore"),
+        EditorApp::new(params, commands),
+    )
+}
+
+pub struct EditorApp {
+    params: Arc<EncoreParams>,
+    commands: Sender<WorkerCommand>,
+    gui: Option<GuiContext>,
+    /// This frame's copy of the shared state.
+    view: FrameView,
+    /// This frame's copy of the settings; changed fields are written back after drawing.
+    settings: Settings,
+    status: status::StatusUi,
+    conditioning: conditioning::ConditioningUi,
+    sampling: sampling::SamplingUi,
+    takes: takes::TakesUi,
+    /// Failures from background helpers (the file manager), shown until dismissed.
+    notices: (Sender<String>, Receiver<String>),
+    notice: Option<String>,
+    /// The `last_error` the user dismissed; shown again only when a new one arrives.
+    dismissed_error: Option<String>,
+    startup: Option<StartupRequest>,
+}
+
+impl EditorApp {
+    fn new(params: Arc<EncoreParams>, commands: Sender<WorkerCommand>) -> Self {
+        let settings = params.settings.read().clone();
+        Self {
+            status: status::StatusUi::new(&settings),
+            settings,
+            params,
+            commands,
+            gui: None,
+            view: FrameView::default(),
+            conditioning: Default::default(),
+            sampling: Default::default(),
+            takes: Default::default(),
+            notices: crossbeam_channel::unbounded(),
+            notice: None,
+            dismissed_error: None,
+            startup: None,
+        }
+    }
+
+    fn send(&self, command: WorkerCommand) {
+        // The receiver lives as long as the plugin; a stopped worker reads it when it restarts.
+        let _ = self.commands.send(command);
+    }
+
+    /// The whole editor for one frame.
+    fn draw(&mut self, ui: &mut Ui, setter: &ParamSetter) {
+        self.view.refresh(&self.params);
+        settings_copy::read_into(&mut self.settings, &self.params.settings);
+        let before = self.settings.clone();
+        if let Ok(notice) = self.notices.1.try_recv() {
+            self.notice = Some(notice);
+        }
+        self.carry_out_startup();
+
+        egui::Panel::top("status")
+            .frame(style::panel_frame(ui.style()))
+            .show(ui, |ui| self.status_section(ui));
+        egui::Panel::bottom("errors")
+            .frame(style::panel_frame(ui.style()))
+            .show(ui, |ui| self.errors_section(ui));
+        egui::Panel::left("settings")
+            .exact_size(SETTINGS_COLUMN_WIDTH)
+            .resizable(false)
+            .frame(style::panel_frame(ui.style()))
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("settings-scroll")
+                    .auto_shrink([false, false])
+                    .show(ui, |ui| self.settings_column(ui, setter));
+            });
+        egui::CentralPanel::default_margins().show(ui, |ui| {
+            self.run_section(ui);
+            ui.separator();
+            self.takes_section(ui);
+        });
+
+        settings_copy::write_changes(&before, &self.settings, &self.params.settings);
+        let repaint = if self.view.is_generating() {
+            GENERATING_REPAINT
+        } else {
+            IDLE_REPAINT
+        };
+        ui.ctx().request_repaint_after(repaint);
+    }
+
+    fn settings_column(&mut self, ui: &mut Ui, setter: &ParamSetter) {
+        style::section_heading(ui, "Prompt");
+        self.prompt_section(ui);
+        ui.add_space(6.0);
+        style::section_heading(ui, "Conditioning");
+        self.conditioning_section(ui);
+        ui.add_space(6.0);
+        style::section_heading(ui, "Length and sampling");
+        self.length_section(ui, setter);
+        self.sampling_section(ui, setter);
+        ui.add_space(6.0);
+        style::section_heading(ui, "Output");
+        self.output_section(ui, setter);
+    }
+
+    /// Carries out the standalone app's startup request, step by step as things get ready.
+    fn carry_out_startup(&mut self) {
+        let Some(request) = self.startup.as_mut() else {
+            return;
+        };
+        if let Some(file) = request.prompt_file.take() {
+            self.settings.prompt = super::settings::PromptSource::File;
+            self.settings.prompt_file = Some(file);
+        }
+        if let Some(dir) = request.model_dir.take() {
+            self.status.model_path_text = dir.display().to_string();
+            self.settings.model_dir = Some(dir.clone());
+            let _ = self.commands.send(WorkerCommand::LoadModel { dir });
+        }
+        let press_continue = request.continue_when_ready
+            && run_controls::continue_blocker(&self.view, &self.settings).is_none();
+        if press_continue {
+            request.continue_when_ready = false;
+        }
+        if *request == StartupRequest::default() {
+            self.startup = None;
+        }
+        if press_continue {
+            self.send(WorkerCommand::Continue);
+        }
+    }
+}
+
+impl NiceEguiApp for EditorApp {
+    fn build(
+        &mut self,
+        egui_ctx: egui::Context,
+        gui: GuiContext,
+        _frame: &mut nice_plug_egui::Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        self.gui = Some(gui);
+        style::apply(&egui_ctx);
+        if self.startup.is_none() {
+            self.startup = startup::take_pending();
+        }
+        egui_ctx.request_repaint_after(IDLE_REPAINT);
+        Ok(())
+    }
+
+    fn ui(&mut self, ui: &mut Ui, _frame: &mut nice_plug_egui::Frame) {
+        let Some(gui) = self.gui.clone() else {
+            return;
+        };
+        self.draw(ui, &gui.param_setter());
+    }
+
+    fn editor_closed(&mut self) {
+        self.gui = None;
+    }
+}

@@ -1,0 +1,47 @@
+//! Colours and spacing shared by the editor's sections.
+
+use egui::{Color32, RichText, Style, Ui};
+
+pub const OK: Color32 = Color32::from_rgb(120, 200, 120);
+pub const WARNING: Color32 = Color32::from_rgb(230, 180, 90);
+pub const ERROR: Color32 = Color32::from_rgb(235, 105, 90);
+/// The take that plays on the timeline.
+pub const CHOSEN: Color32 = Color32::from_rgb(110, 170, 240);
+/// Level progress bars: their own colour, apart from the sliders' fill, so a glance (and the
+/// screenshot test) tells a running generation from the settings.
+pub const PROGRESS: Color32 = Color32::from_rgb(80, 150, 210);
+
+/// Looks shared by every window of the editor.
+pub fn apply(ctx: &egui::Context) {
+    ctx.all_styles_mut(|style| {
+        style.spacing.item_spacing = egui::vec2(8.0, 5.0);
+        style.spacing.slider_width = 170.0;
+    });
+}
+
+/// A filled panel with a margin: the bare window would be black to its edges.
+pub fn panel_frame(style: &Style) -> egui::Frame {
+    egui::Frame::central_panel(style)
+}
+
+pub fn section_heading(ui: &mut Ui, text: &str) {
+    ui.label(RichText::new(text).strong().size(15.0));
+}
+
+/// A label for a grid's first column, with the explanation on hover.
+pub fn field_label(ui: &mut Ui, text: &str, help: &str) {
+    ui.label(text).on_hover_text(help);
+}
+
+/// `add` laid out left to right in a box exactly `width` wide (a column that lines up from row
+/// to row whatever its text).
+pub fn fixed_width<R>(ui: &mut Ui, width: f32, add: impl FnOnce(&mut Ui) -> R) -> R {
+    let size = egui::vec2(width, ui.spacing().interact_size.y);
+    let layout = egui::Layout::left_to_right(egui::Align::Center);
+    ui.allocate_ui_with_layout(size, layout, |ui| {
+        ui.set_min_width(width);
+        ui.set_max_width(width);
+        add(ui)
+    })
+    .inner
+}

@@ -1,0 +1,169 @@
+//! One row of the takes list. Drawing a row only reports what the user asked for (a
+//! [`TakeAction`]); the list applies it after drawing, when nothing is borrowed.
+
+use std::path::PathBuf;
+
+use egui::{Key, RichText, Sense, TextEdit, Ui};
+
+use super::super::session::Take;
+use super::super::takes::valid_name;
+use super::format::{duration, level_badge, level_name, position};
+use super::style;
+
+const NAME_WIDTH: f32 = 130.0;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TakeAction {
+    Choose(Option<u64>),
+    Audition(u64),
+    StartRename { take: u64, name: String },
+    EditRename(String),
+    CommitRename { take: u64, name: String },
+    CancelRename,
+    AskDelete(u64),
+    Delete(u64),
+    KeepTake,
+    ShowInFolder(PathBuf),
+    CopyPath(PathBuf),
+    ReuseSeed(u64),
+}
+
+/// What the row shows besides the take itself.
+pub struct RowState<'a> {
+    pub chosen: bool,
+    /// The name being typed, when this take is being renamed.
+    pub renaming: Option<&'a str>,
+    pub confirming_delete: bool,
+}
+
+pub fn take_row(ui: &mut Ui, take: &Take, state: RowState) -> Option<TakeAction> {
+    let mut action = None;
+    ui.horizontal(|ui| {
+        if ui
+            .radio(state.chosen, "")
+            .on_hover_text("Play this take on the timeline, where its prompt ended")
+            .clicked()
+        {
+            action = Some(TakeAction::Choose((!state.chosen).then_some(take.id)));
+        }
+        if let Some(typed) = state.renaming {
+            if let Some(rename) = rename_field(ui, take.id, typed) {
+                action = Some(rename);
+            }
+        } else {
+            let mut name = RichText::new(&take.name);
+            if state.chosen {
+                name = name.color(style::CHOSEN).strong();
+            }
+            let label = style::fixed_width(ui, NAME_WIDTH, |ui| {
+                ui.add(egui::Label::new(name).truncate().sense(Sense::click()))
+            })
+            .on_hover_text(details(take));
+            if label.clicked() {
+                action = Some(TakeAction::StartRename {
+                    take: take.id,
+                    name: take.name.clone(),
+                });
+            }
+            label.context_menu(|ui| {
+                if ui
+                    .button("Use this take's seed for the next Continue")
+                    .clicked()
+                {
+                    action = Some(TakeAction::ReuseSeed(take.settings.seed));
+                }
+            });
+        }
+        ui.label(level_badge(take.level))
+            .on_hover_text(level_name(take.level));
+        ui.label(duration(seconds(take.frames, take.sample_rate)));
+        if state.confirming_delete {
+            ui.colored_label(style::ERROR, "Delete its files?");
+            if ui.button("Delete").clicked() {
+                action = Some(TakeAction::Delete(take.id));
+            }
+            if ui.button("Keep").clicked() {
+                action = Some(TakeAction::KeepTake);
+            }
+            return;
+        }
+        let buttons = [
+            (
+                "Play",
+                "Hear this take now, on this track",
+                TakeAction::Audition(take.id),
+            ),
+            (
+                "Show in folder",
+                "Open the file manager on the take's file, to drag it onto the timeline",
+                TakeAction::ShowInFolder(take.file.clone()),
+            ),
+            (
+                "Copy path",
+                "Copy the file's path, to paste in the DAW's import dialog",
+                TakeAction::CopyPath(take.file.clone()),
+            ),
+            (
+                "Delete",
+                "Delete this take and its files",
+                TakeAction::AskDelete(take.id),
+            ),
+        ];
+        for (text, help, clicked) in buttons {
+            if ui.small_button(text).on_hover_text(help).clicked() {
+                action = Some(clicked);
+            }
+        }
+    });
+    action
+}
+
+fn rename_field(ui: &mut Ui, take: u64, typed: &str) -> Option<TakeAction> {
+    let mut text = typed.to_string();
+    let field = ui.add(TextEdit::singleline(&mut text).desired_width(NAME_WIDTH));
+    if !field.has_focus() && !field.lost_focus() {
+        field.request_focus();
+    }
+    if ui.input(|i| i.key_pressed(Key::Escape)) {
+        return Some(TakeAction::CancelRename);
+    }
+    if field.lost_focus() {
+        return Some(TakeAction::CommitRename { take, name: text });
+    }
+    if let Err(problem) = valid_name(&text) {
+        field.on_hover_text(problem.to_string());
+    }
+    (text != typed).then_some(TakeAction::EditRename(text))
+}
+
+fn seconds(frames: u64, sample_rate: f32) -> f64 {
+    if sample_rate > 0.0 {
+        frames as f64 / f64::from(sample_rate)
+    } else {
+        0.0
+    }
+}
+
+/// Everything about a take, on hover: where it plays, how it was made, where its file is.
+fn details(take: &Take) -> String {
+    let s = &take.settings;
+    let starts = seconds(take.timeline_start.max(0) as u64, take.sample_rate);
+    let artist = s.artist.as_deref().unwrap_or("unknown artist");
+    let genres = if s.genres.is_empty() {
+        "no genre".to_string()
+    } else {
+        s.genres.join(", ")
+    };
+    format!(
+        "Click to rename, right-click for more.\n\
+         Starts at {} on the timeline\n\
+         {artist} · {genres}\n\
+         seed {} · temperature {}\n\
+         {}",
+        position(starts),
+        s.seed,
+        s.temperature
+            .map_or("default".into(), |t| format!("{t:.2}")),
+        take.file.display()
+    )
+}

@@ -1,0 +1,297 @@
+//! The worker with the real engine on the tiny model: captured blocks and a Continue request
+//! become a take on the timeline, written as a WAV, and an interrupted generation resumes in
+//! the next activation. (The same through real hosts: `tests/hosts/test_daw_workflow.py`.)
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use nice_plug::params::InternalParamMut;
+
+use super::capture::{CaptureProducer, TransportSnapshot, capture_rings};
+use super::params::{EncoreParams, PlaybackMode, TargetLevel};
+use super::playback::playback_ring;
+use super::recordings::Recorder;
+use super::session::Take;
+use super::settings::PromptSource;
+use super::timeline::{TimelinePlayer, timeline};
+use super::worker::{WorkerCommand, WorkerHandle, WorkerLinks, WorkerStart};
+use crate::audio::read_audio_file;
+
+const HOST_RATE: f32 = 48_000.0;
+const BLOCK: usize = 480;
+
+fn tiny_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-5b")
+}
+
+/// Parameters for a short, reproducible continuation into `takes_dir`.
+fn params(takes_dir: &Path, level: TargetLevel) -> Arc<EncoreParams> {
+    let params = Arc::new(EncoreParams::default());
+    // SAFETY: no host and no audio thread exist in this test; the setters only store atomics.
+    unsafe {
+        params.seconds._internal_set_plain_value(1.0);
+        params.takes._internal_set_plain_value(1);
+        params.level._internal_set_plain_value(level);
+    }
+    {
+        let mut settings = params.settings.write();
+        settings.model_dir = Some(tiny_model());
+        settings.takes_dir = Some(takes_dir.to_path_buf());
+        settings.prompt = PromptSource::LastSeconds(1.5);
+        settings.new_seed_each_time = false;
+        settings.seed = 11;
+    }
+    params
+}
+
+struct Running {
+    worker: WorkerHandle,
+    commands: crossbeam_channel::Sender<WorkerCommand>,
+    capture: CaptureProducer,
+    player: TimelinePlayer,
+}
+
+fn start(params: &Arc<EncoreParams>, recorder: Recorder) -> Running {
+    let (capture, capture_rx) = capture_rings(HOST_RATE, BLOCK);
+    let (playback, _playback_rx) = playback_ring(HOST_RATE);
+    let (timeline_tx, player) = timeline(None);
+    let (commands_tx, commands) = crossbeam_channel::unbounded();
+    let worker = WorkerHandle::spawn(
+        WorkerLinks {
+            commands,
+            params: params.clone(),
+        },
+        WorkerStart {
+            sample_rate: HOST_RATE,
+            capture: capture_rx,
+            playback,
+            timeline: timeline_tx,
+            playing: None,
+            recorder,
+        },
+    );
+    Running {
+        worker,
+        commands: commands_tx,
+        capture,
+        player,
+    }
+}
+
+fn transport(position: i64) -> TransportSnapshot {
+    TransportSnapshot {
+        playing: true,
+        tempo_bpm: Some(120.0),
+        position_samples: Some(position),
+        sample_rate: HOST_RATE,
+        time_signature: None,
+    }
+}
+
+/// Plays `seconds` of a chord from timeline position 0, then asks for a continuation at the
+/// end (as the `continue` parameter does, in the next block's header). Returns the end.
+fn play_and_continue(running: &mut Running, params: &EncoreParams, seconds: f64) -> i64 {
+    let frames = (seconds * f64::from(HOST_RATE)) as i64;
+    let chord = |t: i64| {
+        let t = t as f32 / HOST_RATE;
+        [220.0f32, 277.18, 329.63]
+            .iter()
+            .map(|hz| (std::f32::consts::TAU * hz * t).sin() * 0.2)
+            .sum::<f32>()
+    };
+    let diag = &params.diagnostics;
+    let mut position = 0;
+    while position < frames {
+        let block: Vec<f32> = (position..position + BLOCK as i64).map(chord).collect();
+        while !running
+            .capture
+            .push(&[&block], transport(position), 0, diag)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        position += BLOCK as i64;
+        if position % 24_000 == 0 {
+            // Let the worker keep up, as a real-time host would.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let none: [&[f32]; 0] = [];
+    assert!(running.capture.push(&none, transport(position), 1, diag));
+    position
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn takes_at_level(params: &EncoreParams, level: usize) -> Vec<Take> {
+    let session = params.shared.session.read();
+    let done = session.unfinished.is_empty() && session.takes.iter().all(|t| t.level == level);
+    if done {
+        session.takes.clone()
+    } else {
+        Vec::new()
+    }
+}
+
+fn last_error(params: &EncoreParams) -> Option<String> {
+    params.shared.last_error.read().clone()
+}
+
+#[test]
+fn a_continue_request_becomes_a_take_on_the_timeline_and_in_a_wav() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = params(dir.path(), TargetLevel::Preview);
+    let mut running = start(&params, Recorder::default());
+    let end = play_and_continue(&mut running, &params, 2.0);
+
+    wait_until("the take is finished", Duration::from_secs(120), || {
+        assert_eq!(last_error(&params), None);
+        takes_at_level(&params, 2).len() == 1
+    });
+    let take = takes_at_level(&params, 2).remove(0);
+    assert_eq!(take.timeline_start, end);
+    assert_eq!(take.sample_rate, HOST_RATE);
+    assert_eq!(take.settings.seed, 11);
+    assert_eq!(take.file, dir.path().join("Take 0 L2.wav"));
+    let wav = read_audio_file(&take.file).unwrap();
+    assert_eq!(wav.sample_rate, 48_000);
+    let samples = &wav.channels[0];
+    assert_eq!(samples.len() as u64, take.frames);
+    // 1 s rounded up to whole top-level hops at 44.1 kHz, then at 48 kHz.
+    assert!(
+        (48_000..48_200).contains(&samples.len()),
+        "{}",
+        samples.len()
+    );
+    assert!(samples.iter().any(|s| s.abs() > 1e-3), "the take is silent");
+
+    // The worker handed the take to the audio thread: over the region it plays the WAV, sample
+    // for sample (Replace), before and after it the track passes untouched.
+    let block = 4096;
+    let mut position = end - 100;
+    while position < end + take.frames as i64 + 100 {
+        let input: Vec<f32> = (0..block).map(|i| 0.5 + i as f32 * 1e-6).collect();
+        let mut left = input.clone();
+        let mut right = input.clone();
+        running.player.play_into(
+            &mut [&mut left, &mut right],
+            position,
+            PlaybackMode::Replace,
+        );
+        for i in 0..block {
+            let t = position + i as i64 - end;
+            let expected = match usize::try_from(t).ok().and_then(|t| samples.get(t)) {
+                Some(&s) => s,
+                None => input[i],
+            };
+            assert_eq!(
+                left[i].to_bits(),
+                expected.to_bits(),
+                "frame {t} from the start"
+            );
+            assert_eq!(
+                right[i].to_bits(),
+                expected.to_bits(),
+                "frame {t} from the start"
+            );
+        }
+        position += block as i64;
+    }
+    running.worker.stop_and_join();
+    // Finished generations leave no checkpoint behind.
+    let checkpoints = std::fs::read_dir(dir.path().join("checkpoints")).unwrap();
+    assert_eq!(checkpoints.count(), 0);
+}
+
+#[test]
+fn a_generation_stopped_by_deactivate_resumes_in_the_next_activation() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = params(dir.path(), TargetLevel::Level0);
+    let mut running = start(&params, Recorder::default());
+    let end = play_and_continue(&mut running, &params, 1.0);
+    // Stop once the preview level is written: its checkpoint is on disk by then.
+    wait_until(
+        "the preview level is written",
+        Duration::from_secs(120),
+        || {
+            assert_eq!(last_error(&params), None);
+            params.shared.session.read().takes.len() == 1
+        },
+    );
+    let stopping = Instant::now();
+    let recorder = running.worker.stop_and_join().unwrap();
+    // Deactivate stays fast: the engine stops within one step and saves its checkpoint.
+    assert!(
+        stopping.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        stopping.elapsed()
+    );
+    let unfinished = params.shared.session.read().unfinished.clone();
+    assert_eq!(
+        unfinished.len(),
+        1,
+        "stopping keeps the generation to resume"
+    );
+    assert!(unfinished[0].checkpoint.is_file());
+    assert_eq!(params.diagnostics.worker_starts.load(Ordering::Relaxed), 1);
+
+    let running = start(&params, recorder);
+    wait_until(
+        "the resumed generation finished",
+        Duration::from_secs(300),
+        || {
+            assert_eq!(last_error(&params), None);
+            takes_at_level(&params, 0).len() == 1
+        },
+    );
+    let take = takes_at_level(&params, 0).remove(0);
+    assert_eq!(take.timeline_start, end);
+    let files = params.shared.session.read().level_files[&take.id].clone();
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.last().map(String::as_str), Some("Take 0 L0.wav"));
+    assert!(names.contains(&"Take 0 L2.wav".to_string()), "{names:?}");
+    drop(running);
+}
+
+#[test]
+fn the_users_cancel_keeps_finished_takes_and_is_not_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = params(dir.path(), TargetLevel::Level0);
+    let mut running = start(&params, Recorder::default());
+    play_and_continue(&mut running, &params, 1.0);
+    wait_until(
+        "the preview level is written",
+        Duration::from_secs(120),
+        || {
+            assert_eq!(last_error(&params), None);
+            params.shared.session.read().takes.len() == 1
+        },
+    );
+    running.commands.send(WorkerCommand::Cancel).unwrap();
+    wait_until("the cancel is handled", Duration::from_secs(30), || {
+        params.shared.session.read().unfinished.is_empty()
+    });
+    let recorder = running.worker.stop_and_join().unwrap();
+    let session = params.shared.session.read().clone();
+    assert_eq!(session.takes.len(), 1, "the finished preview stays");
+    assert!(session.takes[0].file.is_file());
+    let checkpoints = std::fs::read_dir(dir.path().join("checkpoints")).unwrap();
+    assert_eq!(checkpoints.count(), 0, "nothing left to resume");
+
+    // The next activation has nothing to resume.
+    let running = start(&params, recorder);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(params.shared.session.read().unfinished.is_empty());
+    assert_eq!(params.shared.session.read().takes.len(), 1);
+    drop(running);
+}

@@ -1,0 +1,377 @@
+//! Takes on disk: where they go, how their files are named, written, renamed, deleted and read
+//! back for playback.
+//!
+//! Every finished level of every take is its own WAV (`<name> L<level>.wav`, mono, at the host
+//! sample rate, the continuation only), written atomically and never over an existing file.
+//! Folder: `Settings::takes_dir` if set; otherwise `<music folder>/Encore/<instance id>`, where
+//! `ENCORE_TAKES_DIR` replaces `<music folder>/Encore`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::audio::{self, AudioError, WavFormat};
+
+use super::session::Take;
+use super::stream_resampler::convert_frames;
+use super::timeline::TakeBuffer;
+
+/// Overrides the default takes folder (`~/Music/Encore`); each instance still gets its own
+/// subfolder in it.
+pub const TAKES_DIR_ENV: &str = "ENCORE_TAKES_DIR";
+/// Where checkpoints of unfinished generations live, inside the takes folder.
+const CHECKPOINTS_SUBFOLDER: &str = "checkpoints";
+const LONGEST_NAME: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TakeError {
+    #[error("a take name cannot be empty")]
+    EmptyName,
+    #[error(
+        "{name:?} cannot be a file name: leave out / \\ : * ? \" < > | and control characters, \
+         and do not start with a dot (at most {LONGEST_NAME} characters)"
+    )]
+    BadName { name: String },
+    #[error("another take is already called {name:?}")]
+    NameTaken { name: String },
+    #[error("{path} exists already: Encore never overwrites a file")]
+    FileExists { path: PathBuf },
+    #[error("no take {id}")]
+    NoSuchTake { id: u64 },
+    #[error("cannot {action} {path}: {reason}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> TakeError {
+    let path = path.to_path_buf();
+    move |e| TakeError::Io {
+        action,
+        path,
+        reason: e.to_string(),
+    }
+}
+
+/// The user's music folder: `XDG_MUSIC_DIR` (environment or `user-dirs.dirs`), else `~/Music`.
+fn music_dir() -> Option<PathBuf> {
+    let home = std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .map(PathBuf::from);
+    if let Some(dir) = std::env::var_os("XDG_MUSIC_DIR").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".config")));
+    if let (Some(config), Some(home)) = (config, &home)
+        && let Ok(text) = fs::read_to_string(config.join("user-dirs.dirs"))
+        && let Some(dir) = xdg_music_from_user_dirs(&text, home)
+    {
+        return Some(dir);
+    }
+    home.map(|h| h.join("Music"))
+}
+
+/// The `XDG_MUSIC_DIR="$HOME/Music"` line of a `user-dirs.dirs` file.
+fn xdg_music_from_user_dirs(text: &str, home: &Path) -> Option<PathBuf> {
+    let value = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("XDG_MUSIC_DIR="))
+        .next()?
+        .trim()
+        .trim_matches('"');
+    let path = match value.strip_prefix("$HOME") {
+        Some(rest) => home.join(rest.trim_start_matches('/')),
+        None => PathBuf::from(value),
+    };
+    (path.is_absolute() && path != home).then_some(path)
+}
+
+/// The folder this instance's takes go to.
+pub fn takes_folder(chosen: Option<&Path>, instance_id: &str) -> PathBuf {
+    if let Some(dir) = chosen {
+        return dir.to_path_buf();
+    }
+    let base = std::env::var_os(TAKES_DIR_ENV)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| music_dir().map(|m| m.join("Encore")))
+        .unwrap_or_else(|| std::env::temp_dir().join("Encore"));
+    base.join(instance_id)
+}
+
+pub fn checkpoints_folder(takes_folder: &Path) -> PathBuf {
+    takes_folder.join(CHECKPOINTS_SUBFOLDER)
+}
+
+pub fn create_folder(dir: &Path) -> Result<(), TakeError> {
+    fs::create_dir_all(dir).map_err(io_error("create", dir))
+}
+
+/// A new instance id: unique enough to name a folder (time, process and a counter).
+pub fn new_instance_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mixed = nanos
+        ^ (u64::from(std::process::id()) << 40)
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{mixed:016x}")
+}
+
+/// The default name of take `id`.
+pub fn default_name(id: u64) -> String {
+    format!("Take {id}")
+}
+
+/// Checks a name the user typed; returns it trimmed.
+pub fn valid_name(name: &str) -> Result<String, TakeError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(TakeError::EmptyName);
+    }
+    let bad_char = |c: char| c.is_control() || "/\\:*?\"<>|".contains(c);
+    if name.starts_with('.') || name.chars().count() > LONGEST_NAME || name.chars().any(bad_char) {
+        return Err(TakeError::BadName { name: name.into() });
+    }
+    Ok(name.to_string())
+}
+
+fn level_file(dir: &Path, name: &str, level: usize) -> PathBuf {
+    dir.join(format!("{name} L{level}.wav"))
+}
+
+/// Writes one finished level of a take; the name gets `-2`, `-3`, ... if its file exists.
+pub fn write_level(
+    dir: &Path,
+    name: &str,
+    level: usize,
+    samples: &[f32],
+    sample_rate: u32,
+) -> Result<PathBuf, TakeError> {
+    create_folder(dir)?;
+    let path = audio::unused_wav_path(dir, &format!("{name} L{level}"));
+    audio::write_wav_new(&path, samples, sample_rate, WavFormat::Float32)?;
+    Ok(path)
+}
+
+/// Renames every file of `take` (`level_files`: all its levels' files) for `new_name`,
+/// refusing to replace any file. On failure the files already renamed are put back.
+pub fn rename_files(
+    take: &mut Take,
+    level_files: &mut [PathBuf],
+    new_name: &str,
+) -> Result<(), TakeError> {
+    let mut renames = Vec::new();
+    for old in &files_of(take, level_files) {
+        let dir = old.parent().unwrap_or(Path::new("."));
+        let level = level_of(old).unwrap_or(take.level);
+        let new = level_file(dir, new_name, level);
+        if new.exists() {
+            return Err(TakeError::FileExists { path: new });
+        }
+        renames.push((old.clone(), new));
+    }
+    let mut done = Vec::new();
+    for (old, new) in &renames {
+        // A hard link fails rather than replace a file that appeared meanwhile.
+        let moved = fs::hard_link(old, new)
+            .and_then(|()| fs::remove_file(old))
+            .map_err(io_error("rename", old));
+        if let Err(error) = moved {
+            for (old, new) in done {
+                let _ = fs::hard_link(new, old).and_then(|()| fs::remove_file(new));
+            }
+            return Err(error);
+        }
+        done.push((old, new));
+    }
+    for file in level_files.iter_mut().chain([&mut take.file]) {
+        if let Some((_, new)) = renames.iter().find(|(old, _)| old == file) {
+            *file = new.clone();
+        }
+    }
+    take.name = new_name.to_string();
+    Ok(())
+}
+
+/// Every file of a take: each level written, the best one included.
+fn files_of(take: &Take, level_files: &[PathBuf]) -> Vec<PathBuf> {
+    let mut files = level_files.to_vec();
+    if !take.file.as_os_str().is_empty() && !files.contains(&take.file) {
+        files.push(take.file.clone());
+    }
+    files
+}
+
+/// The level in a `<name> L<level>.wav` (or `-N`) file name.
+fn level_of(path: &Path) -> Option<usize> {
+    let stem = path.file_stem()?.to_str()?;
+    let (_, tail) = stem.rsplit_once(" L")?;
+    let digits: String = tail.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Deletes every file of `take`; files already gone are fine.
+pub fn delete_files(take: &Take, level_files: &[PathBuf]) -> Result<(), TakeError> {
+    for file in &files_of(take, level_files) {
+        match fs::remove_file(file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_error("delete", file)(e));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A take's best level read back at `host_rate`: mono samples, resampled if the project's rate
+/// changed since it was written.
+pub fn read_take(take: &Take, host_rate: f32) -> Result<Vec<f32>, TakeError> {
+    let decoded = audio::read_audio_file(&take.file)?;
+    let mono = decoded.to_mono();
+    let rate = host_rate.round() as u32;
+    Ok(audio::resample_mono(&mono, decoded.sample_rate, rate)?)
+}
+
+/// The take's timeline start converted to the host's rate.
+pub fn start_at_rate(take: &Take, host_rate: f32) -> i64 {
+    convert_frames(
+        take.timeline_start,
+        f64::from(take.sample_rate),
+        f64::from(host_rate),
+    )
+}
+
+/// A playback buffer holding a written take, at `host_rate`.
+pub fn load_buffer(take: &Take, host_rate: f32) -> Result<TakeBuffer, TakeError> {
+    let samples = read_take(take, host_rate)?;
+    Ok(TakeBuffer::filled(
+        take.id,
+        start_at_rate(take, host_rate),
+        &samples,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Settings as GenerationSettings;
+
+    /// A take with levels 2 and 0 written, and its list of level files.
+    fn take(dir: &Path, name: &str) -> (Take, Vec<PathBuf>) {
+        let mut take = Take {
+            id: 3,
+            name: name.into(),
+            level: 0,
+            file: PathBuf::new(),
+            timeline_start: 4410,
+            sample_rate: 44_100.0,
+            frames: 4,
+            batch_row: 0,
+            settings: GenerationSettings::new(1.0, 7),
+        };
+        let mut files = Vec::new();
+        for level in [2, 0] {
+            let file = write_level(dir, name, level, &[0.5, -0.5, 0.25, 0.0], 44_100).unwrap();
+            files.push(file.clone());
+            take.file = file;
+        }
+        (take, files)
+    }
+
+    #[test]
+    fn levels_get_their_own_files_and_names_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let (take, files) = take(dir.path(), "Take 3");
+        assert_eq!(files[0], dir.path().join("Take 3 L2.wav"));
+        assert_eq!(take.file, dir.path().join("Take 3 L0.wav"));
+        // The same name again (another instance in the same folder): a new file.
+        let again = write_level(dir.path(), "Take 3", 0, &[0.1], 44_100).unwrap();
+        assert_eq!(again, dir.path().join("Take 3 L0-2.wav"));
+        assert_eq!(level_of(&again), Some(0));
+    }
+
+    #[test]
+    fn renaming_moves_every_level_file_and_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut take, mut files) = take(dir.path(), "Take 3");
+        rename_files(&mut take, &mut files, "Chorus idea").unwrap();
+        assert_eq!(take.name, "Chorus idea");
+        assert_eq!(take.file, dir.path().join("Chorus idea L0.wav"));
+        assert_eq!(files[0], dir.path().join("Chorus idea L2.wav"));
+        assert!(files.iter().all(|f| f.is_file()));
+        assert!(!dir.path().join("Take 3 L2.wav").exists());
+
+        fs::write(dir.path().join("Taken L2.wav"), b"not ours").unwrap();
+        let error = rename_files(&mut take, &mut files, "Taken").unwrap_err();
+        assert!(matches!(error, TakeError::FileExists { .. }), "{error}");
+        assert_eq!(take.name, "Chorus idea");
+        assert!(take.file.is_file());
+        assert_eq!(
+            fs::read(dir.path().join("Taken L2.wav")).unwrap(),
+            b"not ours"
+        );
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert_eq!(valid_name("  Verse 2 ").unwrap(), "Verse 2");
+        assert!(matches!(valid_name(" "), Err(TakeError::EmptyName)));
+        for bad in ["a/b", "..", ".hidden", "a\nb", "x:y", &"n".repeat(101)] {
+            assert!(
+                matches!(valid_name(bad), Err(TakeError::BadName { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn deleting_removes_the_files_and_a_missing_file_is_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let (take, files) = take(dir.path(), "Take 3");
+        fs::remove_file(&files[0]).unwrap();
+        delete_files(&take, &files).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_take_reads_back_at_the_host_rate_and_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let (take, _) = take(dir.path(), "Take 3");
+        let buffer = load_buffer(&take, 44_100.0).unwrap();
+        assert_eq!(buffer.timeline_start, 4410);
+        assert_eq!((buffer.region(), buffer.ready()), (4, 4));
+        assert_eq!(buffer.sample(1), -0.5);
+        assert_eq!(start_at_rate(&take, 48_000.0), 4800);
+        assert_eq!(read_take(&take, 88_200.0).unwrap().len(), 8);
+    }
+
+    #[test]
+    fn the_folder_is_the_chosen_one_or_one_per_instance() {
+        let chosen = Path::new("/tmp/my takes");
+        assert_eq!(takes_folder(Some(chosen), "abc"), chosen);
+        let default = takes_folder(None, "abc");
+        assert!(default.ends_with("abc"), "{}", default.display());
+        let home = Path::new("/home/u");
+        assert_eq!(
+            xdg_music_from_user_dirs("# c\nXDG_MUSIC_DIR=\"$HOME/Musik\"\n", home),
+            Some(PathBuf::from("/home/u/Musik"))
+        );
+        // xdg-user-dirs writes $HOME itself for a disabled folder.
+        assert_eq!(
+            xdg_music_from_user_dirs("XDG_MUSIC_DIR=\"$HOME/\"", home),
+            None
+        );
+        assert_eq!(new_instance_id().len(), 16);
+        assert_ne!(new_instance_id(), new_instance_id());
+    }
+}
