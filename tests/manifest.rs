@@ -31,10 +31,10 @@ fn scratch_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dest = scratch.path().join(name);
     fs::create_dir_all(&dest).unwrap();
     fs::copy(source.join("manifest.json"), dest.join("manifest.json")).unwrap();
-    for graph in &manifest.graphs {
-        let target = dest.join(&graph.file);
+    for listed in manifest.files(&source).unwrap() {
+        let target = dest.join(listed.file);
         fs::create_dir_all(target.parent().unwrap()).unwrap();
-        fs::copy(source.join(&graph.file), target).unwrap();
+        fs::copy(source.join(listed.file), target).unwrap();
     }
     (scratch, dest)
 }
@@ -143,4 +143,74 @@ fn a_manifest_that_is_not_json_is_a_typed_error() {
         Manifest::load(&dir),
         Err(ManifestError::Json { .. })
     ));
+}
+
+/// The prefill and step graphs of the tiny-5b top prior (fp32), which share one weights file.
+fn shared_weights_file(manifest: &Manifest) -> String {
+    let prefill = manifest.graph("prior_prefill", 2, "fp32").unwrap();
+    let step = manifest.graph("prior_step", 2, "fp32").unwrap();
+    let prefill_data = prefill
+        .external_data
+        .as_ref()
+        .expect("prefill names a weights file");
+    let step_data = step
+        .external_data
+        .as_ref()
+        .expect("step names a weights file");
+    assert_eq!(prefill_data.file, step_data.file);
+    assert_eq!(prefill_data.sha256, step_data.sha256);
+    prefill_data.file.clone()
+}
+
+#[test]
+fn two_graphs_sharing_a_weights_file_list_and_check_it_once() {
+    let (_scratch, dir) = scratch_copy("tiny-5b");
+    let manifest = Manifest::load(&dir).unwrap();
+    let shared = shared_weights_file(&manifest);
+    assert_eq!(shared, "prior_l2.fp32.weights");
+    let files = manifest.files(&dir).unwrap();
+    assert_eq!(files.iter().filter(|f| f.file == shared).count(), 1);
+    let naming_it = manifest
+        .graphs
+        .iter()
+        .filter(|g| g.external_data.as_ref().is_some_and(|d| d.file == shared))
+        .count();
+    assert_eq!(naming_it, 3, "conditioning, prefill and step");
+    let listed: u64 = files.iter().map(|f| f.bytes).sum();
+    assert_eq!(manifest.total_bytes(&dir).unwrap(), listed);
+    manifest.verify_files(&dir, Verify::Hashes).unwrap();
+
+    // A flipped bit in the shared file is reported against that file.
+    let victim = dir.join(&shared);
+    let mut bytes = fs::read(&victim).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    fs::write(&victim, &bytes).unwrap();
+    match manifest.verify_files(&dir, Verify::Hashes) {
+        Err(ManifestError::HashMismatch { path }) => assert_eq!(path, victim),
+        other => panic!("expected HashMismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn graphs_that_describe_one_weights_file_differently_are_inconsistent() {
+    let (_scratch, dir) = scratch_copy("tiny-5b");
+    let path = dir.join("manifest.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let step = json["graphs"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|g| g["file"] == "prior_l2.step.fp32.onnx")
+        .unwrap();
+    step["external_data"]["sha256"] = "0".repeat(64).into();
+    fs::write(&path, json.to_string()).unwrap();
+    let manifest = Manifest::load(&dir).unwrap();
+    match manifest.verify_files(&dir, Verify::Sizes) {
+        Err(ManifestError::Inconsistent { path, .. }) => {
+            assert_eq!(path, dir.join("prior_l2.fp32.weights"));
+        }
+        other => panic!("expected Inconsistent, got {other:?}"),
+    }
 }

@@ -219,6 +219,8 @@ pub struct GraphSpec {
     pub outputs: Vec<TensorSpec>,
     pub bytes: u64,
     pub sha256: String,
+    /// The weights file the graph's large tensors live in; ONNX Runtime finds it beside the
+    /// graph. The graphs of one prior and precision all name the same file.
     pub external_data: Option<ExternalData>,
 }
 
@@ -317,14 +319,31 @@ impl Manifest {
     }
 
     /// Checks that every listed file is there, whole, and (with [`Verify::Hashes`]) unaltered.
+    /// A weights file shared by several graphs is checked (and hashed) once.
     pub fn verify_files(&self, dir: &Path, verify: Verify) -> Result<(), ManifestError> {
-        for graph in &self.graphs {
-            check_file(&dir.join(&graph.file), graph.bytes, &graph.sha256, verify)?;
-            if let Some(data) = &graph.external_data {
-                check_file(&dir.join(&data.file), data.bytes, &data.sha256, verify)?;
-            }
+        for file in self.files(dir)? {
+            check_file(&dir.join(file.file), file.bytes, file.sha256, verify)?;
         }
         Ok(())
+    }
+
+    /// Every file the manifest lists, each once, in listing order: graph files, and the
+    /// external-data files they name. Graphs of one prior share one weights file; all of
+    /// them must then describe it alike.
+    pub fn files(&self, dir: &Path) -> Result<Vec<ListedFile<'_>>, ManifestError> {
+        let mut files = Vec::new();
+        for graph in &self.graphs {
+            push_once(&mut files, dir, &graph.file, graph.bytes, &graph.sha256)?;
+            if let Some(data) = &graph.external_data {
+                push_once(&mut files, dir, &data.file, data.bytes, &data.sha256)?;
+            }
+        }
+        Ok(files)
+    }
+
+    /// Bytes of all listed files, a shared weights file counted once.
+    pub fn total_bytes(&self, dir: &Path) -> Result<u64, ManifestError> {
+        Ok(self.files(dir)?.iter().map(|f| f.bytes).sum())
     }
 
     /// The graph of a kind, level and precision, if exported.
@@ -336,6 +355,39 @@ impl Manifest {
 
     pub fn prior(&self, level: usize) -> Option<&PriorSpec> {
         self.priors.iter().find(|p| p.level == level)
+    }
+}
+
+/// One file of a model folder, as the manifest describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedFile<'a> {
+    /// Relative to the model folder.
+    pub file: &'a str,
+    pub bytes: u64,
+    pub sha256: &'a str,
+}
+
+fn push_once<'a>(
+    files: &mut Vec<ListedFile<'a>>,
+    dir: &Path,
+    file: &'a str,
+    bytes: u64,
+    sha256: &'a str,
+) -> Result<(), ManifestError> {
+    match files.iter().find(|listed| listed.file == file) {
+        None => {
+            files.push(ListedFile {
+                file,
+                bytes,
+                sha256,
+            });
+            Ok(())
+        }
+        Some(seen) if seen.bytes == bytes && seen.sha256.eq_ignore_ascii_case(sha256) => Ok(()),
+        Some(_) => Err(ManifestError::Inconsistent {
+            path: dir.join(file),
+            reason: "listed more than once with different sizes or hashes".to_string(),
+        }),
     }
 }
 

@@ -22,12 +22,25 @@ def parse_args(argv):
     parser.add_argument("--out", type=Path, required=True, help="model folder to write")
     parser.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32")
     parser.add_argument("--vqvae-only", action="store_true", help="export the VQ-VAE graphs, skip the priors")
+    parser.add_argument("--priors", type=int, nargs="+", choices=[0, 1, 2], metavar="LEVEL",
+                        help="export only the priors of these VQ-VAE levels (2 = top), e.g. --priors 2; "
+                             "default: all three")
     parser.add_argument("--random-seed", type=int, default=0, help="seed for --config weights")
+    parser.add_argument("--weights-dtype", choices=["fp32", "fp16"], default="fp32",
+                        help="--config only: build the random priors directly in fp16 (half the memory; the "
+                             "fp32 weights rounded to fp16), for --precision fp16 exports of models too big "
+                             "for RAM in fp32")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="do not load each prior graph into ONNX Runtime after export (ORT on CPU widens "
+                             "fp16 weights to fp32, which a full-size 5b fp16 graph cannot afford in 24 GB)")
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.weights_dtype == "fp16" and (args.snapshot is not None or args.precision != "fp16"):
+        print("error: --weights-dtype fp16 needs --config and --precision fp16", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     # Import late: torch and transformers take seconds to load, --help should not.
     from .export import export_model
@@ -38,9 +51,12 @@ def main(argv=None) -> int:
         if args.snapshot is not None:
             source, kind, seed = Snapshot(args.snapshot), "snapshot", None
         else:
-            source, kind, seed = RandomWeights(args.config, args.random_seed), "random", args.random_seed
+            import torch
+
+            dtype = {"fp32": torch.float32, "fp16": torch.float16}[args.weights_dtype]
+            source, kind, seed = RandomWeights(args.config, args.random_seed, dtype), "random", args.random_seed
         export_model(source, args.out, PRECISIONS[args.precision], source_kind=kind, seed=seed,
-                     with_priors=not args.vqvae_only)
+                     with_priors=not args.vqvae_only, prior_levels=args.priors, verify=not args.no_verify)
     except ExportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -44,24 +44,22 @@ def find_export_prior():
 
 
 def _complete_graph_entry(entry: dict, out_dir: Path, level: int) -> dict:
-    """Fill in what the prior exporter may have left out: kind, level, bytes, sha256."""
+    """Fill in what the prior exporter may have left out: kind, level, bytes, sha256.
+    `external_data` (the prior's shared weights file, or None) comes from the prior exporter."""
     if "graph" in entry:
         entry.setdefault("kind", f"prior_{entry['graph']}")
     entry.setdefault("level", level)
     path = out_dir / entry["file"]
     entry.setdefault("bytes", path.stat().st_size)
     entry.setdefault("sha256", sha256_file(path))
-    data = path.with_name(path.name + ".data")
-    if data.exists() and not entry.get("external_data"):
-        entry["external_data"] = {"file": str(Path(entry["file"]).with_name(data.name)),
-                                  "bytes": data.stat().st_size, "sha256": sha256_file(data)}
     entry.setdefault("external_data", None)
     return entry
 
 
-def export_priors(source, out_dir: Path, precisions: list[str]) -> tuple[list[dict], list[dict]]:
-    """Each prior through encore_export.prior.export_prior, which returns
-    {"graphs": [graph entries], "section": manifest section (the same for every precision)}."""
+def export_priors(source, out_dir: Path, precisions: list[str], levels=None,
+                  verify: bool = True) -> tuple[list[dict], list[dict]]:
+    """Each prior (or those of the VQ-VAE `levels` given) through encore_export.prior.export_prior,
+    which returns {"graphs": [graph entries], "section": manifest section (the same for every precision)}."""
     export_prior = find_export_prior()
     if export_prior is None:
         return [], []
@@ -69,9 +67,12 @@ def export_priors(source, out_dir: Path, precisions: list[str]) -> tuple[list[di
     n_priors = len(source.config.prior_configs)
     for index in range(n_priors):  # transformers' priors[0] is the top level
         level = n_priors - 1 - index
+        if levels is not None and level not in levels:
+            log.warning("prior level %d skipped: not in --priors", level)
+            continue
         prior = source.prior(index)
         for precision in precisions:
-            result = export_prior(prior, level, out_dir, precision)
+            result = export_prior(prior, level, out_dir, precision, verify=verify)
             graphs.extend(_complete_graph_entry(g, out_dir, level) for g in result["graphs"])
             log.info("prior level %d %s: %d graphs", level, precision, len(result["graphs"]))
         sections.append(result["section"])
@@ -81,8 +82,10 @@ def export_priors(source, out_dir: Path, precisions: list[str]) -> tuple[list[di
 
 
 def export_model(source, out_dir: Path, precisions: list[str], *, source_kind: str, seed=None,
-                 with_priors: bool = True) -> dict:
-    """Export everything `source` holds into out_dir and write manifest.json; returns the manifest."""
+                 with_priors: bool = True, prior_levels=None, verify: bool = True) -> dict:
+    """Export everything `source` holds into out_dir and write manifest.json; returns the manifest.
+    prior_levels: VQ-VAE levels whose priors to export (None: all); the manifest lists only those.
+    verify: load every prior graph into ONNX Runtime and run it once."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -94,7 +97,7 @@ def export_model(source, out_dir: Path, precisions: list[str], *, source_kind: s
 
     prior_sections, prior_graphs = [], []
     if with_priors:
-        prior_sections, prior_graphs = export_priors(source, out_dir, precisions)
+        prior_sections, prior_graphs = export_priors(source, out_dir, precisions, prior_levels, verify)
     else:
         log.warning("priors skipped: --vqvae-only")
     manifest = build_manifest(

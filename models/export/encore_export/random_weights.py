@@ -107,9 +107,10 @@ def randomise_codebooks(vqvae: JukeboxVQVAE, generator: torch.Generator) -> None
 class RandomWeights:
     """Source of Jukebox parts with seeded random weights."""
 
-    def __init__(self, config_path: Path, seed: int):
+    def __init__(self, config_path: Path, seed: int, prior_dtype: torch.dtype = torch.float32):
         self.config = load_config(config_path)
         self.seed = seed
+        self.prior_dtype = prior_dtype  # what prior(index) builds by default
         self.name = Path(config_path).stem
         self.vocab_files = None  # the manifest gets a synthetic vocabulary
 
@@ -120,8 +121,14 @@ class RandomWeights:
         randomise_codebooks(vqvae, torch.Generator().manual_seed(self.seed))
         return vqvae
 
-    def prior(self, index: int) -> JukeboxPrior:
-        """index is the HF prior index: 0 = top level, 1 and 2 = the upsamplers."""
+    def prior(self, index: int, dtype: torch.dtype | None = None) -> JukeboxPrior:
+        """index is the HF prior index: 0 = top level, 1 and 2 = the upsamplers.
+        dtype (default: the source's prior_dtype) float16: see prior_in_half."""
+        dtype = dtype or self.prior_dtype
+        if dtype == torch.float16:
+            return self.prior_in_half(index)
+        if dtype != torch.float32:
+            raise ValueError(f"random priors are built in float32 or float16, not {dtype}")
         torch.manual_seed(self.seed + 1 + index)
         prior = JukeboxPrior(self.config.prior_configs[index], level=index)
         # A lone JukeboxPrior leaves JukeboxConv1D weights as torch.empty (garbage, often NaN):
@@ -141,3 +148,50 @@ class RandomWeights:
         bad = [name for name, p in prior.named_parameters() if not (p.abs() < 100).all()]  # NaN fails too
         assert not bad, f"random prior {index} has uninitialised weights: {bad[:3]}"
         return prior.eval()
+
+    def prior_in_half(self, index: int) -> JukeboxPrior:
+        """The prior of `prior(index)` with its weights rounded to float16, built without ever
+        holding it in float32 (a full-size 5b prior is 22.6 GB in float32, 11.3 GB in float16):
+        the module is made on the meta device, given float16 storage, then filled by the same
+        seeded `randomize`, whose draws are made per tensor in float32 and rounded on copy.
+        The parts only the conditioning graph uses (which runs in float32) are then widened."""
+        with torch.device("meta"):
+            prior = JukeboxPrior(self.config.prior_configs[index], level=index)
+        ties = _tied_parameter_names(prior)
+        prior = prior.to(torch.float16).to_empty(device="cpu")
+        _retie(prior, ties)  # moving off the meta device gives each name its own tensor
+        with torch.no_grad():
+            for p in prior.parameters():
+                p.fill_(float("nan"))  # so that a weight randomize missed fails the check below
+        randomize(prior, self.seed + 1 + index)
+        bad = [name for name, p in prior.named_parameters() if not torch.isfinite(p).all()]
+        assert not bad, f"random prior {index}: weights left unset: {bad[:3]}"
+        widen_conditioning(prior)
+        return prior.eval()
+
+
+def widen_conditioning(prior: JukeboxPrior) -> None:
+    """Back to float32 for what only the conditioning graph reads: label and upper-level
+    conditioners, the lyrics encoder and the cross-attention layers' encoder projections."""
+    for name in ("metadata_embedding", "conditioner_blocks", "encoder"):
+        module = getattr(prior, name, None)
+        if module is not None:
+            module.float()
+    for block in prior.prior.transformer._attn_mods:
+        if hasattr(block.attn, "c_enc_kv"):
+            block.attn.c_enc_kv.float()
+
+
+def _tied_parameter_names(module: torch.nn.Module) -> list[list[str]]:
+    groups = {}
+    for name, param in module.named_parameters(remove_duplicate=False):
+        groups.setdefault(id(param), []).append(name)
+    return [names for names in groups.values() if len(names) > 1]
+
+
+def _retie(module: torch.nn.Module, groups: list[list[str]]) -> None:
+    for first, *others in groups:
+        shared = module.get_parameter(first)
+        for name in others:
+            owner, _, attr = name.rpartition(".")
+            setattr(module.get_submodule(owner), attr, shared)

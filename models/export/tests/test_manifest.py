@@ -59,7 +59,7 @@ def test_every_graph_file_is_listed_with_its_sha256(tiny):
         listed[entry["file"]] = entry["sha256"]
         if entry.get("external_data"):
             listed[entry["external_data"]["file"]] = entry["external_data"]["sha256"]
-    on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix in {".onnx", ".data"}}
+    on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix in {".onnx", ".data", ".weights"}}
     assert on_disk == set(listed), f"unlisted: {on_disk - set(listed)}, missing: {set(listed) - on_disk}"
     for file, digest in listed.items():
         assert sha256_file(folder / file) == digest, f"{file}: sha256 differs from the manifest"

@@ -17,8 +17,10 @@ export_prior(prior, level, out_dir, precision, **opts) -> dict
     GRAPH = {
       "graph": "conditioning" | "prefill" | "step",
       "file": "prior_l2.step.fp32.onnx",          # relative to out_dir
-      "external_data": None,                       # graphs over 2 GB keep weights in <file>.data;
-                                                   # the driver fills {file, bytes, sha256} then
+      "external_data": {"file": "prior_l2.fp32.weights", "bytes": int, "sha256": str} | None,
+                                                   # the file holding every tensor of >= 4 KiB of
+                                                   # the prior's three graphs at this precision
+                                                   # (shared_weights.py); None if all are smaller
       "precision": "fp32" | "fp16",
       "inputs":  [{"name": str, "dtype": "float32"|"float16"|"int64", "shape": [int | "batch" | "chunk"]}],
       "outputs": [ same ],
@@ -71,8 +73,10 @@ from __future__ import annotations
 
 import os
 
-from .export import DTYPES, ONNX_DTYPE_NAME, export_graphs
 from .spec import cache_bytes_per_sample, prior_spec
+
+# torch is imported by the functions that need it, so that runtime.py (ONNX Runtime only, used
+# by step_bench) loads without it.
 
 __all__ = ["export_prior", "write_goldens", "manifest_section"]
 
@@ -80,6 +84,8 @@ __all__ = ["export_prior", "write_goldens", "manifest_section"]
 def manifest_section(prior) -> dict:
     """The prior's manifest section (see the module docstring) without writing any graph.
     It does not depend on the precision, so the driver may merge the sections of both exports."""
+    from .export import DTYPES, ONNX_DTYPE_NAME
+
     spec = prior_spec(prior)
     lyrics = None
     if spec.kind == "top_lyrics_encoder":
@@ -141,6 +147,8 @@ def manifest_section(prior) -> dict:
 
 def export_prior(prior, level: int, out_dir: str, precision: str, **opts) -> dict:
     """Write this prior's three graphs for one precision; return graph entries + manifest section."""
+    from .export import DTYPES, export_graphs
+
     if precision not in DTYPES:
         raise ValueError(f"precision must be one of {sorted(DTYPES)}, got {precision!r}")
     spec = prior_spec(prior)

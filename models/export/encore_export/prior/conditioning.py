@@ -1,7 +1,9 @@
 """The conditioning graph: labels / lyrics / upper-level codes -> what the decoder consumes.
 
-It wraps the port's own modules (`JukeboxLabelConditioner`, `JukeboxMusicTokenConditioner`, the
-5b_lyrics lyrics encoder and each type-6 layer's `c_enc_kv`), so its numbers are the port's.
+It wraps the port's own modules (`JukeboxLabelConditioner`, `JukeboxMusicTokenConditioner` and
+each type-6 layer's `c_enc_kv` weights), so its numbers are the port's. The 5b_lyrics lyrics
+encoder is `lyrics_encoder.LyricsEncoder`: the port's arithmetic, rewritten because the port's
+own forward bakes the traced batch into the graph. Every reshape leaves the batch as -1.
 Runs once per window, always in fp32; type-6 keys/values leave in the cache dtype.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .lyrics_encoder import LyricsEncoder, conv1d
 from .spec import PriorSpec
 
 
@@ -30,6 +33,7 @@ class Conditioning(nn.Module):
         self.spec = spec
         self.cache_dtype = cache_dtype
         self.cross = [i for i, layer in enumerate(spec.layers) if layer.attn_type == 6]
+        self.lyrics_encoder = LyricsEncoder(prior) if self.cross else None
 
     def input_names(self) -> list[str]:
         names = ["artist", "genres"]
@@ -64,13 +68,13 @@ class Conditioning(nn.Module):
             cond = pos_emb
         if spec.prefix_len > 0:
             cond = torch.cat([torch.zeros(batch, spec.prefix_len, spec.width, dtype=cond.dtype), cond], dim=1)
-        outputs = [start_emb.reshape(batch, spec.width), cond]
+        outputs = [start_emb.reshape(-1, spec.width), cond]
         if self.cross:
-            enc = prior.get_encoder_states(args["lyrics"], sample=True)  # (B, n_lyric, W)
+            enc = self.lyrics_encoder(args["lyrics"])  # (B, n_lyric, W), as prior.get_encoder_states
             mods = prior.prior.transformer._attn_mods
             for i in self.cross:
-                k, v = mods[i].attn.c_enc_kv(enc).chunk(2, dim=2)
+                k, v = conv1d(enc, mods[i].attn.c_enc_kv).chunk(2, dim=2)
                 for t in (k, v):
-                    t = t.reshape(batch, spec.n_lyric_tokens, spec.heads, spec.head_dim).transpose(1, 2)
+                    t = t.reshape(-1, spec.n_lyric_tokens, spec.heads, spec.head_dim).transpose(1, 2)
                     outputs.append(t.to(self.cache_dtype))
         return tuple(outputs)

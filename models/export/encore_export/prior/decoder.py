@@ -18,6 +18,8 @@ softmax, embeddings and the logits projection stay fp32.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,8 +42,10 @@ class _Layer(nn.Module):
     def __init__(self, block, dtype: torch.dtype):
         super().__init__()
         attn = block.attn
-        self.ln0_w, self.ln0_b, self.ln0_eps = block.layer_norm_0.weight, block.layer_norm_0.bias, block.layer_norm_0.eps
-        self.ln1_w, self.ln1_b, self.ln1_eps = block.layer_norm_1.weight, block.layer_norm_1.bias, block.layer_norm_1.eps
+        f32 = torch.float32  # LayerNorm runs in fp32 whatever the weights were stored in
+        self.ln0_w, self.ln0_b = _param(block.layer_norm_0.weight, f32), _param(block.layer_norm_0.bias, f32)
+        self.ln1_w, self.ln1_b = _param(block.layer_norm_1.weight, f32), _param(block.layer_norm_1.bias, f32)
+        self.ln0_eps, self.ln1_eps = block.layer_norm_0.eps, block.layer_norm_1.eps
         self.w_in = _param(attn.c_attn.weight, dtype)  # (width, 3*attn_width) or (width, attn_width) for cross
         self.b_in = _param(attn.c_attn.bias, dtype)
         self.w_out = _param(attn.c_proj.weight, dtype)  # (attn_width, width)
@@ -71,12 +75,20 @@ class CachedDecoder(nn.Module):
         self.spec = spec
         self.dtype = dtype
         self.step = step
-        self.embed = ar.embed_tokens.weight  # (V, W) fp32
-        self.pos_emb = ar.pos_emb.pos_emb  # (n_ctx, W) fp32
+        # fp32 in every graph; a prior built in fp16 (RandomWeights.prior_in_half) is widened here
+        self.embed = _param(ar.embed_tokens.weight, torch.float32)  # (V, W)
+        self.pos_emb = _param(ar.pos_emb.pos_emb, torch.float32)  # (n_ctx, W)
         # (W, V) fp32, stored transposed so the graph holds it as one named initializer
-        self.proj_out_t = nn.Parameter(ar.fc_proj_out.weight.detach().t().contiguous(), requires_grad=False)
+        self.proj_out_t = nn.Parameter(ar.fc_proj_out.weight.detach().t().float().contiguous(), requires_grad=False)
         self.layers = nn.ModuleList(_Layer(b, dtype) for b in ar.transformer._attn_mods)
         self.scale = float(spec.head_dim) ** -0.5
+
+    def twin(self, step: bool) -> "CachedDecoder":
+        """The same module, weights shared (not copied), computing the prefill or step graph:
+        an fp16 export then holds one fp16 copy of the matmul weights, not two."""
+        other = copy.copy(self)
+        other.step = step
+        return other
 
     # ---- positions -> slots and masks (all int64 arithmetic, computed once per type) ----
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 
@@ -9,9 +10,13 @@ import numpy as np
 import onnx
 import torch
 
+from ..onnx_graph import sha256_file
+from ..shared_weights import SharedWeights, weights_file_name
 from .conditioning import Conditioning
 from .decoder import CachedDecoder
 from .spec import PriorSpec
+
+log = logging.getLogger(__name__)
 
 OPSET = 17
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
@@ -92,36 +97,70 @@ def example_inputs(spec: PriorSpec, io, batch: int = 2, chunk: int = 2):
     return out
 
 
-def _export(module, args, path, inputs, outputs):
-    """torch.onnx.export into `path`; weights move to `path + '.data'` when over 2 GB."""
+def _export(module, args, path, inputs, outputs, shared: SharedWeights):
+    """torch.onnx.export into `path`, its weights written into the prior's shared weights file.
+
+    torch is first asked not to serialise the parameters (export_params=False): it would hold a
+    protobuf copy of them all in memory (and for >2 GB graphs write one file per tensor). They
+    come back as graph inputs named after the module's parameters, which are streamed into the
+    shared file one by one. A graph where constant folding made new tensors out of parameters
+    (their values are then nowhere) is exported again the usual way; the decoder graphs never
+    are, only conditioning graphs, which are small."""
+    if os.path.exists(path + ".data"):  # an older export's per-graph weights
+        os.remove(path + ".data")
+    declared = {d["name"] for d in inputs}
+    tensors = dict(module.named_parameters())
+    tensors.update(module.named_buffers())
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(path) or ".") as tmp:
+        model = _torch_export(module, args, tmp, inputs, outputs, export_params=False)
+        unknown = [i.name for i in model.graph.input if i.name not in declared and i.name not in tensors]
+        if unknown:
+            log.info("%s: %d folded parameter tensors, exporting with parameters", os.path.basename(path), len(unknown))
+            model = _torch_export(module, args, tmp, inputs, outputs, export_params=True)
+        missing = declared - {i.name for i in model.graph.input}
+        if missing:
+            raise RuntimeError(f"{os.path.basename(path)}: exporter dropped unused inputs {sorted(missing)}")
+        shared.externalize(model, tmp)  # torch's initializers and big Constant nodes
+        _parameters_to_initializers(model, tensors, declared, shared)
+        _declare_shapes(model, inputs, outputs)
+        onnx.save_model(model, path)
+    onnx.checker.check_model(path)
+
+
+def _torch_export(module, args, tmp: str, inputs, outputs, export_params: bool) -> onnx.ModelProto:
+    """The graph as torch.onnx writes it (into `tmp`), external data not loaded."""
     dynamic = {}
     for d in inputs + outputs:
         axes = {i: s for i, s in enumerate(d["shape"]) if isinstance(s, str)}
         if axes:
             dynamic[d["name"]] = axes
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(path) or ".") as tmp:
-        tmp_path = os.path.join(tmp, "graph.onnx")
-        with torch.no_grad():
-            torch.onnx.export(
-                module,
-                tuple(args),
-                tmp_path,
-                input_names=[d["name"] for d in inputs],
-                output_names=[d["name"] for d in outputs],
-                dynamic_axes=dynamic,
-                opset_version=OPSET,
-                do_constant_folding=True,
-            )
-        model = onnx.load(tmp_path, load_external_data=False)
-        graph_inputs = [i.name for i in model.graph.input]
-        missing = [d["name"] for d in inputs if d["name"] not in graph_inputs]
-        if missing:
-            raise RuntimeError(f"{os.path.basename(path)}: exporter dropped unused inputs {missing}")
-        _declare_shapes(model, inputs, outputs)
-        external = _move_weights(model, tmp, path)
-        onnx.save_model(model, path)
-    onnx.checker.check_model(path)
-    return external
+    tmp_path = os.path.join(tmp, "graph.onnx")
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            tuple(args),
+            tmp_path,
+            input_names=[d["name"] for d in inputs],
+            output_names=[d["name"] for d in outputs],
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            export_params=export_params,
+        )
+    return onnx.load(tmp_path, load_external_data=False)
+
+
+def _parameters_to_initializers(model: onnx.ModelProto, tensors: dict, declared: set, shared: SharedWeights):
+    """Graph inputs that are not declared inputs are parameters torch did not serialise: give
+    each its values (through the shared file) as an initializer."""
+    keep = []
+    for value in model.graph.input:
+        if value.name in declared:
+            keep.append(value)
+        else:
+            model.graph.initializer.append(shared.initializer(value.name, tensors[value.name].detach().cpu().numpy()))
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
 
 
 def _declare_shapes(model: onnx.ModelProto, inputs, outputs):
@@ -146,48 +185,6 @@ def _declare_shapes(model: onnx.ModelProto, inputs, outputs):
                     raise RuntimeError(f"{value.name}: graph has {dim.dim_value} where {want} is declared")
                 dim.Clear()
                 dim.dim_value = int(want)
-
-
-def _all_tensors(graph: onnx.GraphProto):
-    """Initializers and tensor attributes (torch's constant folding leaves big Constant nodes)."""
-    yield from graph.initializer
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.TENSOR:
-                yield attr.t
-            elif attr.type == onnx.AttributeProto.TENSORS:
-                yield from attr.tensors
-
-
-def _move_weights(model: onnx.ModelProto, tmp: str, path: str):
-    """torch writes every weight of a >2 GB graph to its own file; stream them into one
-    `<path>.data` (4 KiB-aligned) and point the initializers at it. Returns its name or None."""
-    data_name = os.path.basename(path) + ".data"
-    if os.path.exists(path + ".data"):
-        os.remove(path + ".data")
-    tensors = [t for t in _all_tensors(model.graph) if t.data_location == onnx.TensorProto.EXTERNAL]
-    if not tensors:
-        return None
-    with open(path + ".data", "wb") as out:
-        for t in tensors:
-            info = {e.key: e.value for e in t.external_data}
-            out.write(b"\0" * (-out.tell() % 4096))
-            offset = out.tell()
-            with open(os.path.join(tmp, info["location"]), "rb") as src:
-                src.seek(int(info.get("offset", 0)))
-                remaining = int(info["length"]) if "length" in info else None
-                while remaining is None or remaining > 0:
-                    chunk = src.read(1 << 24 if remaining is None else min(1 << 24, remaining))
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    if remaining is not None:
-                        remaining -= len(chunk)
-            del t.external_data[:]
-            for key, value in (("location", data_name), ("offset", str(offset)), ("length", str(out.tell() - offset))):
-                entry = t.external_data.add()
-                entry.key, entry.value = key, value
-    return data_name
 
 
 def smoke_run(path: str, spec: PriorSpec, inputs, outputs):
@@ -218,26 +215,30 @@ def export_graphs(prior, spec: PriorSpec, out_dir: str, precision: str, stem: st
     cache_dtype = DTYPES[precision]
     entries = []
     cond = Conditioning(prior, spec, cache_dtype).eval()
+    prefill = CachedDecoder(prior, spec, cache_dtype, step=False).eval()
     plans = [
         ("conditioning", cond, *conditioning_io(spec, cond)),
-        ("prefill", CachedDecoder(prior, spec, cache_dtype, step=False).eval(), *decoder_io(spec, cache_dtype, False)),
-        ("step", CachedDecoder(prior, spec, cache_dtype, step=True).eval(), *decoder_io(spec, cache_dtype, True)),
+        ("prefill", prefill, *decoder_io(spec, cache_dtype, False)),
+        ("step", prefill.twin(step=True), *decoder_io(spec, cache_dtype, True)),
     ]
-    for graph, module, inputs, outputs in plans:
-        inputs, outputs = _fix_batch(inputs, batch), _fix_batch(outputs, batch)
-        fname = f"{stem}.{graph}.{precision}.onnx"
-        path = os.path.join(out_dir, fname)
-        _export(module, example_inputs(spec, inputs), path, inputs, outputs)
-        if verify:
-            smoke_run(path, spec, inputs, outputs)
-        entries.append(
-            {
-                "graph": graph,
-                "file": fname,
-                "external_data": None,  # the driver describes <file>.data when `external` is set
-                "precision": precision,
-                "inputs": inputs,
-                "outputs": outputs,
-            }
-        )
+    shared = SharedWeights(os.path.join(out_dir, weights_file_name(stem, precision)))
+    try:
+        for graph, module, inputs, outputs in plans:
+            inputs, outputs = _fix_batch(inputs, batch), _fix_batch(outputs, batch)
+            fname = f"{stem}.{graph}.{precision}.onnx"
+            path = os.path.join(out_dir, fname)
+            _export(module, example_inputs(spec, inputs), path, inputs, outputs, shared)
+            if verify:
+                smoke_run(path, spec, inputs, outputs)
+            entries.append({"graph": graph, "file": fname, "external_data": None, "precision": precision,
+                            "inputs": inputs, "outputs": outputs})
+    finally:
+        size = shared.close()
+    log.info("%s: %d tensors (%.1f MB) in %s, %d more references to them from other graphs", stem, shared.tensors_written,
+             size / 1e6, shared.name, shared.tensors_reused)
+    external = None
+    if size:
+        external = {"file": shared.name, "bytes": size, "sha256": sha256_file(shared.path)}
+    for entry in entries:
+        entry["external_data"] = external  # one file for the three graphs, hashed once
     return entries

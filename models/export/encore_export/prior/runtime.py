@@ -16,18 +16,21 @@ import onnxruntime as ort
 NP_DTYPE = {"float32": np.float32, "float16": np.float16, "int64": np.int64}
 
 
-def _session(path: str, threads: int = 1) -> ort.InferenceSession:
+def _session(path: str, threads: int = 1, config: dict | None = None) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    for key, value in (config or {}).items():  # e.g. {"session.disable_prepacking": "1"}
+        opts.add_session_config_entry(key, value)
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
 
 
 class OrtPrior:
-    def __init__(self, out_dir: str, exported: dict, threads: int = 1):
+    def __init__(self, out_dir: str, exported: dict, threads: int = 1, config: dict | None = None,
+                 graphs: tuple = ("conditioning", "prefill", "step")):
         self.section = exported["section"]
-        graphs = {g["graph"]: g for g in exported["graphs"]}
-        self.sessions = {name: _session(os.path.join(out_dir, g["file"]), threads) for name, g in graphs.items()}
+        entries = {g["graph"]: g for g in exported["graphs"] if g["graph"] in graphs}
+        self.sessions = {name: _session(os.path.join(out_dir, g["file"]), threads, config) for name, g in entries.items()}
         self.precision = exported["graphs"][0]["precision"]
         self.cache_dtype = NP_DTYPE[self.section["cache"]["dtype"][self.precision]]
         self.caches: dict[str, ort.OrtValue] = {}
