@@ -130,8 +130,7 @@ mod tests {
         assert!(lyrics.has_lyrics);
         // Its vocabulary holds both tokenizer versions' keys for some ids: one name each.
         let manifest = Manifest::load(&model("tiny-1b-lyrics")).unwrap();
-        let ids: std::collections::BTreeSet<_> =
-            manifest.vocabularies.artists.values().collect();
+        let ids: std::collections::BTreeSet<_> = manifest.vocabularies.artists.values().collect();
         assert!(ids.len() < manifest.vocabularies.artists.len());
         assert_eq!(lyrics.artists.len(), ids.len(), "{:?}", lyrics.artists);
         for artist in &lyrics.artists {
