@@ -134,6 +134,13 @@ pub struct SessionState {
     pub level_files: BTreeMap<u64, Vec<PathBuf>>,
 }
 
+impl SessionState {
+    /// The take with this id, if it is in the list.
+    pub fn take(&self, id: u64) -> Option<&Take> {
+        self.takes.iter().find(|t| t.id == id)
+    }
+}
+
 /// Everything shared between the worker and the editor.
 #[derive(Debug, Default)]
 pub struct Shared {

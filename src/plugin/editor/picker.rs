@@ -2,7 +2,7 @@
 //! search box above the matching names. The real Jukebox knows thousands of artists, so only
 //! the first matches are listed and the search narrows them.
 
-use egui::{Popup, PopupCloseBehavior, ScrollArea, TextEdit, Ui};
+use egui::{Popup, PopupCloseBehavior, Response, ScrollArea, TextEdit, Ui};
 
 /// Most names listed at once (typing narrows the rest).
 const MAX_LISTED: usize = 200;
@@ -32,36 +32,28 @@ pub fn artist_picker(
     } else {
         selected.as_str()
     };
-    let button = ui.add_sized([width, 20.0], egui::Button::new(shown).truncate());
     let mut changed = false;
-    Popup::menu(&button)
-        .close_behavior(PopupCloseBehavior::CloseOnClickOutside)
-        .width(width.max(240.0))
-        .show(|ui| {
-            search_box(ui, filter, artists.len());
-            ScrollArea::vertical()
-                .max_height(POPUP_LIST_HEIGHT)
-                .show(ui, |ui| {
-                    if filter.trim().is_empty()
-                        && ui
-                            .selectable_label(selected.is_empty(), UNKNOWN_ARTIST)
-                            .clicked()
-                    {
-                        selected.clear();
-                        changed = true;
-                        ui.close();
-                    }
-                    let (listed, more) = list_matches(artists, filter);
-                    for name in listed {
-                        if ui.selectable_label(*selected == *name, name).clicked() {
-                            selected.clone_from(name);
-                            changed = true;
-                            ui.close();
-                        }
-                    }
-                    more_note(ui, more);
-                });
-        });
+    let button = picker_button(ui, shown, width);
+    picker_popup(&button, width, filter, artists.len(), None, |ui, filter| {
+        if filter.trim().is_empty()
+            && ui
+                .selectable_label(selected.is_empty(), UNKNOWN_ARTIST)
+                .clicked()
+        {
+            selected.clear();
+            changed = true;
+            ui.close();
+        }
+        let (listed, more) = list_matches(artists, filter);
+        for name in listed {
+            if ui.selectable_label(*selected == *name, name).clicked() {
+                selected.clone_from(name);
+                changed = true;
+                ui.close();
+            }
+        }
+        more_note(ui, more);
+    });
     changed
 }
 
@@ -79,38 +71,66 @@ pub fn genres_picker(
     } else {
         selected.join(", ")
     };
-    let button = ui.add_sized([width, 20.0], egui::Button::new(shown).truncate());
     let mut changed = false;
-    Popup::menu(&button)
+    let chosen = format!("{} of at most {max} chosen", selected.len());
+    let button = picker_button(ui, &shown, width);
+    picker_popup(
+        &button,
+        width,
+        filter,
+        genres.len(),
+        Some(chosen),
+        |ui, filter| {
+            let full = selected.len() >= max;
+            let (listed, more) = list_matches(genres, filter);
+            for name in listed {
+                let mut on = selected.contains(name);
+                let enabled = on || !full;
+                if ui
+                    .add_enabled(enabled, egui::Checkbox::new(&mut on, name.as_str()))
+                    .changed()
+                {
+                    if on {
+                        selected.push(name.clone());
+                    } else {
+                        selected.retain(|g| g != name);
+                    }
+                    changed = true;
+                }
+            }
+            more_note(ui, more);
+        },
+    );
+    changed
+}
+
+/// A picker's button, showing `shown`, `width` wide.
+fn picker_button(ui: &mut Ui, shown: &str, width: f32) -> Response {
+    ui.add_sized([width, 20.0], egui::Button::new(shown).truncate())
+}
+
+/// The popup under a picker's `button`: the search box over `total` names, the `note` if any,
+/// then `list` (given the search text) in a scroll area.
+fn picker_popup(
+    button: &Response,
+    width: f32,
+    filter: &mut String,
+    total: usize,
+    note: Option<String>,
+    list: impl FnOnce(&mut Ui, &str),
+) {
+    Popup::menu(button)
         .close_behavior(PopupCloseBehavior::CloseOnClickOutside)
         .width(width.max(240.0))
         .show(|ui| {
-            search_box(ui, filter, genres.len());
-            ui.weak(format!("{} of at most {max} chosen", selected.len()));
+            search_box(ui, filter, total);
+            if let Some(note) = note {
+                ui.weak(note);
+            }
             ScrollArea::vertical()
                 .max_height(POPUP_LIST_HEIGHT)
-                .show(ui, |ui| {
-                    let full = selected.len() >= max;
-                    let (listed, more) = list_matches(genres, filter);
-                    for name in listed {
-                        let mut on = selected.contains(name);
-                        let enabled = on || !full;
-                        if ui
-                            .add_enabled(enabled, egui::Checkbox::new(&mut on, name.as_str()))
-                            .changed()
-                        {
-                            if on {
-                                selected.push(name.clone());
-                            } else {
-                                selected.retain(|g| g != name);
-                            }
-                            changed = true;
-                        }
-                    }
-                    more_note(ui, more);
-                });
+                .show(ui, |ui| list(ui, filter));
         });
-    changed
 }
 
 fn search_box(ui: &mut Ui, filter: &mut String, total: usize) {

@@ -1,0 +1,199 @@
+//! The engine's updates on a job: the progress view, the takes' buffers, how the job ends.
+
+use std::sync::Arc;
+
+use super::take_audio::{LiveTake, preload};
+use super::{Generations, JobContext, Prepared, forget_unfinished, report};
+use crate::engine::{Event, JobEvent, JobId, JobUpdate, Settings as GenerationSettings};
+use crate::plugin::request::JobClient;
+use crate::plugin::session::{GenerationPhase, GenerationView, LevelProgress, ModelStatus};
+use crate::plugin::stream_resampler::convert_frames;
+use crate::plugin::timeline::TakeBuffer;
+
+/// Room in a take's buffer beyond the requested length (the engine rounds up to whole
+/// top-level hops, a few milliseconds).
+const BUFFER_MARGIN_SECONDS: f64 = 1.0;
+
+impl Generations {
+    /// Handles one update. Returns true when a take's playback buffer appeared (the worker
+    /// may have to hand it to the audio thread).
+    pub fn handle(&mut self, event: JobEvent, ctx: &JobContext) -> bool {
+        let JobEvent { job, update } = event;
+        match update {
+            JobUpdate::Queued { ahead } => {
+                self.show(ctx, job, |v| v.phase = GenerationPhase::Queued { ahead });
+            }
+            JobUpdate::Started => self.show(ctx, job, |v| v.phase = GenerationPhase::Preparing),
+            JobUpdate::Prepared {
+                settings,
+                prompt_samples,
+                client,
+            } => return self.prepared(ctx, job, settings, prompt_samples, client),
+            JobUpdate::Engine(event) => self.engine_event(ctx, job, event),
+        }
+        false
+    }
+
+    fn show(&self, ctx: &JobContext, job: JobId, update: impl FnOnce(&mut GenerationView)) {
+        if self.shown != Some(job) {
+            return;
+        }
+        if let Some(view) = ctx.shared.generation.write().as_mut()
+            && view.job == job
+        {
+            update(view);
+        }
+    }
+
+    fn prepared(
+        &mut self,
+        ctx: &JobContext,
+        job: JobId,
+        settings: GenerationSettings,
+        prompt_samples: usize,
+        client: serde_json::Value,
+    ) -> bool {
+        let Some(live) = self.live.get_mut(&job) else {
+            return false;
+        };
+        let client: JobClient = match serde_json::from_value(client) {
+            Ok(client) => client,
+            Err(e) => {
+                report(
+                    ctx.shared,
+                    format!(
+                        "{} was not written by this plugin ({e}): not resuming it",
+                        live.checkpoint.display()
+                    ),
+                );
+                self.queue.cancel(job);
+                return false;
+            }
+        };
+        let host_rate = self.host_rate;
+        let timeline_start = convert_frames(
+            client.timeline_start,
+            f64::from(client.sample_rate),
+            f64::from(host_rate),
+        );
+        let region = (settings.seconds * f64::from(host_rate)).round() as usize;
+        let capacity =
+            ((settings.seconds + BUFFER_MARGIN_SECONDS) * f64::from(host_rate)).ceil() as usize;
+        let session = ctx.shared.session.read();
+        let unfinished = session
+            .unfinished
+            .iter()
+            .find(|u| u.checkpoint == live.checkpoint);
+        let mut takes = Vec::with_capacity(client.take_ids.len());
+        for &id in &client.take_ids {
+            // Takes deleted since the project was saved stay deleted.
+            if unfinished.is_some_and(|u| !u.take_ids.contains(&id)) {
+                live.skipped.insert(id);
+            }
+            let buffer = TakeBuffer::new(id, timeline_start, capacity, region);
+            if let Some(take) = session.take(id) {
+                preload(&buffer, take, host_rate);
+            }
+            takes.push(LiveTake {
+                id,
+                buffer: Arc::new(buffer),
+                stream: None,
+            });
+        }
+        drop(session);
+        let view_takes = takes.len();
+        let target_level = settings.target_level;
+        live.prepared = Some(Prepared {
+            client,
+            settings,
+            prompt_samples,
+            timeline_start,
+            takes,
+        });
+        self.show(ctx, job, |v| {
+            v.phase = GenerationPhase::Running;
+            v.takes = view_takes;
+            v.target_level = target_level;
+            v.timeline_start = timeline_start;
+        });
+        true
+    }
+
+    fn engine_event(&mut self, ctx: &JobContext, job: JobId, event: Event) {
+        match event {
+            Event::Device { device, reason } => {
+                if let ModelStatus::Ready(info) = &mut *ctx.shared.model.write() {
+                    info.device = format!("{device}: {reason}");
+                }
+            }
+            Event::Checkpointed { .. } => {}
+            Event::LevelStarted { level, total } => self.show(ctx, job, |v| {
+                v.levels.retain(|l| l.level != level);
+                v.levels.push(LevelProgress {
+                    level,
+                    done: 0,
+                    total,
+                    codes_per_second: 0.0,
+                    eta_seconds: None,
+                });
+            }),
+            Event::Progress {
+                level,
+                done,
+                total,
+                codes_per_second,
+                eta,
+            } => self.show(ctx, job, |v| {
+                if let Some(progress) = v.levels.iter_mut().find(|l| l.level == level) {
+                    progress.done = done;
+                    progress.total = total;
+                    progress.codes_per_second = codes_per_second;
+                    progress.eta_seconds = eta.map(|e| e.as_secs_f64());
+                }
+            }),
+            Event::Audio {
+                take,
+                level,
+                start_sample,
+                samples,
+            } => self.stream_audio(job, take, level, start_sample, &samples),
+            Event::TakeFinished {
+                take, level, audio, ..
+            } => {
+                if let Err(reason) = self.take_finished(ctx, job, take, level, &audio) {
+                    report(ctx.shared, reason);
+                }
+            }
+            Event::Finished => {
+                self.show(ctx, job, |v| v.phase = GenerationPhase::Finished);
+                if let Some(live) = self.live.remove(&job) {
+                    forget_unfinished(ctx.shared, &live.checkpoint);
+                    let _ = std::fs::remove_file(&live.checkpoint);
+                }
+            }
+            Event::Cancelled => {
+                self.show(ctx, job, |v| v.phase = GenerationPhase::Cancelled);
+                // Stopped by deactivate: its checkpoint stays in the unfinished list and is
+                // resumed at the next activation. Stopped by the user: forgotten.
+                if let Some(live) = self.live.remove(&job)
+                    && live.discard
+                {
+                    forget_unfinished(ctx.shared, &live.checkpoint);
+                    let _ = std::fs::remove_file(&live.checkpoint);
+                }
+            }
+            Event::Error(message) => {
+                self.show(ctx, job, |v| {
+                    v.phase = GenerationPhase::Failed(message.clone())
+                });
+                report(ctx.shared, format!("the generation failed: {message}"));
+                if let Some(live) = self.live.remove(&job)
+                    && !live.checkpoint.exists()
+                {
+                    // Nothing was saved: there is nothing to resume.
+                    forget_unfinished(ctx.shared, &live.checkpoint);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The worker's side of generations: submits them to the engine's [`JobQueue`], streams their
+//! audio into the takes' playback buffers, writes every finished level as a WAV and keeps the
+//! session (takes, unfinished generations) and the editor's progress view up to date.
+//!
+//! This file holds the jobs' bookkeeping (submitting, cancelling, stopping); the engine's
+//! updates are handled in `engine_events`, the takes' audio in `take_audio`.
+
+mod engine_events;
+mod take_audio;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+use crate::audio::DecodedAudio;
+use crate::engine::{
+    DevicePreference, Job, JobEvent, JobId, JobInput, JobQueue, Runtime,
+    Settings as GenerationSettings,
+};
+use crate::jukebox::manifest::Verify;
+
+use super::request::JobClient;
+use super::session::{GenerationPhase, GenerationView, Shared, Unfinished};
+use super::stream_resampler::convert_frames;
+use super::timeline::TakeBuffer;
+use take_audio::LiveTake;
+
+/// How long stopping waits for the engine to confirm that its jobs stopped (it answers
+/// within one step, then saves a checkpoint).
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// What the event handlers need from the worker.
+pub struct JobContext<'a> {
+    pub shared: &'a Shared,
+    /// Where this instance's takes are written.
+    pub takes_dir: &'a Path,
+}
+
+pub struct Generations {
+    queue: JobQueue,
+    host_rate: f32,
+    live: HashMap<JobId, LiveJob>,
+    /// The job the editor shows: the latest one submitted.
+    shown: Option<JobId>,
+}
+
+/// A submitted job, until it ends.
+struct LiveJob {
+    checkpoint: PathBuf,
+    /// Known once the engine has prepared the job.
+    prepared: Option<Prepared>,
+    /// Takes whose audio is not wanted any more (deleted while generating).
+    skipped: HashSet<u64>,
+    /// The user pressed Cancel: drop the unfinished part instead of resuming it later (a stop
+    /// for deactivate or a closing project keeps it, to resume at the next activation).
+    discard: bool,
+}
+
+struct Prepared {
+    client: JobClient,
+    settings: GenerationSettings,
+    prompt_samples: usize,
+    /// Host timeline position of the continuation, at the host's rate now.
+    timeline_start: i64,
+    takes: Vec<LiveTake>,
+}
+
+impl Generations {
+    pub fn start(runtime: &'static Runtime, host_rate: f32) -> Self {
+        Self {
+            // CUDA when it works, else the CPU; the engine says which and why (Event::Device).
+            queue: JobQueue::start_on(runtime, None, DevicePreference::Auto),
+            host_rate,
+            live: HashMap::new(),
+            shown: None,
+        }
+    }
+
+    pub fn events(&self) -> &Receiver<JobEvent> {
+        self.queue.events()
+    }
+
+    /// A new continuation of `prompt`.
+    pub fn submit_new(
+        &mut self,
+        shared: &Shared,
+        model_dir: &Path,
+        prompt: DecodedAudio,
+        settings: GenerationSettings,
+        client: &JobClient,
+        checkpoint: PathBuf,
+    ) -> JobId {
+        let view = GenerationView {
+            job: 0,
+            phase: GenerationPhase::Queued { ahead: 0 },
+            levels: Vec::new(),
+            target_level: settings.target_level,
+            takes: settings.takes,
+            timeline_start: client.timeline_start,
+        };
+        let job = Job {
+            model_dir: model_dir.to_path_buf(),
+            input: JobInput::Prompt { prompt, settings },
+            checkpoint_path: Some(checkpoint.clone()),
+            client: serde_json::to_value(client).unwrap_or_default(),
+            verify: Verify::Sizes,
+        };
+        self.submit(shared, job, checkpoint, view)
+    }
+
+    /// The generation saved in `checkpoint`, continued.
+    pub fn submit_resume(&mut self, shared: &Shared, unfinished: &Unfinished) -> JobId {
+        let view = GenerationView {
+            job: 0,
+            phase: GenerationPhase::Queued { ahead: 0 },
+            levels: Vec::new(),
+            target_level: 0,
+            takes: unfinished.take_ids.len(),
+            timeline_start: convert_frames(
+                unfinished.timeline_start,
+                f64::from(unfinished.sample_rate),
+                f64::from(self.host_rate),
+            ),
+        };
+        let job = Job {
+            model_dir: PathBuf::new(),
+            input: JobInput::Resume {
+                checkpoint: unfinished.checkpoint.clone(),
+            },
+            checkpoint_path: Some(unfinished.checkpoint.clone()),
+            client: serde_json::Value::Null,
+            verify: Verify::Sizes,
+        };
+        self.submit(shared, job, unfinished.checkpoint.clone(), view)
+    }
+
+    fn submit(
+        &mut self,
+        shared: &Shared,
+        job: Job,
+        checkpoint: PathBuf,
+        mut view: GenerationView,
+    ) -> JobId {
+        let id = self.queue.submit(job);
+        view.job = id;
+        *shared.generation.write() = Some(view);
+        self.shown = Some(id);
+        self.live.insert(
+            id,
+            LiveJob {
+                checkpoint,
+                prepared: None,
+                skipped: HashSet::new(),
+                discard: false,
+            },
+        );
+        id
+    }
+
+    pub fn is_live(&self, checkpoint: &Path) -> bool {
+        self.live.values().any(|job| job.checkpoint == checkpoint)
+    }
+
+    /// The user's Cancel: every generation stops and is not resumed later. Levels already
+    /// finished keep their takes.
+    pub fn cancel_all(&mut self) {
+        for job in self.live.values_mut() {
+            job.discard = true;
+        }
+        self.queue.cancel_all();
+    }
+
+    /// The buffer a generating take streams into, if the take is generating.
+    pub fn buffer_of(&self, take: u64) -> Option<Arc<TakeBuffer>> {
+        self.live
+            .values()
+            .filter_map(|job| job.prepared.as_ref())
+            .flat_map(|p| &p.takes)
+            .find(|t| t.id == take)
+            .map(|t| t.buffer.clone())
+    }
+
+    /// Stops writing `take` (it was deleted while generating).
+    pub fn skip_take(&mut self, take: u64) {
+        for job in self.live.values_mut() {
+            job.skipped.insert(take);
+        }
+    }
+
+    /// Cancels everything and handles what the engine still says until every job has
+    /// ended (so a level finished just before is still written), then stops the queue.
+    pub fn stop(mut self, ctx: &JobContext) {
+        self.queue.cancel_all();
+        let deadline = Instant::now() + STOP_WAIT;
+        while !self.live.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.queue.events().recv_timeout(left) {
+                Ok(event) => {
+                    self.handle(event, ctx);
+                }
+                Err(_) => {
+                    tracing::warn!("the engine did not confirm that its jobs stopped");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Removes the unfinished generation saved in `checkpoint` from the session.
+pub fn forget_unfinished(shared: &Shared, checkpoint: &Path) {
+    shared
+        .session
+        .write()
+        .unfinished
+        .retain(|u| u.checkpoint != checkpoint);
+}
+
+/// Tells the user (the editor shows `last_error`) and the log.
+pub fn report(shared: &Shared, message: String) {
+    tracing::warn!("{message}");
+    *shared.last_error.write() = Some(message);
+}

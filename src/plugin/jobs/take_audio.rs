@@ -1,0 +1,156 @@
+//! The takes' audio: streamed into their playback buffers, each finished level into a WAV.
+
+use std::sync::Arc;
+
+use super::{Generations, JobContext};
+use crate::audio::resample_mono;
+use crate::engine::JobId;
+use crate::plugin::session::Take;
+use crate::plugin::stream_resampler::{StreamResampler, convert_frames};
+use crate::plugin::takes;
+use crate::plugin::timeline::TakeBuffer;
+
+pub(super) struct LiveTake {
+    pub id: u64,
+    pub buffer: Arc<TakeBuffer>,
+    pub stream: Option<LevelStream>,
+}
+
+/// One level's streamed audio of one take on its way into the buffer.
+pub(super) struct LevelStream {
+    level: usize,
+    resampler: StreamResampler,
+    /// Buffer frame the next resampled sample goes to.
+    next: usize,
+}
+
+impl Generations {
+    pub(super) fn stream_audio(
+        &mut self,
+        job: JobId,
+        row: usize,
+        level: usize,
+        start: usize,
+        samples: &[f32],
+    ) {
+        let host_rate = self.host_rate;
+        let Some(prepared) = self.live.get_mut(&job).and_then(|j| j.prepared.as_mut()) else {
+            return;
+        };
+        let model_rate = prepared.client.model_rate;
+        let prompt_samples = prepared.prompt_samples;
+        let Some(take) = prepared.takes.get_mut(row) else {
+            return;
+        };
+        if take.stream.as_ref().is_none_or(|s| s.level != level) {
+            let resampler = match StreamResampler::new(model_rate, host_rate.round() as u32) {
+                Ok(resampler) => resampler,
+                Err(e) => {
+                    tracing::warn!("take {}: {e}", take.id);
+                    return;
+                }
+            };
+            let from_prompt_end = start.saturating_sub(prompt_samples) as i64;
+            let next = convert_frames(from_prompt_end, f64::from(model_rate), f64::from(host_rate));
+            take.stream = Some(LevelStream {
+                level,
+                resampler,
+                next: next as usize,
+            });
+        }
+        let Some(stream) = take.stream.as_mut() else {
+            return;
+        };
+        let mut out = Vec::with_capacity(samples.len() * 3);
+        if let Err(e) = stream.resampler.push(samples, &mut out) {
+            tracing::warn!("take {}: {e}", take.id);
+            return;
+        }
+        take.buffer.write(stream.next, &out);
+        stream.next += out.len();
+    }
+
+    /// Writes one finished level of one take and puts it in the take's buffer and the list.
+    pub(super) fn take_finished(
+        &mut self,
+        ctx: &JobContext,
+        job: JobId,
+        row: usize,
+        level: usize,
+        song: &[f32],
+    ) -> Result<(), String> {
+        let host_rate = self.host_rate;
+        let Some(live) = self.live.get_mut(&job) else {
+            return Ok(());
+        };
+        let Some(prepared) = live.prepared.as_mut() else {
+            return Ok(());
+        };
+        let Some(take) = prepared.takes.get_mut(row) else {
+            return Ok(());
+        };
+        if live.skipped.contains(&take.id) {
+            return Ok(());
+        }
+        let rate = host_rate.round() as u32;
+        let model_rate = prepared.client.model_rate;
+        // The whole song is resampled, so the continuation's first samples have their real
+        // left context; it starts where the prompt ends.
+        let song = resample_mono(song, model_rate, rate).map_err(|e| e.to_string())?;
+        let cut = convert_frames(
+            prepared.prompt_samples as i64,
+            f64::from(model_rate),
+            f64::from(rate),
+        ) as usize;
+        let continuation = song.get(cut..).unwrap_or_default();
+        let id = take.id;
+        let name = ctx
+            .shared
+            .session
+            .read()
+            .take(id)
+            .map_or_else(|| takes::default_name(id), |t| t.name.clone());
+        let file = takes::write_level(ctx.takes_dir, &name, level, continuation, rate)
+            .map_err(|e| format!("take {name} (level {level}) could not be written: {e}"))?;
+        tracing::info!("take {id} level {level}: {}", file.display());
+        take.buffer.write(0, continuation);
+        take.buffer.set_region(continuation.len());
+        take.stream = None;
+        let mut session = ctx.shared.session.write();
+        let frames = continuation.len() as u64;
+        session
+            .level_files
+            .entry(id)
+            .or_default()
+            .push(file.clone());
+        match session.takes.iter_mut().find(|t| t.id == id) {
+            Some(existing) => {
+                existing.level = level;
+                existing.file = file;
+                existing.frames = frames;
+                existing.timeline_start = prepared.timeline_start;
+                existing.sample_rate = host_rate;
+            }
+            None => session.takes.push(Take {
+                id,
+                name,
+                level,
+                file,
+                timeline_start: prepared.timeline_start,
+                sample_rate: host_rate,
+                frames,
+                batch_row: row,
+                settings: prepared.settings.clone(),
+            }),
+        }
+        Ok(())
+    }
+}
+
+/// A resumed take plays the best level it already has until a better one comes.
+pub(super) fn preload(buffer: &TakeBuffer, take: &Take, host_rate: f32) {
+    match takes::read_take(take, host_rate) {
+        Ok(samples) => buffer.write(0, &samples),
+        Err(e) => tracing::warn!("take {}: {e}", take.id),
+    }
+}

@@ -1,0 +1,83 @@
+//! The editor's requests to the worker ([`WorkerCommand`]) and what the worker does for each.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use super::Worker;
+use crate::plugin::jobs::report;
+use crate::plugin::model::default_model_dir;
+
+/// Requests from the editor (or the plugin) to the worker.
+#[derive(Debug, Clone)]
+pub enum WorkerCommand {
+    /// Look for ONNX Runtime again, with the user's chosen path first.
+    LoadRuntime { user_path: Option<PathBuf> },
+    /// Play the last `seconds` of captured audio back onto the track, so the user can hear what
+    /// Encore will use as the prompt.
+    PlayPrompt { seconds: f32 },
+    /// Read and check a model folder (the result lands in `Shared::model`); also saved in
+    /// the settings.
+    LoadModel { dir: PathBuf },
+    /// Send the prompt to the engine with the current parameters and settings (the editor's
+    /// button; the `continue` parameter does the same through the audio thread).
+    Continue,
+    /// Cancel the running generation and every queued one; they are not resumed later (levels
+    /// already finished keep their takes).
+    Cancel,
+    /// Play a take now, whatever the transport does; `None` stops.
+    Audition { take: Option<u64> },
+    /// The take that plays on the timeline; `None`: none.
+    Choose { take: Option<u64> },
+    /// Renames the take and its file (refused when the new file name is taken).
+    Rename { take: u64, name: String },
+    /// Removes the take from the list and deletes its files.
+    Delete { take: u64 },
+}
+
+impl Worker {
+    pub(super) fn handle(&mut self, command: WorkerCommand) {
+        match command {
+            WorkerCommand::LoadRuntime { user_path } => {
+                self.load_runtime(user_path);
+                let dir = self.links.params.settings.read().model_dir.clone();
+                if let Some(dir) = default_model_dir(dir.as_deref()) {
+                    self.load_model(dir);
+                }
+            }
+            WorkerCommand::PlayPrompt { seconds } => self.play_prompt(seconds),
+            WorkerCommand::LoadModel { dir } => {
+                self.links.params.settings.write().model_dir = Some(dir.clone());
+                self.load_model(dir);
+            }
+            WorkerCommand::Continue => {
+                // Everything played up to the press belongs to the prompt.
+                self.drain_capture();
+                let position = self
+                    .diagnostics
+                    .host_position_samples
+                    .load(Ordering::Acquire);
+                self.continue_generation((position >= 0).then_some(position));
+            }
+            WorkerCommand::Cancel => {
+                if let Some(generations) = &mut self.generations {
+                    generations.cancel_all();
+                }
+            }
+            WorkerCommand::Audition { take } => self.audition(take),
+            WorkerCommand::Choose { take } => {
+                self.shared.session.write().chosen = take;
+                self.timeline_stale = true;
+            }
+            WorkerCommand::Rename { take, name } => {
+                if let Err(e) = self.rename(take, &name) {
+                    report(&self.shared, format!("cannot rename the take: {e}"));
+                }
+            }
+            WorkerCommand::Delete { take } => {
+                if let Err(e) = self.delete(take) {
+                    report(&self.shared, format!("cannot delete the take: {e}"));
+                }
+            }
+        }
+    }
+}

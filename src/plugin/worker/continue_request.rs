@@ -1,0 +1,124 @@
+//! Continue requests: check the model, reserve take ids and a checkpoint, submit the generation.
+
+use std::path::{Path, PathBuf};
+
+use super::Worker;
+use crate::jukebox::Manifest;
+use crate::plugin::jobs::report;
+use crate::plugin::request::{JobClient, generation_settings};
+use crate::plugin::session::{ModelStatus, Unfinished};
+use crate::plugin::takes;
+
+impl Worker {
+    /// Starts a generation from the prompt before `playhead`; failures go to `last_error`.
+    pub(super) fn continue_generation(&mut self, playhead: Option<i64>) {
+        if let Err(message) = self.try_continue(playhead) {
+            report(&self.shared, format!("cannot continue: {message}"));
+        }
+    }
+
+    fn try_continue(&mut self, playhead: Option<i64>) -> Result<(), String> {
+        if self.generations.is_none() {
+            return Err(format!(
+                "ONNX Runtime is not available: {}",
+                self.runtime_error
+            ));
+        }
+        let model_dir = match &*self.shared.model.read() {
+            ModelStatus::Ready(info) => info.dir.clone(),
+            ModelStatus::Unusable { reason, .. } => return Err(reason.clone()),
+            ModelStatus::Loading(_) | ModelStatus::NotSet => {
+                return Err("choose a model folder first".into());
+            }
+        };
+        let model_rate = Manifest::load(&model_dir)
+            .map_err(|e| e.to_string())?
+            .audio
+            .sample_rate;
+        let settings = self.links.params.settings.read().clone();
+        let clip = self.prompt(&settings, playhead)?;
+        let generation = generation_settings(&self.links.params, &settings, &self.recorder.meter())
+            .map_err(|e| e.to_string())?;
+        self.ensure_instance_id();
+        let takes_dir = self.takes_dir();
+        let checkpoints = takes::checkpoints_folder(&takes_dir);
+        takes::create_folder(&checkpoints).map_err(|e| e.to_string())?;
+        let take_ids = self.reserve_take_ids(generation.takes as u64);
+        let checkpoint = unused_checkpoint_path(&checkpoints, take_ids[0]);
+        let client = JobClient {
+            timeline_start: clip.end,
+            sample_rate: self.sample_rate,
+            take_ids: take_ids.clone(),
+            model_rate,
+        };
+        {
+            let mut session = self.shared.session.write();
+            session.unfinished.push(Unfinished {
+                checkpoint: checkpoint.clone(),
+                timeline_start: clip.end,
+                sample_rate: self.sample_rate,
+                take_ids: take_ids.clone(),
+            });
+            // The new take plays as it is generated.
+            session.chosen = take_ids.first().copied();
+        }
+        self.timeline_stale = true;
+        tracing::info!(
+            "continue: {:.2} s of prompt, the continuation at {}, {:.2} s x {} takes to level \
+             {}, seed {}",
+            clip.seconds,
+            clip.end,
+            generation.seconds,
+            generation.takes,
+            generation.target_level,
+            generation.seed
+        );
+        if let Some(generations) = self.generations.as_mut() {
+            generations.submit_new(
+                &self.shared,
+                &model_dir,
+                clip.audio,
+                generation,
+                &client,
+                checkpoint,
+            );
+        }
+        Ok(())
+    }
+
+    /// `count` take ids never used before in this session (nor by a take in its list).
+    fn reserve_take_ids(&self, count: u64) -> Vec<u64> {
+        let mut session = self.shared.session.write();
+        let first = session
+            .next_take_id
+            .max(session.takes.iter().map(|t| t.id + 1).max().unwrap_or(0));
+        session.next_take_id = first + count;
+        (first..first + count).collect()
+    }
+}
+
+/// `dir/generation <first take>.json`, or `-2`, `-3`, ... when taken.
+fn unused_checkpoint_path(dir: &Path, first_take: u64) -> PathBuf {
+    let stem = format!("generation {first_take}");
+    std::iter::once(dir.join(format!("{stem}.json")))
+        .chain((2..).map(|n| dir.join(format!("{stem}-{n}.json"))))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| dir.join(format!("{stem}.json")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_names_are_never_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = unused_checkpoint_path(dir.path(), 3);
+        assert_eq!(first, dir.path().join("generation 3.json"));
+        std::fs::write(&first, "{}").unwrap();
+        assert_eq!(
+            unused_checkpoint_path(dir.path(), 3),
+            dir.path().join("generation 3-2.json")
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! The plugin's worker thread: the bridge between the audio thread, the editor and the engine.
+//!
+//! It drains the capture ring into recordings, answers the editor's commands and the
+//! `continue` parameter, runs generations through the engine's job queue, hands take buffers
+//! to the audio thread and streams auditions through the playback ring. It runs from activate
+//! to deactivate; everything slow happens here, never on the audio thread.
+//!
+//! This file holds the thread's lifecycle and its loop; each of the loop's duties has a file
+//! of its own.
+
+mod audition;
+mod capture_drain;
+mod commands;
+mod continue_request;
+mod prompt;
+mod resume;
+mod runtime_and_model;
+mod take_edits;
+#[cfg(test)]
+mod tests;
+mod timeline_handover;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, select};
+
+pub use commands::WorkerCommand;
+use resume::RESUME_DELAY;
+
+use super::capture::CaptureConsumer;
+use super::diagnostics::Diagnostics;
+use super::jobs::{Generations, JobContext};
+use super::model::default_model_dir;
+use super::params::EncoreParams;
+use super::playback::PlaybackProducer;
+use super::recordings::Recorder;
+use super::session::Shared;
+use super::takes;
+use super::timeline::{TakeBuffer, TimelineSender};
+
+/// How often the worker wakes to drain the capture ring when nothing else happens.
+const POLL: Duration = Duration::from_millis(5);
+
+/// What a worker needs that outlives it (shared with the editor across activations).
+#[derive(Clone)]
+pub struct WorkerLinks {
+    pub commands: Receiver<WorkerCommand>,
+    pub params: Arc<EncoreParams>,
+}
+
+/// The audio side's other ends, made at activate.
+pub struct WorkerStart {
+    pub sample_rate: f32,
+    pub capture: CaptureConsumer,
+    pub playback: PlaybackProducer,
+    pub timeline: TimelineSender,
+    /// The buffer the audio thread starts with.
+    pub playing: Option<Arc<TakeBuffer>>,
+    /// Recordings of earlier activations.
+    pub recorder: Recorder,
+}
+
+pub struct WorkerHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Recorder>>,
+}
+
+impl WorkerHandle {
+    pub fn spawn(links: WorkerLinks, start: WorkerStart) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker {
+            diagnostics: links.params.diagnostics.clone(),
+            shared: links.params.shared.clone(),
+            links,
+            capture: start.capture,
+            playback: start.playback,
+            timeline: start.timeline,
+            playing: start.playing,
+            timeline_stale: false,
+            stop: stop.clone(),
+            sample_rate: start.sample_rate,
+            block: Vec::new(),
+            recorder: start.recorder,
+            audition: VecDeque::new(),
+            generations: None,
+            runtime_error: "not looked for yet".into(),
+            resume_at: Some(Instant::now() + RESUME_DELAY),
+            seen_restores: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("encore-worker".into())
+            .spawn(move || worker.run())
+            .expect("the OS refused to start Encore's worker thread");
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the thread and waits for it (within one poll interval, plus the engine's answer
+    /// to a cancel). Returns the recordings, for the next activation.
+    pub fn stop_and_join(&mut self) -> Option<Recorder> {
+        self.stop.store(true, Ordering::Release);
+        let thread = self.thread.take()?;
+        match thread.join() {
+            Ok(recorder) => Some(recorder),
+            Err(_) => {
+                tracing::error!("Encore's worker thread panicked");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+struct Worker {
+    links: WorkerLinks,
+    diagnostics: Arc<Diagnostics>,
+    shared: Arc<Shared>,
+    capture: CaptureConsumer,
+    playback: PlaybackProducer,
+    timeline: TimelineSender,
+    /// What the audio thread plays on the timeline (or will, once it takes it).
+    playing: Option<Arc<TakeBuffer>>,
+    /// The chosen take or its buffer may have changed: hand the audio thread the right one
+    /// (again if the swap ring was full).
+    timeline_stale: bool,
+    stop: Arc<AtomicBool>,
+    sample_rate: f32,
+    /// Reused buffer for one captured block's samples.
+    block: Vec<f32>,
+    recorder: Recorder,
+    /// Audio waiting for room in the playback ring.
+    audition: VecDeque<f32>,
+    /// `None` while ONNX Runtime is not loaded.
+    generations: Option<Generations>,
+    runtime_error: String,
+    /// When to resume the unfinished generations (`None`: done).
+    resume_at: Option<Instant>,
+    seen_restores: u64,
+}
+
+impl Worker {
+    fn run(mut self) -> Recorder {
+        self.diagnostics
+            .worker_starts
+            .fetch_add(1, Ordering::Relaxed);
+        self.seen_restores = self.shared.restored.load(Ordering::Acquire);
+        self.ensure_instance_id();
+        let user_path = self.links.params.settings.read().ort_library.clone();
+        self.load_runtime(user_path);
+        let saved = self.links.params.settings.read().model_dir.clone();
+        if let Some(dir) = default_model_dir(saved.as_deref()) {
+            self.load_model(dir);
+        }
+        while !self.stop.load(Ordering::Acquire) {
+            self.wait_and_handle();
+            self.drain_capture();
+            self.notice_restored_state();
+            self.resume_when_due();
+            self.feed_playback();
+            self.update_timeline();
+        }
+        // Whatever the audio thread pushed before it stopped still counts as received.
+        self.drain_capture();
+        if let Some(generations) = self.generations.take() {
+            let takes_dir = self.takes_dir();
+            generations.stop(&JobContext {
+                shared: &self.shared,
+                takes_dir: &takes_dir,
+            });
+        }
+        self.timeline.drop_returned();
+        self.recorder
+    }
+
+    /// Waits up to one poll interval for a command or an engine update, and handles it.
+    fn wait_and_handle(&mut self) {
+        let never = crossbeam_channel::never();
+        let events = self
+            .generations
+            .as_ref()
+            .map_or(&never, |g| g.events())
+            .clone();
+        select! {
+            recv(self.links.commands) -> command => match command {
+                Ok(command) => self.handle(command),
+                Err(_) => std::thread::sleep(POLL),
+            },
+            recv(events) -> event => {
+                let takes_dir = self.takes_dir();
+                if let (Ok(event), Some(generations)) = (event, self.generations.as_mut()) {
+                    let ctx = JobContext { shared: &self.shared, takes_dir: &takes_dir };
+                    if generations.handle(event, &ctx) {
+                        self.timeline_stale = true;
+                    }
+                }
+            },
+            default(POLL) => {},
+        }
+    }
+
+    fn ensure_instance_id(&self) {
+        let mut session = self.shared.session.write();
+        if session.instance_id.is_empty() {
+            session.instance_id = takes::new_instance_id();
+        }
+    }
+
+    fn takes_dir(&self) -> PathBuf {
+        let chosen = self.links.params.settings.read().takes_dir.clone();
+        let instance = self.shared.session.read().instance_id.clone();
+        takes::takes_folder(chosen.as_deref(), &instance)
+    }
+}

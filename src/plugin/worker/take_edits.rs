@@ -1,0 +1,43 @@
+//! The editor's edits of the takes list: renaming a take (and its files) and deleting one.
+
+use super::Worker;
+use crate::plugin::takes::{self, TakeError};
+
+impl Worker {
+    pub(super) fn rename(&mut self, id: u64, name: &str) -> Result<(), TakeError> {
+        let name = takes::valid_name(name)?;
+        let mut guard = self.shared.session.write();
+        let session = &mut *guard;
+        if session.takes.iter().any(|t| t.id != id && t.name == name) {
+            return Err(TakeError::NameTaken { name });
+        }
+        let take = session
+            .takes
+            .iter_mut()
+            .find(|t| t.id == id)
+            .ok_or(TakeError::NoSuchTake { id })?;
+        let files = session.level_files.entry(id).or_default();
+        takes::rename_files(take, files, &name)
+    }
+
+    pub(super) fn delete(&mut self, id: u64) -> Result<(), TakeError> {
+        if let Some(generations) = self.generations.as_mut() {
+            generations.skip_take(id);
+        }
+        let mut session = self.shared.session.write();
+        for entry in &mut session.unfinished {
+            entry.take_ids.retain(|&t| t != id);
+        }
+        if session.chosen == Some(id) {
+            session.chosen = None;
+            self.timeline_stale = true;
+        }
+        let Some(index) = session.takes.iter().position(|t| t.id == id) else {
+            return Ok(());
+        };
+        let take = session.takes.remove(index);
+        let files = session.level_files.remove(&id).unwrap_or_default();
+        drop(session);
+        takes::delete_files(&take, &files)
+    }
+}
