@@ -23,8 +23,8 @@ def parse_args(argv):
     parser.add_argument("--precision", choices=sorted(PRECISIONS), default="fp32")
     parser.add_argument("--vqvae-only", action="store_true", help="export the VQ-VAE graphs, skip the priors")
     parser.add_argument("--priors", type=int, nargs="+", choices=[0, 1, 2], metavar="LEVEL",
-                        help="export only the priors of these VQ-VAE levels (2 = top), e.g. --priors 2; "
-                             "default: all three")
+                        help="export only the priors of these VQ-VAE levels (2 = top), e.g. --priors 2, for "
+                             "measurements (the engine loads only folders with every level); default: all three")
     parser.add_argument("--random-seed", type=int, default=0, help="seed for --config weights")
     parser.add_argument("--weights-dtype", choices=["fp32", "fp16"], default="fp32",
                         help="--config only: build the random priors directly in fp16 (half the memory; the "

@@ -57,11 +57,9 @@ def _settle_attribute_tensors(graph: onnx.GraphProto, source_dir: str) -> None:
 
 
 def _stored_bytes(tensor: onnx.TensorProto) -> int:
-    if tensor.data_location == onnx.TensorProto.EXTERNAL:
-        return int({e.key: e.value for e in tensor.external_data}.get("length", 0))
-    if tensor.HasField("raw_data"):
-        return len(tensor.raw_data)
-    return numpy_helper.to_array(tensor).nbytes
+    """Size from dtype and shape: torch's external files need not record a length."""
+    itemsize = helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    return int(np.prod(tensor.dims, dtype=np.int64)) * itemsize
 
 
 def _tensor_bytes(tensor: onnx.TensorProto, source_dir: str) -> bytes:

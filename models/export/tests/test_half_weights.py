@@ -55,3 +55,12 @@ def test_fp16_graphs_from_a_half_prior_match_the_port(source, tmp_path):
         logits.append(eng.step(inputs[:, t], t, cond["cond"][:, t], cond["start_emb"])[:, None])
     err = float(np.abs(np.concatenate(logits, axis=1) - g["logits"]).max())
     assert err < FP16_TOL, f"max |logit error| {err}"
+
+
+def test_cli_refuses_half_weights_for_fp32_graphs(tmp_path, capsys):
+    from encore_export.__main__ import main
+
+    config = str(CONFIGS / FIXTURES["tiny-5b-lyrics"][0])
+    assert main(["--config", config, "--out", str(tmp_path / "m"), "--weights-dtype", "fp16"]) == 2
+    assert "--precision fp16" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
