@@ -78,6 +78,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and closed early ends the program quietly, as for other Unix
+    // tools, instead of a panic on the next println!.
+    // SAFETY: setting a signal's disposition to the default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -168,11 +174,8 @@ fn describe_model(dir: &Path, verify: bool) -> anyhow::Result<()> {
         "{} ({:?}, {} weights)",
         model.name, model.kind, model.source
     );
-    let bytes: u64 = manifest
-        .graphs
-        .iter()
-        .map(|g| g.bytes + g.external_data.as_ref().map_or(0, |d| d.bytes))
-        .sum();
+    // Each file once: a prior's prefill and step graphs share one weights file.
+    let bytes = manifest.total_bytes(dir)?;
     println!(
         "{} graphs, {:.1} MB, files {}",
         manifest.graphs.len(),
