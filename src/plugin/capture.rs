@@ -29,6 +29,22 @@ pub struct TimeSignature {
     pub denominator: u32,
 }
 
+impl TimeSignature {
+    /// One atomic word for the editor: numerator << 16 | denominator.
+    pub fn packed(self) -> u32 {
+        (self.numerator.min(0xffff) << 16) | self.denominator.min(0xffff)
+    }
+
+    /// The inverse of [`TimeSignature::packed`]; `None` for 0 (no signature from the host).
+    pub fn unpacked(word: u32) -> Option<Self> {
+        let (numerator, denominator) = (word >> 16, word & 0xffff);
+        (numerator > 0 && denominator > 0).then_some(Self {
+            numerator,
+            denominator,
+        })
+    }
+}
+
 /// The host transport at the first sample of a block.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TransportSnapshot {
@@ -155,6 +171,19 @@ impl CaptureConsumer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_signature_survives_its_atomic_word() {
+        let seven_eight = TimeSignature {
+            numerator: 7,
+            denominator: 8,
+        };
+        assert_eq!(
+            TimeSignature::unpacked(seven_eight.packed()),
+            Some(seven_eight)
+        );
+        assert_eq!(TimeSignature::unpacked(0), None);
+    }
 
     fn transport(position: i64) -> TransportSnapshot {
         TransportSnapshot {

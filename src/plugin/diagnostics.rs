@@ -56,6 +56,9 @@ pub struct Diagnostics {
     pub host_tempo_bits: AtomicU64,
     /// Host timeline position of the last block's first sample (-1 when unknown).
     pub host_position_samples: AtomicI64,
+    /// Host time signature in the last block: numerator << 16 | denominator (0 when the host
+    /// gives none).
+    pub host_time_signature: AtomicU32,
     /// How many times the worker thread was started.
     pub worker_starts: AtomicU64,
     /// Sample rate of the current activation, as f32 bits.

@@ -205,6 +205,10 @@ impl Plugin for Encore {
         );
         diag.host_position_samples
             .store(snapshot.position_samples.unwrap_or(-1), Ordering::Relaxed);
+        diag.host_time_signature.store(
+            snapshot.time_signature.map_or(0, TimeSignature::packed),
+            Ordering::Relaxed,
+        );
 
         let Some(audio) = self.audio.as_mut() else {
             return ProcessStatus::Normal;

@@ -1,8 +1,4 @@
-//! Numbers as the editor writes them: durations, rates, levels, bars at the host tempo.
-
-/// Beats per bar assumed when converting bars to seconds: the host's time signature does not
-/// reach the editor yet.
-pub const BEATS_PER_BAR: f64 = 4.0;
+//! Numbers as the editor writes them: durations, rates, levels.
 
 /// `45 s`, `3:05`, `1:02:03`.
 pub fn duration(seconds: f64) -> String {
@@ -64,11 +60,6 @@ pub fn level_badge(level: usize) -> String {
     format!("L{level}")
 }
 
-/// Seconds that `bars` last at `bpm`; `None` when the host gives no tempo.
-pub fn bars_to_seconds(bars: f64, bpm: f64) -> Option<f64> {
-    (bpm > 0.0 && bpm.is_finite()).then(|| bars * BEATS_PER_BAR * 60.0 / bpm)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,12 +85,5 @@ mod tests {
         assert_eq!(codes_per_second(410.0), "410 codes/s");
         assert_eq!(codes_per_second(22_200.4), "22 200 codes/s");
         assert_eq!(codes_per_second(1_234_567.0), "1 234 567 codes/s");
-    }
-
-    #[test]
-    fn bars_follow_the_tempo() {
-        assert_eq!(bars_to_seconds(8.0, 120.0), Some(16.0));
-        assert_eq!(bars_to_seconds(1.0, 60.0), Some(4.0));
-        assert_eq!(bars_to_seconds(8.0, 0.0), None);
     }
 }

@@ -8,10 +8,11 @@ use nice_plug::context::gui::ParamSetter;
 use nice_plug::prelude::Param;
 use nice_plug_egui::widgets::ParamSlider;
 
+use super::super::recordings::Meter;
 use super::super::session::ModelStatus;
 use super::super::settings::{LengthUnit, PromptSource};
 use super::super::worker::WorkerCommand;
-use super::format::{bars_to_seconds, duration};
+use super::format::duration;
 use super::{EditorApp, style};
 
 /// Heard with "Hear prompt" when the prompt's length is not known in seconds.
@@ -58,10 +59,10 @@ fn source_name(source: PromptSource) -> &'static str {
 }
 
 /// The prompt's length in seconds where it is known before reading any audio.
-pub fn prompt_seconds(source: PromptSource, tempo_bpm: f64) -> Option<f64> {
+pub fn prompt_seconds(source: PromptSource, meter: &Meter) -> Option<f64> {
     match source {
         PromptSource::LastSeconds(seconds) => Some(f64::from(seconds)),
-        PromptSource::LastBars(bars) => bars_to_seconds(f64::from(bars), tempo_bpm),
+        PromptSource::LastBars(bars) => meter.bars_to_seconds(f64::from(bars)).ok(),
         PromptSource::Range {
             start_seconds,
             end_seconds,
@@ -72,7 +73,7 @@ pub fn prompt_seconds(source: PromptSource, tempo_bpm: f64) -> Option<f64> {
 
 impl EditorApp {
     pub(super) fn prompt_section(&mut self, ui: &mut Ui) {
-        let tempo = self.view.host.tempo_bpm;
+        let meter = self.view.host.meter();
         let current = self.settings.prompt;
         egui::ComboBox::from_id_salt("prompt-source")
             .width(300.0)
@@ -94,7 +95,7 @@ impl EditorApp {
                         .speed(0.1)
                         .suffix(" bars"),
                 );
-                ui.weak(tempo_note(f64::from(*bars), tempo));
+                ui.weak(tempo_note(f64::from(*bars), &meter));
             }
             PromptSource::Range {
                 start_seconds,
@@ -152,7 +153,7 @@ impl EditorApp {
                 "{} captured, {state}",
                 duration(host.captured_seconds())
             ));
-            let seconds = prompt_seconds(self.settings.prompt, host.tempo_bpm)
+            let seconds = prompt_seconds(self.settings.prompt, &host.meter())
                 .map_or(HEAR_SECONDS_FALLBACK, |s| s as f32);
             if ui
                 .small_button("Hear prompt")
@@ -174,7 +175,7 @@ impl EditorApp {
     }
 
     pub(super) fn length_section(&mut self, ui: &mut Ui, setter: &ParamSetter) {
-        let tempo = self.view.host.tempo_bpm;
+        let meter = self.view.host.meter();
         let p = &self.params;
         egui::Grid::new("length")
             .num_columns(2)
@@ -202,7 +203,7 @@ impl EditorApp {
                 ui.end_row();
                 if self.settings.length_unit == LengthUnit::Bars {
                     ui.label("");
-                    ui.weak(tempo_note(f64::from(self.settings.length_bars), tempo));
+                    ui.weak(tempo_note(f64::from(self.settings.length_bars), &meter));
                     ui.end_row();
                 }
             });
@@ -214,12 +215,14 @@ impl EditorApp {
         let ModelStatus::Ready(info) = &self.view.model else {
             return;
         };
-        let tempo = self.view.host.tempo_bpm;
+        let meter = self.view.host.meter();
         let continuation = match self.settings.length_unit {
             LengthUnit::Seconds => Some(f64::from(self.params.seconds.modulated_plain_value())),
-            LengthUnit::Bars => bars_to_seconds(f64::from(self.settings.length_bars), tempo),
+            LengthUnit::Bars => meter
+                .bars_to_seconds(f64::from(self.settings.length_bars))
+                .ok(),
         };
-        let prompt = prompt_seconds(self.settings.prompt, tempo).unwrap_or(0.0);
+        let prompt = prompt_seconds(self.settings.prompt, &meter).unwrap_or(0.0);
         if let Some(continuation) = continuation
             && prompt + continuation > info.max_song_seconds
         {
@@ -242,10 +245,46 @@ fn seconds_value(seconds: &mut f32) -> DragValue<'_> {
         .suffix(" s")
 }
 
-/// "= 16 s at 120 BPM (4/4)" or why bars cannot be used.
-fn tempo_note(bars: f64, tempo_bpm: f64) -> String {
-    match bars_to_seconds(bars, tempo_bpm) {
-        Some(seconds) => format!("= {seconds:.1} s at {tempo_bpm:.0} BPM (4/4)"),
-        None => "the host gives no tempo yet: press play, or use seconds".into(),
+/// "= 16 s at 120 BPM in 4/4" or why bars cannot be used.
+fn tempo_note(bars: f64, meter: &Meter) -> String {
+    match (meter.bars_to_seconds(bars), meter.tempo_bpm) {
+        (Ok(seconds), Some(tempo)) => {
+            let signature = match meter.time_signature {
+                Some(s) => format!("{}/{}", s.numerator, s.denominator),
+                None => "4/4 (the host gives no time signature)".into(),
+            };
+            format!("= {seconds:.1} s at {tempo:.0} BPM in {signature}")
+        }
+        _ => "the host gives no tempo yet: press play, or use seconds".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::capture::TimeSignature;
+    use super::*;
+
+    #[test]
+    fn bars_use_the_hosts_tempo_and_time_signature() {
+        let waltz = Meter {
+            tempo_bpm: Some(120.0),
+            time_signature: Some(TimeSignature {
+                numerator: 3,
+                denominator: 4,
+            }),
+        };
+        assert_eq!(tempo_note(4.0, &waltz), "= 6.0 s at 120 BPM in 3/4");
+        assert_eq!(
+            prompt_seconds(PromptSource::LastBars(4.0), &waltz),
+            Some(6.0)
+        );
+        let no_signature = Meter {
+            time_signature: None,
+            ..waltz
+        };
+        assert!(tempo_note(4.0, &no_signature).starts_with("= 8.0 s at 120 BPM in 4/4"));
+        let no_tempo = Meter::default();
+        assert!(tempo_note(4.0, &no_tempo).contains("no tempo"));
+        assert_eq!(prompt_seconds(PromptSource::LastBars(4.0), &no_tempo), None);
     }
 }

@@ -4,6 +4,8 @@
 //! write at any time. Copies are only made when something changed, so a model with thousands
 //! of artists is not cloned sixty times a second.
 
+use super::super::capture::TimeSignature;
+use super::super::recordings::Meter;
 use std::sync::atomic::Ordering;
 
 use parking_lot::RwLock;
@@ -28,12 +30,21 @@ pub struct HostView {
     pub playing: bool,
     /// 0 when the host gives no tempo.
     pub tempo_bpm: f64,
+    pub time_signature: Option<TimeSignature>,
     pub sample_rate: f32,
     pub received_frames: u64,
     pub dropped_frames: u64,
 }
 
 impl HostView {
+    /// Tempo and time signature, to turn bars into seconds as the worker will.
+    pub fn meter(&self) -> Meter {
+        Meter {
+            tempo_bpm: (self.tempo_bpm > 0.0).then_some(self.tempo_bpm),
+            time_signature: self.time_signature,
+        }
+    }
+
     pub fn captured_seconds(&self) -> f64 {
         if self.sample_rate > 0.0 {
             self.received_frames as f64 / f64::from(self.sample_rate)
@@ -57,6 +68,9 @@ impl FrameView {
         self.host = HostView {
             playing: diag.host_playing.load(Ordering::Relaxed),
             tempo_bpm: f64::from_bits(diag.host_tempo_bits.load(Ordering::Relaxed)),
+            time_signature: TimeSignature::unpacked(
+                diag.host_time_signature.load(Ordering::Relaxed),
+            ),
             sample_rate: f32::from_bits(diag.sample_rate_bits.load(Ordering::Relaxed)),
             received_frames: diag.received_frames.load(Ordering::Relaxed),
             dropped_frames: diag.dropped_frames.load(Ordering::Relaxed),
