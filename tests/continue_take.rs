@@ -159,12 +159,7 @@ fn the_queue_continues_a_take() {
         client: serde_json::json!("new"),
         verify: Verify::Sizes,
     });
-    let mut updates = Vec::new();
-    while !updates.last().is_some_and(JobUpdate::is_end) {
-        let event = queue.events().recv().unwrap();
-        assert_eq!(event.job, job);
-        updates.push(event.update);
-    }
+    let updates = common::updates_until_end(&queue, job);
     assert_eq!(updates.last(), Some(&JobUpdate::Engine(Event::Finished)));
     let at = (0.6 * RATE) as usize / 128 * 128;
     assert!(updates.iter().any(|u| matches!(u,

@@ -127,12 +127,7 @@ fn the_queue_upsamples_a_saved_preview() {
         client: serde_json::Value::Null,
         verify: Verify::Sizes,
     });
-    let mut updates = Vec::new();
-    while !updates.last().is_some_and(JobUpdate::is_end) {
-        let event = queue.events().recv().unwrap();
-        assert_eq!(event.job, job);
-        updates.push(event.update);
-    }
+    let updates = common::updates_until_end(&queue, job);
     assert_eq!(updates.last(), Some(&JobUpdate::Engine(Event::Finished)));
     assert!(updates.iter().any(|u| matches!(u,
         JobUpdate::Prepared { settings, client, .. }

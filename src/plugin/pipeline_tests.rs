@@ -140,6 +140,18 @@ fn takes_at_level(params: &EncoreParams, level: usize) -> Vec<Take> {
     }
 }
 
+/// Waits until the single take's level-2 preview is written (its checkpoint is on disk then).
+fn wait_for_the_preview(params: &EncoreParams) {
+    wait_until(
+        "the preview level is written",
+        Duration::from_secs(120),
+        || {
+            assert_eq!(last_error(params), None);
+            params.shared.session.read().takes.len() == 1
+        },
+    );
+}
+
 fn last_error(params: &EncoreParams) -> Option<String> {
     params.shared.last_error.read().clone()
 }
@@ -217,14 +229,7 @@ fn a_generation_stopped_by_deactivate_resumes_in_the_next_activation() {
     let mut running = start(&params, Recorder::default());
     let end = play_and_continue(&mut running, &params, 1.0);
     // Stop once the preview level is written: its checkpoint is on disk by then.
-    wait_until(
-        "the preview level is written",
-        Duration::from_secs(120),
-        || {
-            assert_eq!(last_error(&params), None);
-            params.shared.session.read().takes.len() == 1
-        },
-    );
+    wait_for_the_preview(&params);
     let stopping = Instant::now();
     let recorder = running.worker.stop_and_join().unwrap();
     // Deactivate stays fast: the engine stops within one step and saves its checkpoint.
@@ -269,14 +274,7 @@ fn the_users_cancel_keeps_finished_takes_and_is_not_resumed() {
     let params = params(dir.path(), TargetLevel::Level0);
     let mut running = start(&params, Recorder::default());
     play_and_continue(&mut running, &params, 1.0);
-    wait_until(
-        "the preview level is written",
-        Duration::from_secs(120),
-        || {
-            assert_eq!(last_error(&params), None);
-            params.shared.session.read().takes.len() == 1
-        },
-    );
+    wait_for_the_preview(&params);
     running.commands.send(WorkerCommand::Cancel).unwrap();
     wait_until("the cancel is handled", Duration::from_secs(30), || {
         params.shared.session.read().unfinished.is_empty()
@@ -284,6 +282,10 @@ fn the_users_cancel_keeps_finished_takes_and_is_not_resumed() {
     let recorder = running.worker.stop_and_join().unwrap();
     let session = params.shared.session.read().clone();
     assert_eq!(session.takes.len(), 1, "the finished preview stays");
+    assert!(
+        session.takes[0].level > 0,
+        "the generation ran to level 0: the cancel did not stop it"
+    );
     assert!(session.takes[0].file.is_file());
     let checkpoints = std::fs::read_dir(dir.path().join("checkpoints")).unwrap();
     assert_eq!(checkpoints.count(), 0, "nothing left to resume");

@@ -76,3 +76,21 @@ pub fn run_to_end(generation: &mut encore::engine::Generation) -> Vec<encore::en
     drop(tx);
     rx.into_iter().collect()
 }
+
+/// Every update of `job` until its end (Finished, Cancelled or Error), in order; the queue must
+/// run nothing else meanwhile.
+pub fn updates_until_end(
+    queue: &encore::engine::JobQueue,
+    job: encore::engine::JobId,
+) -> Vec<encore::engine::JobUpdate> {
+    let mut updates = Vec::new();
+    while !updates
+        .last()
+        .is_some_and(encore::engine::JobUpdate::is_end)
+    {
+        let event = queue.events().recv().unwrap();
+        assert_eq!(event.job, job);
+        updates.push(event.update);
+    }
+    updates
+}
