@@ -9,7 +9,10 @@
 //! 2. `ENCORE_ORT_DYLIB`, then `ORT_DYLIB_PATH`,
 //! 3. the folder of the binary Encore runs from (inside the `.vst3` bundle, beside the `.clap`,
 //!    beside the CLI),
-//! 4. the project-local folder that `cargo xtask setup` fills (developer builds).
+//! 4. `runtime/`, the folder `cargo xtask setup` fills, of the source checkout the binary runs
+//!    from: found from the binary's own location when it lies under a `target/` folder (so
+//!    `cargo run --release` works), and, in debug builds only, also from the checkout the
+//!    binary was compiled in. A release build never looks into the build machine's checkout.
 //!
 //! A path set by the user (1 or 2) is authoritative: when it does not work we say so instead of
 //! quietly loading some other library they did not choose.
@@ -109,14 +112,38 @@ impl RuntimeSearch {
             origin: Origin::BesideBinary,
             path: dir.join(LIBRARY_FILE),
         });
-        let project_local = PROJECT_LOCAL_DIRS.iter().map(|dir| Candidate {
-            origin: Origin::ProjectLocal,
-            path: Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join(dir)
-                .join(LIBRARY_FILE),
-        });
+        let project_local = project_roots(self.binary_dir.as_deref())
+            .into_iter()
+            .flat_map(|root| {
+                PROJECT_LOCAL_DIRS.iter().map(move |dir| Candidate {
+                    origin: Origin::ProjectLocal,
+                    path: root.join(dir).join(LIBRARY_FILE),
+                })
+            });
         beside_binary.chain(project_local).collect()
     }
+}
+
+/// Source checkouts whose `runtime/` may hold the library: the one above the `target/` folder
+/// the binary lies in (`target/release/encore`, `target/bundled/Encore.clap`, ...) and, in debug
+/// builds (tests, development), the one this crate was compiled from.
+fn project_roots(binary_dir: Option<&Path>) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = binary_dir
+        .into_iter()
+        .flat_map(Path::ancestors)
+        .find(|dir| dir.file_name().is_some_and(|name| name == "target"))
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .into_iter()
+        .collect();
+    #[cfg(debug_assertions)]
+    {
+        let compiled_in = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        if !roots.contains(&compiled_in) {
+            roots.push(compiled_in);
+        }
+    }
+    roots
 }
 
 /// The library that is loaded into this process.
@@ -265,27 +292,62 @@ mod tests {
         }
     }
 
+    fn without_env_overrides() -> bool {
+        // Environment variables are process-wide; these tests only run meaningfully without them.
+        std::env::var_os("ENCORE_ORT_DYLIB").is_none()
+            && std::env::var_os("ORT_DYLIB_PATH").is_none()
+    }
+
     #[test]
     fn searches_beside_the_binary_before_the_project_folder() {
-        // Environment variables are process-wide; this test only runs meaningfully without them.
-        if std::env::var_os("ENCORE_ORT_DYLIB").is_some()
-            || std::env::var_os("ORT_DYLIB_PATH").is_some()
-        {
+        if !without_env_overrides() {
             return;
         }
-        let origins: Vec<Origin> = search(None).candidates().iter().map(|c| c.origin).collect();
+        let candidates = search(None).candidates();
+        assert_eq!(candidates[0].origin, Origin::BesideBinary);
         assert_eq!(
-            origins,
-            [
-                Origin::BesideBinary,
-                Origin::ProjectLocal,
-                Origin::ProjectLocal
-            ]
-        );
-        assert_eq!(
-            search(None).candidates()[0].path,
+            candidates[0].path,
             Path::new("/opt/plugins/Encore.vst3/Contents/x86_64-linux").join(LIBRARY_FILE)
         );
+        assert!(
+            candidates[1..]
+                .iter()
+                .all(|c| c.origin == Origin::ProjectLocal)
+        );
+    }
+
+    #[test]
+    fn a_binary_under_target_looks_in_its_checkouts_runtime_folder() {
+        if !without_env_overrides() {
+            return;
+        }
+        let search = RuntimeSearch {
+            user_path: None,
+            binary_dir: Some(PathBuf::from("/home/me/encore/target/release")),
+        };
+        let paths: Vec<PathBuf> = search.candidates().into_iter().map(|c| c.path).collect();
+        assert_eq!(
+            paths[1..3],
+            [
+                Path::new("/home/me/encore/runtime/onnxruntime-gpu").join(LIBRARY_FILE),
+                Path::new("/home/me/encore/runtime/onnxruntime-cpu").join(LIBRARY_FILE),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_installed_binary_never_looks_into_the_build_checkout_in_release() {
+        if !without_env_overrides() {
+            return;
+        }
+        let roots = project_roots(Some(Path::new(
+            "/opt/plugins/Encore.vst3/Contents/x86_64-linux",
+        )));
+        let compiled_in = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        // Debug builds (tests, development) may use the checkout they were compiled from;
+        // release builds never do.
+        assert_eq!(roots.contains(&compiled_in), cfg!(debug_assertions));
+        assert!(roots.iter().all(|r| r == &compiled_in), "{roots:?}");
     }
 
     #[test]
