@@ -1,14 +1,17 @@
 //! The job queue on tiny-5b (one CPU thread per session): order, exactly one end per job,
-//! cancel of queued and running jobs, errors as updates, resume through the queue.
+//! cancel of queued and running jobs, errors as updates, resume through the queue; clients
+//! that share the queue take turns; models and priors are opened once and released when idle.
 
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{chord, settings};
 use encore::engine::{
-    Checkpoint, Event, Job, JobEvent, JobId, JobInput, JobQueue, JobUpdate, Settings,
+    Checkpoint, Event, Job, JobEvent, JobId, JobInput, JobQueue, JobUpdate, ModelCounts,
+    QueueClient, Settings,
 };
 use encore::jukebox::manifest::Verify;
 
@@ -34,16 +37,33 @@ fn short_job(seed: u64) -> Job {
     prompt_job(settings(0.2, seed, 1, 2), None)
 }
 
+/// Anything that hands out a job's updates: the queue's own, or one client's.
+trait Updates {
+    fn receiver(&self) -> &crossbeam_channel::Receiver<JobEvent>;
+}
+
+impl Updates for JobQueue {
+    fn receiver(&self) -> &crossbeam_channel::Receiver<JobEvent> {
+        self.events()
+    }
+}
+
+impl Updates for QueueClient {
+    fn receiver(&self) -> &crossbeam_channel::Receiver<JobEvent> {
+        self.events()
+    }
+}
+
 /// The next update, or a panic if none comes for a long while.
-fn next(queue: &JobQueue) -> JobEvent {
+fn next(queue: &impl Updates) -> JobEvent {
     queue
-        .events()
+        .receiver()
         .recv_timeout(Duration::from_secs(300))
         .expect("the queue went silent")
 }
 
 /// Updates until every job of `jobs` has ended.
-fn until_ended(queue: &JobQueue, jobs: &[JobId], mut seen: Vec<JobEvent>) -> Vec<JobEvent> {
+fn until_ended(queue: &impl Updates, jobs: &[JobId], mut seen: Vec<JobEvent>) -> Vec<JobEvent> {
     while !jobs
         .iter()
         .all(|job| seen.iter().any(|e| e.job == *job && e.update.is_end()))
@@ -257,4 +277,138 @@ fn failures_are_error_updates_and_the_queue_goes_on() {
         );
     }
     assert_eq!(ended_with(&events, fine), &FINISHED);
+}
+
+#[test]
+fn clients_take_turns_whatever_order_they_submitted_in() {
+    let queue = Arc::new(queue());
+    let (busy, other) = (queue.client(), queue.client());
+    // Hold the queue with a running job, so every client job below waits.
+    let holder = queue.submit(prompt_job(settings(0.3, 9, 1, 1), None));
+    let mut holder_events = Vec::new();
+    while !holder_events
+        .iter()
+        .any(|e: &JobEvent| e.update == JobUpdate::Started)
+    {
+        holder_events.push(next(&*queue));
+    }
+    let busy_jobs: Vec<JobId> = (0..3).map(|seed| busy.submit(short_job(seed))).collect();
+    let other_job = other.submit(short_job(7));
+    assert_eq!(
+        queue.queued(),
+        [busy_jobs[0], other_job, busy_jobs[1], busy_jobs[2]]
+    );
+    let busy_events = until_ended(&busy, &busy_jobs, Vec::new());
+    let other_events = until_ended(&other, &[other_job], Vec::new());
+    until_ended(&*queue, &[holder], holder_events);
+    assert_one_end_each(&busy_events, &busy_jobs);
+    assert_one_end_each(&other_events, &[other_job]);
+    // Each client hears of its own jobs only.
+    assert!(busy_events.iter().all(|e| busy_jobs.contains(&e.job)));
+    assert!(other_events.iter().all(|e| e.job == other_job));
+    // The other client's single job waited for the running one and one of the busy client's.
+    assert_eq!(
+        updates(&other_events, other_job)[0],
+        &JobUpdate::Queued { ahead: 2 }
+    );
+    assert_eq!(
+        updates(&busy_events, busy_jobs[2])[0],
+        &JobUpdate::Queued { ahead: 3 }
+    );
+}
+
+#[test]
+fn models_and_priors_open_once_for_every_client_and_job() {
+    let queue = Arc::new(queue());
+    let clients = [queue.client(), queue.client()];
+    for round in 0..2 {
+        let jobs: Vec<(usize, JobId)> = clients
+            .iter()
+            .enumerate()
+            .map(|(c, client)| (c, client.submit(short_job(round * 2 + c as u64))))
+            .collect();
+        for (c, job) in jobs {
+            let events = until_ended(&clients[c], &[job], Vec::new());
+            assert_eq!(ended_with(&events, job), &FINISHED);
+        }
+    }
+    // Four level-2 previews: the model opened once, its top prior once.
+    assert_eq!(
+        queue.model_counts(),
+        ModelCounts {
+            models_opened: 1,
+            priors_opened: 1,
+            models_released: 0
+        }
+    );
+}
+
+/// A generation on priors kept open from an earlier one gives the codes a fresh model gives.
+#[test]
+fn a_generation_on_kept_priors_samples_what_a_fresh_model_samples() {
+    let codes_of = |events: &[JobEvent]| -> Vec<(usize, Vec<i64>)> {
+        events
+            .iter()
+            .filter_map(|e| match &e.update {
+                JobUpdate::Engine(Event::TakeFinished { level, codes, .. }) => {
+                    Some((*level, codes.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let request = || prompt_job(settings(0.3, 21, 2, 0), None);
+    let warm = queue();
+    let first = warm.submit(prompt_job(settings(0.5, 3, 1, 0), None));
+    let again = warm.submit(request());
+    let events = until_ended(&warm, &[first, again], Vec::new());
+    assert_eq!(warm.model_counts().priors_opened, 3);
+    let fresh = queue();
+    let only = fresh.submit(request());
+    let fresh_events = until_ended(&fresh, &[only], Vec::new());
+    let (warm_codes, fresh_codes) = (
+        codes_of(&updates_of(&events, again)),
+        codes_of(&fresh_events),
+    );
+    assert_eq!(warm_codes.len(), 6, "two takes at three levels");
+    assert_eq!(warm_codes, fresh_codes);
+}
+
+fn updates_of(events: &[JobEvent], job: JobId) -> Vec<JobEvent> {
+    events.iter().filter(|e| e.job == job).cloned().collect()
+}
+
+#[test]
+fn an_idle_model_is_released_and_opened_again_when_needed() {
+    let queue = queue();
+    let first = queue.submit(short_job(1));
+    until_ended(&queue, &[first], Vec::new());
+    assert_eq!(queue.model_counts().models_released, 0);
+    queue.set_idle_release(Duration::from_millis(50));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while queue.model_counts().models_released == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the idle model was never released"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = queue.submit(short_job(2));
+    let events = until_ended(&queue, &[second], Vec::new());
+    assert_eq!(ended_with(&events, second), &FINISHED);
+    assert_eq!(queue.model_counts().models_opened, 2);
+}
+
+#[test]
+fn a_client_that_goes_away_cancels_its_own_jobs_only() {
+    let queue = Arc::new(queue());
+    let (leaving, staying) = (queue.client(), queue.client());
+    let holder = staying.submit(prompt_job(settings(0.3, 9, 1, 1), None));
+    let gone = leaving.submit(short_job(1));
+    let kept = staying.submit(short_job(2));
+    drop(leaving);
+    assert!(!queue.queued().contains(&gone));
+    let events = until_ended(&staying, &[holder, kept], Vec::new());
+    assert_eq!(ended_with(&events, holder), &FINISHED);
+    assert_eq!(ended_with(&events, kept), &FINISHED);
 }

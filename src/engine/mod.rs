@@ -21,7 +21,10 @@ pub use generation::{
     Outcome, Settings, TakeCut, TakeSpan,
 };
 pub use prior::{ConditioningInputs, Prior};
-pub use queue::{Job, JobEvent, JobId, JobInput, JobQueue, JobUpdate};
+pub use queue::{
+    DEFAULT_IDLE_RELEASE, Job, JobEvent, JobId, JobInput, JobQueue, JobUpdate, ModelCounts,
+    QueueClient,
+};
 pub use runtime::{Runtime, RuntimeError, RuntimeInfo, RuntimeSearch, ensure_loaded};
 pub use sampler::{RngState, RowSampler, SamplingParams, SeededUniforms, UniformSource};
 pub use session::{Device, SessionFactory};

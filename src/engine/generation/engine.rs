@@ -1,16 +1,19 @@
-//! A model folder opened for generating: its manifest, how sessions are made, its VQ-VAE.
+//! A model folder opened for generating: its manifest, how sessions are made, its VQ-VAE and
+//! the priors opened so far (kept for the next level or generation that needs them).
 
 use std::path::{Path, PathBuf};
 
 use crate::engine::device::{self, DeviceChoice, DevicePreference};
 use crate::engine::error::EngineError;
+use crate::engine::prior::Prior;
 use crate::engine::runtime::Runtime;
 use crate::engine::session::{Device, SessionFactory};
 use crate::engine::vqvae::Vqvae;
 use crate::jukebox::Manifest;
 use crate::jukebox::manifest::Verify;
 
-/// A model folder with its VQ-VAE open; priors are opened one level at a time.
+/// A model folder with its VQ-VAE open; priors are opened when a level first needs them and
+/// kept open while the engine lives (opening a full-size prior takes seconds).
 pub struct Engine {
     pub(super) dir: PathBuf,
     pub(super) manifest: Manifest,
@@ -20,6 +23,10 @@ pub struct Engine {
     pub(super) device_reason: String,
     /// Precision of the prior graphs: fp16 on CUDA when the model has them, else fp32.
     pub(super) prior_precision: &'static str,
+    /// By level; `None` while not opened yet or lent to a running level.
+    priors: Vec<Option<Prior>>,
+    /// Priors opened since [`Engine::count_new_prior_opens`] last looked.
+    prior_opens: u64,
 }
 
 /// What [`Engine::open_on`] made for one device.
@@ -95,7 +102,41 @@ impl Engine {
             vqvae: opened.vqvae,
             device_reason: opened.reason,
             prior_precision: opened.prior_precision,
+            priors: Vec::new(),
+            prior_opens: 0,
         })
+    }
+
+    /// The prior of `level`: the one kept from before, else opened now. Give it back with
+    /// [`Engine::keep_prior`] so the next level or generation does not open it again.
+    pub(super) fn take_prior(&mut self, level: usize) -> Result<Prior, EngineError> {
+        if let Some(prior) = self.priors.get_mut(level).and_then(Option::take) {
+            return Ok(prior);
+        }
+        let prior = Prior::open(
+            &self.dir,
+            &self.manifest,
+            level,
+            &self.factory,
+            self.prior_precision,
+        )?;
+        self.prior_opens += 1;
+        Ok(prior)
+    }
+
+    /// Keeps `prior` open for the next use of its level.
+    pub(super) fn keep_prior(&mut self, prior: Prior) {
+        let level = prior.level();
+        if self.priors.len() <= level {
+            self.priors.resize_with(level + 1, || None);
+        }
+        self.priors[level] = Some(prior);
+    }
+
+    /// How many priors this engine opened since the last call (each level's once while the
+    /// engine lives).
+    pub fn count_new_prior_opens(&mut self) -> u64 {
+        std::mem::take(&mut self.prior_opens)
     }
 
     /// Sessions for `choice`: the VQ-VAE opened (fp32: its encoders only exist in fp32) and

@@ -148,7 +148,12 @@ impl Generation {
         &self.engine
     }
 
-    pub fn into_engine(self) -> Engine {
+    /// The engine back, with every prior this generation opened (the one of a level under
+    /// way too) kept open for the next generation.
+    pub fn into_engine(mut self) -> Engine {
+        if let Some(active) = self.active.take() {
+            self.engine.keep_prior(active.prior);
+        }
         self.engine
     }
 

@@ -33,7 +33,7 @@ pub enum GenStep {
 
 /// The level under way.
 pub(super) struct ActiveLevel {
-    prior: Prior,
+    pub(super) prior: Prior,
     sampler: LevelSampler,
     uniforms: TakeStreams,
     stream: Streamer,
@@ -129,16 +129,10 @@ impl Generation {
 
     /// Opens the prior of the level under way and its sampler (fresh, or from the checkpoint).
     fn start_level(&mut self, events: &dyn EventSink) -> Result<(), EngineError> {
+        let level = self.state.level;
+        let prior = self.engine.take_prior(level)?;
         let state = &mut self.state;
-        let level = state.level;
         let engine = &self.engine;
-        let prior = Prior::open(
-            &engine.dir,
-            &engine.manifest,
-            level,
-            &engine.factory,
-            engine.prior_precision,
-        )?;
         let plan = &self.plans[level];
         let upper = state.finished.get(level + 1).cloned().flatten();
         let sampler = match state.current.take() {
@@ -148,7 +142,7 @@ impl Generation {
                 upper,
                 &plan.request,
                 saved,
-            )?,
+            ),
             None => {
                 let prompt = vec![state.prompt_codes[level].clone(); state.settings.takes];
                 LevelSampler::new(
@@ -157,7 +151,14 @@ impl Generation {
                     upper,
                     prompt,
                     &plan.request,
-                )?
+                )
+            }
+        };
+        let sampler = match sampler {
+            Ok(sampler) => sampler,
+            Err(error) => {
+                self.engine.keep_prior(prior);
+                return Err(error);
             }
         };
         let (done, total) = sampler.progress();
@@ -187,6 +188,7 @@ impl Generation {
     /// Streams the rest of the level, decodes every take whole and moves to the next level.
     fn finish_level(&mut self, events: &dyn EventSink) -> Result<(), EngineError> {
         let Some(ActiveLevel {
+            prior,
             sampler,
             mut stream,
             mut progress,
@@ -195,6 +197,7 @@ impl Generation {
         else {
             return Ok(());
         };
+        self.engine.keep_prior(prior);
         let level = self.state.level;
         let takes = &self.state.take_numbers;
         progress.report(events, level, sampler.progress(), true);

@@ -1,9 +1,11 @@
-//! One generation at a time, with a queue behind it.
+//! One generation at a time, with a queue behind it, shared by any number of callers.
 //!
-//! A [`JobQueue`] owns a thread that runs jobs in the order they were submitted. It keeps the
-//! last model folder open between jobs (loading a model opens its VQ-VAE sessions, which takes
-//! seconds for a real model), also across a job that failed. Every update a job produces is
-//! tagged with its [`JobId`], so a caller can follow several jobs through one receiver.
+//! A [`JobQueue`] owns a thread that runs jobs one by one. Callers that share it each take a
+//! [`QueueClient`] (with its own receiver of updates); waiting jobs are served round-robin per
+//! client, each client's in the order it submitted them (`fair`). Models stay open between jobs,
+//! priors included, keyed by folder and device, and are released after an idle time the caller
+//! sets (`models`); loading a real model takes seconds. Every update a job produces is tagged
+//! with its [`JobId`], so a caller can follow several jobs through one receiver.
 //!
 //! Every job ends with exactly one of [`Event::Finished`], [`Event::Cancelled`] or
 //! [`Event::Error`] (as [`JobUpdate::Engine`]), whatever happens: a job cancelled while queued
@@ -11,23 +13,36 @@
 //! the model or read a checkpoint, and even a panic inside the engine, end it with an error and
 //! the queue goes on with the next job.
 
+mod fair;
+mod models;
 mod runner;
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, unbounded};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::device::DevicePreference;
 use super::generation::{EngineOptions, Event, Settings, TakeCut};
 use super::runtime::Runtime;
 use crate::audio::DecodedAudio;
 use crate::jukebox::manifest::Verify;
+pub use fair::ClientId;
+use fair::FairQueue;
+pub use models::ModelCounts;
+use models::ModelStats;
 use runner::Runner;
+
+/// How long an unused model stays open unless the caller says otherwise.
+pub const DEFAULT_IDLE_RELEASE: Duration = Duration::from_secs(10 * 60);
+
+/// The client [`JobQueue`]'s own methods submit for.
+const OWNER: ClientId = 0;
 
 /// Names one submitted job; unique within its queue.
 pub type JobId = u64;
@@ -109,23 +124,136 @@ pub struct JobEvent {
     pub update: JobUpdate,
 }
 
-/// What the caller's side and the queue's thread both see.
-#[derive(Default)]
-struct Shared {
-    next_id: JobId,
-    queued: VecDeque<JobId>,
-    running: Option<(JobId, Arc<AtomicBool>)>,
-    /// Set when the queue is dropped: the thread stops after the running job.
-    closing: bool,
+/// What the callers' side and the queue's thread both see.
+struct Core {
+    state: Mutex<State>,
+    /// Wakes the queue's thread: a job was queued, the idle time changed, or it must close.
+    wake: Condvar,
+    stats: ModelStats,
 }
 
-/// The handle; dropping it cancels every job and waits for the running one to stop.
+struct State {
+    next_id: JobId,
+    next_client: ClientId,
+    waiting: FairQueue<Waiting>,
+    running: Option<Running>,
+    /// Where each client's updates go.
+    clients: HashMap<ClientId, Sender<JobEvent>>,
+    idle_release: Duration,
+    /// Set when the queue is dropped: the thread stops after the running job.
+    closing: bool,
+    /// Why the queue's thread stopped, when it died (a bug: jobs' own panics end only the job).
+    died: Option<String>,
+}
+
+struct Waiting {
+    id: JobId,
+    job: Job,
+}
+
+struct Running {
+    id: JobId,
+    client: ClientId,
+    cancel: Arc<AtomicBool>,
+}
+
+impl State {
+    /// Sends `update` to `client` (nothing when it has gone). Updates about waiting jobs are
+    /// sent under the lock, so they come before anything the runner says about the same job.
+    fn send(&self, client: ClientId, job: JobId, update: JobUpdate) {
+        if let Some(events) = self.clients.get(&client) {
+            let _ = events.send(JobEvent { job, update });
+        }
+    }
+}
+
+impl Core {
+    fn submit(&self, client: ClientId, job: Job) -> JobId {
+        let mut state = self.state.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.waiting.push(client, Waiting { id, job });
+        let ahead = state
+            .waiting
+            .in_order()
+            .iter()
+            .position(|(_, w)| w.id == id)
+            .unwrap_or(0)
+            + usize::from(state.running.is_some());
+        state.send(client, id, JobUpdate::Queued { ahead });
+        if state.died.is_some() {
+            // Nobody will run it: end it at once.
+            state.waiting.remove(|_, w| w.id == id);
+            let reason = state.died.clone().unwrap_or_default();
+            state.send(client, id, JobUpdate::Engine(Event::Error(reason)));
+        }
+        self.wake.notify_all();
+        id
+    }
+
+    /// Cancels `job` when `client` owns it (`None`: whoever does).
+    fn cancel(&self, client: Option<ClientId>, job: JobId) -> bool {
+        let mut state = self.state.lock();
+        if let Some(running) = &state.running
+            && running.id == job
+            && client.is_none_or(|c| c == running.client)
+        {
+            running.cancel.store(true, Ordering::Release);
+            return true;
+        }
+        let Some((owner, _)) = state
+            .waiting
+            .remove(|owner, w| w.id == job && client.is_none_or(|c| c == owner))
+        else {
+            return false;
+        };
+        state.send(owner, job, JobUpdate::Engine(Event::Cancelled));
+        true
+    }
+
+    /// Cancels every job of `client` (`None`: every job).
+    fn cancel_all(&self, client: Option<ClientId>) {
+        let mut state = self.state.lock();
+        if let Some(running) = &state.running
+            && client.is_none_or(|c| c == running.client)
+        {
+            running.cancel.store(true, Ordering::Release);
+        }
+        let cancelled: Vec<(ClientId, JobId)> = match client {
+            Some(c) => state
+                .waiting
+                .remove_client(c)
+                .into_iter()
+                .map(|w| (c, w.id))
+                .collect(),
+            None => state
+                .waiting
+                .drain()
+                .into_iter()
+                .map(|(c, w)| (c, w.id))
+                .collect(),
+        };
+        for (owner, job) in cancelled {
+            state.send(owner, job, JobUpdate::Engine(Event::Cancelled));
+        }
+    }
+
+    fn add_client(&self) -> (ClientId, Receiver<JobEvent>) {
+        let (events_tx, events) = unbounded();
+        let mut state = self.state.lock();
+        state.next_client += 1;
+        let id = state.next_client;
+        state.clients.insert(id, events_tx);
+        (id, events)
+    }
+}
+
+/// The queue and its thread; dropping it cancels every job and waits for the running one to
+/// stop. Share it (`Arc`) and give each caller a [`QueueClient`].
 pub struct JobQueue {
-    requests: Option<Sender<(JobId, Job)>>,
-    /// For updates made on the caller's thread (`Queued`, a queued job's `Cancelled`).
-    updates: Sender<JobEvent>,
+    core: Arc<Core>,
+    /// Updates of the jobs submitted through the queue's own methods.
     events: Receiver<JobEvent>,
-    shared: Arc<Mutex<Shared>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -142,124 +270,171 @@ impl JobQueue {
         intra_threads: Option<usize>,
         device: DevicePreference,
     ) -> Self {
-        let (requests, inbox) = unbounded();
         let (events_tx, events) = unbounded();
-        let shared = Arc::new(Mutex::new(Shared::default()));
-        let runner = Runner::new(
-            runtime,
-            EngineOptions {
-                verify: Verify::Sizes,
-                intra_threads,
-                device,
-            },
-            shared.clone(),
-            events_tx.clone(),
-        );
+        let core = Arc::new(Core {
+            state: Mutex::new(State {
+                next_id: 0,
+                next_client: OWNER,
+                waiting: FairQueue::default(),
+                running: None,
+                clients: HashMap::from([(OWNER, events_tx)]),
+                idle_release: DEFAULT_IDLE_RELEASE,
+                closing: false,
+                died: None,
+            }),
+            wake: Condvar::new(),
+            stats: ModelStats::default(),
+        });
+        let options = EngineOptions {
+            verify: Verify::Sizes,
+            intra_threads,
+            device,
+        };
+        let runner = Runner::new(runtime, options, core.clone());
         let thread = std::thread::Builder::new()
             .name("encore-jobs".into())
-            .spawn(move || runner.run(inbox))
+            .spawn(move || runner.run())
             .expect("the OS refused to start Encore's job thread");
         Self {
-            requests: Some(requests),
-            updates: events_tx,
+            core,
             events,
-            shared,
             thread: Some(thread),
         }
     }
 
-    /// Queues `job` behind the others and returns its id. Its first update is
-    /// [`JobUpdate::Queued`].
-    pub fn submit(&self, job: Job) -> JobId {
-        let mut shared = self.shared.lock();
-        let id = shared.next_id;
-        shared.next_id += 1;
-        let ahead = shared.queued.len() + usize::from(shared.running.is_some());
-        shared.queued.push_back(id);
-        // Updates about queued jobs are sent under the lock, so they are ordered before
-        // anything the runner says about the same job.
-        self.send_update(id, JobUpdate::Queued { ahead });
-        if let Some(requests) = &self.requests {
-            let _ = requests.send((id, job));
+    /// A new caller of this queue, with its own updates; its jobs take turns with the other
+    /// clients'.
+    pub fn client(self: &Arc<Self>) -> QueueClient {
+        let (id, events) = self.core.add_client();
+        QueueClient {
+            queue: self.clone(),
+            id,
+            events,
         }
-        id
+    }
+
+    /// Queues `job` and returns its id. Its first update is [`JobUpdate::Queued`].
+    pub fn submit(&self, job: Job) -> JobId {
+        self.core.submit(OWNER, job)
     }
 
     /// Cancels a queued job (it ends with [`Event::Cancelled`] at once and never runs) or the
     /// running one (it stops within one step, saving its checkpoint, and ends with
-    /// [`Event::Cancelled`]). Returns false for a job that is unknown or already over.
+    /// [`Event::Cancelled`]), whoever submitted it. Returns false for a job that is unknown or
+    /// already over.
     pub fn cancel(&self, job: JobId) -> bool {
-        let mut shared = self.shared.lock();
-        if let Some((running, flag)) = &shared.running
-            && *running == job
-        {
-            flag.store(true, Ordering::Release);
-            return true;
-        }
-        let Some(index) = shared.queued.iter().position(|&id| id == job) else {
-            return false;
-        };
-        shared.queued.remove(index);
-        self.send_update(job, JobUpdate::Engine(Event::Cancelled));
-        true
+        self.core.cancel(None, job)
     }
 
-    /// Cancels every queued job and the running one.
+    /// Cancels every queued job and the running one, of every client.
     pub fn cancel_all(&self) {
-        let ids: Vec<JobId> = {
-            let shared = self.shared.lock();
-            shared
-                .running
-                .iter()
-                .map(|(id, _)| *id)
-                .chain(shared.queued.iter().copied())
-                .collect()
-        };
-        for id in ids {
-            self.cancel(id);
-        }
+        self.core.cancel_all(None);
     }
 
     /// The running job, if any.
     pub fn running(&self) -> Option<JobId> {
-        self.shared.lock().running.as_ref().map(|(id, _)| *id)
+        self.core.state.lock().running.as_ref().map(|r| r.id)
     }
 
     /// Jobs waiting, first to run first.
     pub fn queued(&self) -> Vec<JobId> {
-        self.shared.lock().queued.iter().copied().collect()
+        let state = self.core.state.lock();
+        state.waiting.in_order().iter().map(|(_, w)| w.id).collect()
     }
 
-    /// Updates of every job, in the order they happened.
+    /// Updates of the jobs submitted through [`JobQueue::submit`], in the order they happened.
     pub fn events(&self) -> &Receiver<JobEvent> {
         &self.events
     }
 
-    fn send_update(&self, job: JobId, update: JobUpdate) {
-        // The queue holds the receiver too, so this cannot fail while `self` exists.
-        let _ = self.updates.send(JobEvent { job, update });
+    /// How long a model nobody uses stays open ([`DEFAULT_IDLE_RELEASE`] unless set).
+    pub fn set_idle_release(&self, after: Duration) {
+        self.core.state.lock().idle_release = after;
+        self.core.wake.notify_all();
+    }
+
+    pub fn idle_release(&self) -> Duration {
+        self.core.state.lock().idle_release
+    }
+
+    /// How often models and priors were opened and released.
+    pub fn model_counts(&self) -> ModelCounts {
+        self.core.stats.counts()
+    }
+
+    /// Why the queue's thread stopped, when it did; such a queue ends every new job with an
+    /// error: start another one.
+    pub fn failure(&self) -> Option<String> {
+        let died = self.core.state.lock().died.clone();
+        died.or_else(|| {
+            self.thread
+                .as_ref()
+                .filter(|t| t.is_finished())
+                .map(|_| "the engine's thread stopped".to_string())
+        })
     }
 }
 
 impl Drop for JobQueue {
     fn drop(&mut self) {
         {
-            let mut shared = self.shared.lock();
-            shared.closing = true;
-            // Someone may hold a clone of the receiver: end the queued jobs properly.
-            for job in std::mem::take(&mut shared.queued) {
-                self.send_update(job, JobUpdate::Engine(Event::Cancelled));
+            let mut state = self.core.state.lock();
+            state.closing = true;
+            // Someone may hold a clone of a receiver: end the queued jobs properly.
+            for (client, waiting) in state.waiting.drain() {
+                state.send(client, waiting.id, JobUpdate::Engine(Event::Cancelled));
             }
-            if let Some((_, flag)) = &shared.running {
-                flag.store(true, Ordering::Release);
+            if let Some(running) = &state.running {
+                running.cancel.store(true, Ordering::Release);
             }
         }
-        // Closing the inbox ends the runner's loop once the running job has stopped.
-        self.requests = None;
+        self.core.wake.notify_all();
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
             tracing::error!("Encore's job thread panicked");
         }
+    }
+}
+
+/// One caller's side of a shared [`JobQueue`]: its jobs, its updates. Dropping it cancels its
+/// jobs (without waiting: a running one saves its checkpoint as it stops); the queue lives on
+/// while anyone holds it.
+pub struct QueueClient {
+    queue: Arc<JobQueue>,
+    id: ClientId,
+    events: Receiver<JobEvent>,
+}
+
+impl QueueClient {
+    /// Queues `job` behind this client's others; clients take turns.
+    pub fn submit(&self, job: Job) -> JobId {
+        self.queue.core.submit(self.id, job)
+    }
+
+    /// Cancels one of this client's jobs (see [`JobQueue::cancel`]).
+    pub fn cancel(&self, job: JobId) -> bool {
+        self.queue.core.cancel(Some(self.id), job)
+    }
+
+    /// Cancels every job of this client.
+    pub fn cancel_all(&self) {
+        self.queue.core.cancel_all(Some(self.id));
+    }
+
+    /// Updates of this client's jobs, in the order they happened.
+    pub fn events(&self) -> &Receiver<JobEvent> {
+        &self.events
+    }
+
+    pub fn queue(&self) -> &Arc<JobQueue> {
+        &self.queue
+    }
+}
+
+impl Drop for QueueClient {
+    fn drop(&mut self) {
+        self.cancel_all();
+        self.queue.core.state.lock().clients.remove(&self.id);
     }
 }

@@ -1,15 +1,16 @@
-//! The queue's thread: takes jobs off the inbox one by one, prepares each job's generation
-//! (keeping the last model open) and runs it, tagging its events with the job.
+//! The queue's thread: takes the next job (round-robin over clients), prepares its generation
+//! on a model from the cache and runs it, tagging its events with the job; between jobs it
+//! closes models that have been idle too long.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crossbeam_channel::{Receiver, Sender};
-use parking_lot::Mutex;
+use crossbeam_channel::Sender;
 
-use super::{Job, JobEvent, JobId, JobInput, JobUpdate, Shared};
+use super::models::ModelCache;
+use super::{Core, Job, JobEvent, JobId, JobInput, JobUpdate, Running};
 use crate::engine::error::EngineError;
 use crate::engine::generation::{Checkpoint, Engine, EngineOptions, Event, EventSink, Generation};
 use crate::engine::runtime::Runtime;
@@ -31,77 +32,138 @@ impl EventSink for Tagged<'_> {
 }
 
 pub(super) struct Runner {
-    runtime: &'static Runtime,
-    /// How models are opened (the job's own `verify` replaces `options.verify`).
-    options: EngineOptions,
-    shared: Arc<Mutex<Shared>>,
-    events: Sender<JobEvent>,
-    /// The last model used, kept open for the next job.
-    engine: Option<Engine>,
+    core: Arc<Core>,
+    models: ModelCache,
+}
+
+/// What the runner does next.
+enum Next {
+    Job {
+        id: JobId,
+        job: Job,
+        cancel: Arc<AtomicBool>,
+        events: Option<Sender<JobEvent>>,
+    },
+    ReleaseIdleModels,
+    Close,
 }
 
 impl Runner {
-    pub fn new(
-        runtime: &'static Runtime,
-        options: EngineOptions,
-        shared: Arc<Mutex<Shared>>,
-        events: Sender<JobEvent>,
-    ) -> Self {
+    pub fn new(runtime: &'static Runtime, options: EngineOptions, core: Arc<Core>) -> Self {
         Self {
-            runtime,
-            options,
-            shared,
-            events,
-            engine: None,
+            core,
+            models: ModelCache::new(runtime, options),
         }
     }
 
-    pub fn run(mut self, inbox: Receiver<(JobId, Job)>) {
-        for (id, job) in inbox.iter() {
-            let cancel = Arc::new(AtomicBool::new(false));
-            {
-                let mut shared = self.shared.lock();
-                if shared.closing {
-                    break;
+    /// Serves jobs until the queue closes. A panic outside a job (a bug of the queue itself)
+    /// is recorded, so callers see why the queue stopped, and ends the waiting jobs.
+    pub fn run(mut self) {
+        let served = catch_unwind(AssertUnwindSafe(|| self.serve()));
+        if let Err(panic) = served {
+            let reason = format!("the engine stopped: {}", panic_message(&*panic));
+            tracing::error!("{reason}");
+            let mut state = self.core.state.lock();
+            for (client, waiting) in state.waiting.drain() {
+                state.send(
+                    client,
+                    waiting.id,
+                    JobUpdate::Engine(Event::Error(reason.clone())),
+                );
+            }
+            state.running = None;
+            state.died = Some(reason);
+        }
+    }
+
+    fn serve(&mut self) {
+        loop {
+            match self.next() {
+                Next::Close => return,
+                Next::ReleaseIdleModels => {
+                    let idle = self.core.state.lock().idle_release;
+                    self.models.release_idle(idle, &self.core.stats);
                 }
-                // Not queued any more: cancelled, and already told so.
-                let Some(index) = shared.queued.iter().position(|&q| q == id) else {
-                    continue;
+                Next::Job {
+                    id,
+                    job,
+                    cancel,
+                    events,
+                } => {
+                    let events = events.unwrap_or_else(|| crossbeam_channel::unbounded().0);
+                    self.run_caught(id, job, &cancel, &events);
+                    self.core.state.lock().running = None;
+                }
+            }
+        }
+    }
+
+    /// Waits for a job, the queue's end, or a model's idle time to run out.
+    fn next(&self) -> Next {
+        let mut state = self.core.state.lock();
+        loop {
+            if state.closing {
+                return Next::Close;
+            }
+            if let Some((client, waiting)) = state.waiting.pop() {
+                let cancel = Arc::new(AtomicBool::new(false));
+                state.running = Some(Running {
+                    id: waiting.id,
+                    client,
+                    cancel: cancel.clone(),
+                });
+                return Next::Job {
+                    id: waiting.id,
+                    job: waiting.job,
+                    cancel,
+                    events: state.clients.get(&client).cloned(),
                 };
-                shared.queued.remove(index);
-                shared.running = Some((id, cancel.clone()));
             }
-            self.send(id, JobUpdate::Started);
-            let outcome = catch_unwind(AssertUnwindSafe(|| self.run_job(id, job, &cancel)));
-            let failure = match outcome {
-                Ok(Ok(())) => None,
-                Ok(Err(error)) => Some(error.to_string()),
-                Err(panic) => Some(format!(
-                    "the engine failed unexpectedly: {}",
-                    panic_message(&*panic)
-                )),
-            };
-            if let Some(message) = failure {
-                self.send(id, JobUpdate::Engine(Event::Error(message)));
+            match self.models.next_release_in(state.idle_release) {
+                Some(due) if due.is_zero() => return Next::ReleaseIdleModels,
+                Some(due) => {
+                    self.core.wake.wait_for(&mut state, due);
+                }
+                None => self.core.wake.wait(&mut state),
             }
-            self.shared.lock().running = None;
+        }
+    }
+
+    /// Runs one job; whatever happens (an error, even a panic inside the engine) it ends with
+    /// exactly one end update.
+    fn run_caught(&mut self, id: JobId, job: Job, cancel: &AtomicBool, events: &Sender<JobEvent>) {
+        send(events, id, JobUpdate::Started);
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.run_job(id, job, cancel, events)));
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(panic) => Some(format!(
+                "the engine failed unexpectedly: {}",
+                panic_message(&*panic)
+            )),
+        };
+        if let Some(message) = failure {
+            send(events, id, JobUpdate::Engine(Event::Error(message)));
         }
     }
 
     /// Runs one job to its end. Errors before the generation runs are returned; the
     /// generation reports its own end (and errors) through its events.
-    fn run_job(&mut self, id: JobId, job: Job, cancel: &AtomicBool) -> Result<(), EngineError> {
-        let events = self.events.clone();
-        let sink = Tagged {
-            job: id,
-            events: &events,
-        };
+    fn run_job(
+        &mut self,
+        id: JobId,
+        job: Job,
+        cancel: &AtomicBool,
+        events: &Sender<JobEvent>,
+    ) -> Result<(), EngineError> {
+        let sink = Tagged { job: id, events };
         if cancel.load(Ordering::Acquire) {
             sink.emit(Event::Cancelled);
             return Ok(());
         }
         let mut generation = self.prepare(job)?;
-        self.send(
+        send(
+            events,
             id,
             JobUpdate::Prepared {
                 settings: generation.settings().clone(),
@@ -111,7 +173,8 @@ impl Runner {
         );
         // `run` reports its own outcome (Finished, Cancelled or Error) as an event.
         let _ = generation.run(&sink, cancel);
-        self.engine = Some(generation.into_engine());
+        self.models
+            .put_back(generation.into_engine(), &self.core.stats);
         Ok(())
     }
 
@@ -173,35 +236,19 @@ impl Runner {
         verify: Verify,
         build: impl FnOnce(&mut Engine) -> Result<Checkpoint, EngineError>,
     ) -> Result<(Engine, Checkpoint), EngineError> {
-        let mut engine = self.engine_for(dir, verify)?;
+        let mut engine = self.models.take(dir, verify, &self.core.stats)?;
         match build(&mut engine).and_then(|c| c.check(&engine).map(|()| c)) {
             Ok(checkpoint) => Ok((engine, checkpoint)),
             Err(error) => {
-                self.engine = Some(engine);
+                self.models.put_back(engine, &self.core.stats);
                 Err(error)
             }
         }
     }
+}
 
-    /// The open engine if it is `dir`'s, else `dir` loaded afresh (the old one closed first,
-    /// so two models are never in memory at once).
-    fn engine_for(&mut self, dir: &Path, verify: Verify) -> Result<Engine, EngineError> {
-        match self.engine.take() {
-            Some(engine) if engine.dir() == dir && verify == Verify::Sizes => Ok(engine),
-            other => {
-                drop(other);
-                let options = EngineOptions {
-                    verify,
-                    ..self.options
-                };
-                Engine::open(dir, self.runtime, options)
-            }
-        }
-    }
-
-    fn send(&self, job: JobId, update: JobUpdate) {
-        let _ = self.events.send(JobEvent { job, update });
-    }
+fn send(events: &Sender<JobEvent>, job: JobId, update: JobUpdate) {
+    let _ = events.send(JobEvent { job, update });
 }
 
 /// The text of a panic's payload, when it has one.
