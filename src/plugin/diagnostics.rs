@@ -59,8 +59,19 @@ pub struct Diagnostics {
     /// Host time signature in the last block: numerator << 16 | denominator (0 when the host
     /// gives none).
     pub host_time_signature: AtomicU32,
-    /// How many times the worker thread was started.
+    /// How many times the worker thread was started (once per instance: it lives across
+    /// activations).
     pub worker_starts: AtomicU64,
+    /// Times the worker failed (a panic) and started its duties afresh.
+    pub worker_restarts: AtomicU64,
+    /// The take the worker handed to the timeline (and keeps ready for the next activation),
+    /// as id + 1; 0: none.
+    pub timeline_take: AtomicU64,
+    /// Of the process-wide engine (every instance shares it): model folders opened, priors
+    /// opened, idle models released.
+    pub models_opened: AtomicU64,
+    pub priors_opened: AtomicU64,
+    pub models_released: AtomicU64,
     /// Sample rate of the current activation, as f32 bits.
     pub sample_rate_bits: AtomicU32,
     /// Written by the worker only.
@@ -80,6 +91,11 @@ pub struct DiagnosticsSnapshot {
     pub host_tempo_bpm: f64,
     pub host_position_samples: i64,
     pub worker_starts: u64,
+    pub worker_restarts: u64,
+    pub timeline_take: Option<u64>,
+    pub models_opened: u64,
+    pub priors_opened: u64,
+    pub models_released: u64,
     pub sample_rate: f32,
     /// The runtime status in words, e.g. "unavailable: ONNX Runtime library not found ...".
     pub runtime: String,
@@ -99,6 +115,11 @@ impl Diagnostics {
             host_tempo_bpm: f64::from_bits(load(&self.host_tempo_bits)),
             host_position_samples: self.host_position_samples.load(Ordering::Acquire),
             worker_starts: load(&self.worker_starts),
+            worker_restarts: load(&self.worker_restarts),
+            timeline_take: load(&self.timeline_take).checked_sub(1),
+            models_opened: load(&self.models_opened),
+            priors_opened: load(&self.priors_opened),
+            models_released: load(&self.models_released),
             sample_rate: f32::from_bits(self.sample_rate_bits.load(Ordering::Acquire)),
             runtime: self.runtime.read().to_string(),
         }

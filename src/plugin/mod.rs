@@ -9,6 +9,7 @@
 mod capture;
 mod diagnostics;
 mod editor;
+mod engine_host;
 mod jobs;
 mod model;
 mod params;
@@ -29,7 +30,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use nice_plug::prelude::*;
 
 use capture::{CaptureProducer, TimeSignature, TransportSnapshot, capture_rings};
@@ -38,23 +39,21 @@ pub use editor::{StartupRequest, request_on_startup};
 pub use model::MODEL_DIR_ENV;
 pub use params::{EncoreParams, PlaybackMode, TargetLevel};
 use playback::{PlaybackConsumer, playback_ring};
-use recordings::Recorder;
 pub use session::{SessionState, Shared, Take};
 pub use settings::{LengthUnit, PromptSource, Settings};
 pub use takes::TAKES_DIR_ENV;
-use timeline::{TakeBuffer, TimelinePlayer, timeline};
-use worker::{WorkerCommand, WorkerHandle, WorkerLinks, WorkerStart};
+use timeline::{TimelinePlayer, timeline};
+use worker::{AudioLinks, WorkerCommand, WorkerHandle, WorkerLinks};
 
 pub struct Encore {
     params: Arc<EncoreParams>,
-    /// Commands from the editor; the channel outlives workers so an open editor keeps working
-    /// across deactivate/activate.
-    commands: (Sender<WorkerCommand>, Receiver<WorkerCommand>),
+    /// Commands from the editor to the worker.
+    commands: Sender<WorkerCommand>,
     /// The audio thread's ends of the rings; `None` until the first activate.
     audio: Option<AudioThreadSide>,
-    worker: Option<WorkerHandle>,
-    /// Recordings kept between activations (hosts re-activate for every render).
-    recorder: Recorder,
+    /// Lives as long as the instance, whatever the host does with activation: generations
+    /// never wait for or stop at activate, deactivate, reset or a state load.
+    worker: WorkerHandle,
     sample_rate: f32,
 }
 
@@ -70,41 +69,20 @@ struct AudioThreadSide {
 
 impl Default for Encore {
     fn default() -> Self {
+        let params = Arc::new(EncoreParams::default());
+        let (commands, commands_rx) = crossbeam_channel::unbounded();
+        // Started with the instance so that a restored project's take is loaded (on the
+        // worker) before the host's first block, and the editor works before activation.
+        let worker = WorkerHandle::spawn(WorkerLinks {
+            commands: commands_rx,
+            params: params.clone(),
+        });
         Self {
-            params: Arc::new(EncoreParams::default()),
-            commands: crossbeam_channel::unbounded(),
+            params,
+            commands,
             audio: None,
-            worker: None,
-            recorder: Recorder::default(),
+            worker,
             sample_rate: 44_100.0,
-        }
-    }
-}
-
-impl Encore {
-    fn stop_worker(&mut self) {
-        if let Some(mut worker) = self.worker.take()
-            && let Some(recorder) = worker.stop_and_join()
-        {
-            self.recorder = recorder;
-        }
-    }
-
-    /// The chosen take, read from its file here so that a render that starts right after
-    /// activate plays it from the first block. `None` when there is none or it is still being
-    /// generated (the worker hands that one over as it streams).
-    fn chosen_take_buffer(&self) -> Option<Arc<TakeBuffer>> {
-        let session = self.params.shared.session.read();
-        let take = session
-            .takes
-            .iter()
-            .find(|t| Some(t.id) == session.chosen)?;
-        match takes::load_buffer(take, self.sample_rate) {
-            Ok(buffer) => Some(Arc::new(buffer)),
-            Err(e) => {
-                tracing::warn!("take {} cannot be played: {e}", take.name);
-                None
-            }
         }
     }
 }
@@ -138,7 +116,7 @@ impl Plugin for Encore {
     }
 
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
-        editor::create(self.params.clone(), self.commands.0.clone())
+        editor::create(self.params.clone(), self.commands.clone())
     }
 
     fn activate(
@@ -147,8 +125,9 @@ impl Plugin for Encore {
         buffer_config: &BufferConfig,
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
-        // Hosts may activate again without deactivating: start from a clean worker each time.
-        self.stop_worker();
+        // Never waits: fresh rings for this rate and block size, the worker's ends sent to it
+        // (see worker::audio_links); a generation under way goes on untouched. Hosts may
+        // activate again without deactivating: the old rings are simply replaced.
         // Takes play exactly at their timeline position: nothing to compensate.
         context.set_latency_samples(0);
         self.sample_rate = buffer_config.sample_rate;
@@ -159,21 +138,17 @@ impl Plugin for Encore {
         let max_block = buffer_config.max_buffer_size as usize;
         let (capture_tx, capture_rx) = capture_rings(buffer_config.sample_rate, max_block);
         let (playback_tx, playback_rx) = playback_ring(buffer_config.sample_rate);
-        let playing = self.chosen_take_buffer();
+        // The chosen take as the worker loaded it (at state load or earlier), so that a render
+        // right after activate plays it from its first block; no disk access here.
+        let playing = self.worker.ready_take(self.sample_rate);
         let (timeline_tx, timeline_player) = timeline(playing.clone());
-        let links = WorkerLinks {
-            commands: self.commands.1.clone(),
-            params: self.params.clone(),
-        };
-        let start = WorkerStart {
+        self.worker.attach(AudioLinks {
             sample_rate: buffer_config.sample_rate,
             capture: capture_rx,
             playback: playback_tx,
             timeline: timeline_tx,
             playing,
-            recorder: std::mem::take(&mut self.recorder),
-        };
-        self.worker = Some(WorkerHandle::spawn(links, start));
+        });
         self.audio = Some(AudioThreadSide {
             capture: capture_tx,
             playback: playback_rx,
@@ -186,7 +161,8 @@ impl Plugin for Encore {
     }
 
     fn deactivate(&mut self) {
-        self.stop_worker();
+        // Nothing to stop: the worker and its generations outlive activations, and the rings
+        // are replaced at the next activate.
     }
 
     fn process(
@@ -274,7 +250,9 @@ fn snapshot_of(transport: &Transport, sample_rate: f32) -> TransportSnapshot {
 
 impl Drop for Encore {
     fn drop(&mut self) {
-        self.stop_worker();
+        // The instance is removed: its generations stop (each saves its checkpoint, to resume
+        // when the project is opened again) and the worker ends.
+        self.worker.stop_and_join();
     }
 }
 

@@ -1,6 +1,8 @@
 //! The worker with the real engine on the tiny model: captured blocks and a Continue request
 //! become a take on the timeline, written as a WAV, and an interrupted generation resumes in
-//! the next activation. (The same through real hosts: `tests/hosts/test_daw_workflow.py`.)
+//! the next instance; activations during a generation only swap the rings; a restored take is
+//! ready before the first activation. (The same through real hosts:
+//! `tests/hosts/test_daw_workflow.py`, `tests/clap_host.rs`.)
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,12 +14,13 @@ use nice_plug::params::InternalParamMut;
 use super::capture::{CaptureProducer, TransportSnapshot, capture_rings};
 use super::params::{EncoreParams, PlaybackMode, TargetLevel};
 use super::playback::playback_ring;
-use super::recordings::Recorder;
-use super::session::Take;
+use super::session::{SessionState, Take};
 use super::settings::PromptSource;
 use super::timeline::{TimelinePlayer, timeline};
-use super::worker::{WorkerCommand, WorkerHandle, WorkerLinks, WorkerStart};
-use crate::audio::read_audio_file;
+use super::worker::{AudioLinks, WorkerCommand, WorkerHandle, WorkerLinks};
+use crate::audio::{WavFormat, read_audio_file, write_wav_new};
+use crate::engine::Settings as GenerationSettings;
+use nice_plug::params::persist::PersistentField;
 
 const HOST_RATE: f32 = 48_000.0;
 const BLOCK: usize = 480;
@@ -53,31 +56,36 @@ struct Running {
     player: TimelinePlayer,
 }
 
-fn start(params: &Arc<EncoreParams>, recorder: Recorder) -> Running {
-    let (capture, capture_rx) = capture_rings(HOST_RATE, BLOCK);
-    let (playback, _playback_rx) = playback_ring(HOST_RATE);
-    let (timeline_tx, player) = timeline(None);
+/// A new instance's worker (as made with the plugin), activated once.
+fn start(params: &Arc<EncoreParams>) -> Running {
     let (commands_tx, commands) = crossbeam_channel::unbounded();
-    let worker = WorkerHandle::spawn(
-        WorkerLinks {
-            commands,
-            params: params.clone(),
-        },
-        WorkerStart {
-            sample_rate: HOST_RATE,
-            capture: capture_rx,
-            playback,
-            timeline: timeline_tx,
-            playing: None,
-            recorder,
-        },
-    );
+    let worker = WorkerHandle::spawn(WorkerLinks {
+        commands,
+        params: params.clone(),
+    });
+    let (capture, player) = activate(&worker);
     Running {
         worker,
         commands: commands_tx,
         capture,
         player,
     }
+}
+
+/// What the plugin's activate does: fresh rings, the worker's ends handed over.
+fn activate(worker: &WorkerHandle) -> (CaptureProducer, TimelinePlayer) {
+    let (capture, capture_rx) = capture_rings(HOST_RATE, BLOCK);
+    let (playback, _playback_rx) = playback_ring(HOST_RATE);
+    let playing = worker.ready_take(HOST_RATE);
+    let (timeline_tx, player) = timeline(playing.clone());
+    worker.attach(AudioLinks {
+        sample_rate: HOST_RATE,
+        capture: capture_rx,
+        playback,
+        timeline: timeline_tx,
+        playing,
+    });
+    (capture, player)
 }
 
 fn transport(position: i64) -> TransportSnapshot {
@@ -160,7 +168,7 @@ fn last_error(params: &EncoreParams) -> Option<String> {
 fn a_continue_request_becomes_a_take_on_the_timeline_and_in_a_wav() {
     let dir = tempfile::tempdir().unwrap();
     let params = params(dir.path(), TargetLevel::Preview);
-    let mut running = start(&params, Recorder::default());
+    let mut running = start(&params);
     let end = play_and_continue(&mut running, &params, 2.0);
 
     wait_until("the take is finished", Duration::from_secs(120), || {
@@ -223,16 +231,16 @@ fn a_continue_request_becomes_a_take_on_the_timeline_and_in_a_wav() {
 }
 
 #[test]
-fn a_generation_stopped_by_deactivate_resumes_in_the_next_activation() {
+fn a_generation_stopped_by_removing_the_instance_resumes_when_it_is_made_again() {
     let dir = tempfile::tempdir().unwrap();
     let params = params(dir.path(), TargetLevel::Level0);
-    let mut running = start(&params, Recorder::default());
+    let mut running = start(&params);
     let end = play_and_continue(&mut running, &params, 1.0);
     // Stop once the preview level is written: its checkpoint is on disk by then.
     wait_for_the_preview(&params);
     let stopping = Instant::now();
-    let recorder = running.worker.stop_and_join().unwrap();
-    // Deactivate stays fast: the engine stops within one step and saves its checkpoint.
+    running.worker.stop_and_join().unwrap();
+    // Removing the instance stays fast: the engine stops within one step and saves its checkpoint.
     assert!(
         stopping.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -247,7 +255,7 @@ fn a_generation_stopped_by_deactivate_resumes_in_the_next_activation() {
     assert!(unfinished[0].checkpoint.is_file());
     assert_eq!(params.diagnostics.worker_starts.load(Ordering::Relaxed), 1);
 
-    let running = start(&params, recorder);
+    let running = start(&params);
     wait_until(
         "the resumed generation finished",
         Duration::from_secs(300),
@@ -272,14 +280,14 @@ fn a_generation_stopped_by_deactivate_resumes_in_the_next_activation() {
 fn the_users_cancel_keeps_finished_takes_and_is_not_resumed() {
     let dir = tempfile::tempdir().unwrap();
     let params = params(dir.path(), TargetLevel::Level0);
-    let mut running = start(&params, Recorder::default());
+    let mut running = start(&params);
     play_and_continue(&mut running, &params, 1.0);
     wait_for_the_preview(&params);
     running.commands.send(WorkerCommand::Cancel).unwrap();
     wait_until("the cancel is handled", Duration::from_secs(30), || {
         params.shared.session.read().unfinished.is_empty()
     });
-    let recorder = running.worker.stop_and_join().unwrap();
+    running.worker.stop_and_join().unwrap();
     let session = params.shared.session.read().clone();
     assert_eq!(session.takes.len(), 1, "the finished preview stays");
     assert!(
@@ -290,10 +298,100 @@ fn the_users_cancel_keeps_finished_takes_and_is_not_resumed() {
     let checkpoints = std::fs::read_dir(dir.path().join("checkpoints")).unwrap();
     assert_eq!(checkpoints.count(), 0, "nothing left to resume");
 
-    // The next activation has nothing to resume.
-    let running = start(&params, recorder);
+    // The instance made again has nothing to resume.
+    let running = start(&params);
     std::thread::sleep(Duration::from_secs(1));
     assert!(params.shared.session.read().unfinished.is_empty());
     assert_eq!(params.shared.session.read().takes.len(), 1);
     drop(running);
+}
+
+/// Plays `player` over `frames` frames from `position` on a constant input; the output.
+fn play(player: &mut TimelinePlayer, position: i64, frames: usize) -> Vec<f32> {
+    let mut left = vec![0.25f32; frames];
+    player.play_into(&mut [&mut left[..]], position, PlaybackMode::Replace);
+    left
+}
+
+/// Hosts activate again (new rate, new block size, a bypass) while a generation runs: each
+/// activation returns at once, the generation goes on to its end, and the take plays through
+/// the latest activation's rings.
+#[test]
+fn activations_during_a_generation_only_swap_the_rings() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = params(dir.path(), TargetLevel::Level0);
+    let mut running = start(&params);
+    let end = play_and_continue(&mut running, &params, 1.0);
+    wait_until("the generation runs", Duration::from_secs(120), || {
+        assert_eq!(last_error(&params), None);
+        params
+            .shared
+            .generation
+            .read()
+            .as_ref()
+            .is_some_and(|g| g.phase == super::session::GenerationPhase::Running)
+    });
+    let mut player = None;
+    for _ in 0..5 {
+        let activating = Instant::now();
+        let (_capture, new_player) = activate(&running.worker);
+        // Generous: this tests that nothing waits, not speed.
+        assert!(activating.elapsed() < Duration::from_millis(200));
+        player = Some(new_player);
+    }
+    let mut player = player.unwrap();
+    wait_until("the generation finished", Duration::from_secs(300), || {
+        assert_eq!(last_error(&params), None);
+        takes_at_level(&params, 0).len() == 1
+    });
+    let take = takes_at_level(&params, 0).remove(0);
+    assert_eq!(take.timeline_start, end);
+    let wav = read_audio_file(&take.file).unwrap();
+    // The buffer swap reaches the latest player at its next block.
+    wait_until("the take plays", Duration::from_secs(10), || {
+        play(&mut player, end, 64) == wav.channels[0][..64]
+    });
+    assert_eq!(params.diagnostics.worker_starts.load(Ordering::Relaxed), 1);
+    let names: Vec<_> = params.shared.session.read().level_files[&take.id]
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["Take 0 L2.wav", "Take 0 L1.wav", "Take 0 L0.wav"]);
+}
+
+/// A restored project's chosen take is read from disk by the worker as soon as the state is
+/// restored, so an activation after that starts its timeline with it: the first block plays.
+#[test]
+fn a_restored_take_is_ready_for_the_first_block_of_the_next_activation() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = params(dir.path(), TargetLevel::Preview);
+    let running = start(&params);
+    let take_audio: Vec<f32> = (0..4_800).map(|i| (i as f32 * 0.01).sin() * 0.3).collect();
+    let file = dir.path().join("Take 3 L0.wav");
+    write_wav_new(&file, &take_audio, 48_000, WavFormat::Float32).unwrap();
+    let restored = SessionState {
+        instance_id: "restored".into(),
+        takes: vec![Take {
+            id: 3,
+            name: "Take 3".into(),
+            level: 0,
+            file,
+            timeline_start: 1_000,
+            sample_rate: HOST_RATE,
+            frames: take_audio.len() as u64,
+            batch_row: 0,
+            settings: GenerationSettings::new(0.1, 1),
+        }],
+        chosen: Some(3),
+        next_take_id: 4,
+        ..SessionState::default()
+    };
+    // What the host's state load does.
+    params.shared.set(restored);
+    wait_until("the take is loaded", Duration::from_secs(10), || {
+        params.diagnostics.timeline_take.load(Ordering::Acquire) == 4
+    });
+    let (_capture, mut player) = activate(&running.worker);
+    // The very first block, before the worker could send anything through the new rings.
+    assert_eq!(play(&mut player, 1_000, 256), take_audio[..256]);
 }

@@ -31,7 +31,13 @@ pub struct Settings {
     /// The audio file read when `prompt` is [`PromptSource::File`] (kept when another source is
     /// picked, so switching back does not lose it).
     pub prompt_file: Option<PathBuf>,
+    /// Minutes a model nobody uses stays loaded before its memory is given back (applies to
+    /// every Encore instance in the process: they share one engine).
+    pub model_idle_minutes: f32,
 }
+
+/// [`Settings::model_idle_minutes`] unless the user changes it.
+pub const DEFAULT_MODEL_IDLE_MINUTES: f32 = 10.0;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -48,6 +54,7 @@ impl Default for Settings {
             length_bars: 8.0,
             prompt: PromptSource::LastSeconds(12.0),
             prompt_file: None,
+            model_idle_minutes: DEFAULT_MODEL_IDLE_MINUTES,
         }
     }
 }

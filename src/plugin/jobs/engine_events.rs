@@ -12,7 +12,7 @@ use crate::plugin::timeline::TakeBuffer;
 
 /// Room in a take's buffer beyond the requested length (the engine rounds up to whole
 /// top-level hops, a few milliseconds).
-const BUFFER_MARGIN_SECONDS: f64 = 1.0;
+pub(super) const BUFFER_MARGIN_SECONDS: f64 = 1.0;
 
 impl Generations {
     /// Handles one update. Returns true when a take's playback buffer appeared (the worker

@@ -17,11 +17,11 @@ use crossbeam_channel::Receiver;
 
 use crate::audio::DecodedAudio;
 use crate::engine::{
-    DevicePreference, Job, JobEvent, JobId, JobInput, JobQueue, Runtime,
-    Settings as GenerationSettings,
+    Job, JobEvent, JobId, JobInput, JobQueue, QueueClient, Runtime, Settings as GenerationSettings,
 };
 use crate::jukebox::manifest::Verify;
 
+use super::engine_host;
 use super::request::JobClient;
 use super::session::{GenerationPhase, GenerationView, Shared, Unfinished};
 use super::stream_resampler::convert_frames;
@@ -40,7 +40,8 @@ pub struct JobContext<'a> {
 }
 
 pub struct Generations {
-    queue: JobQueue,
+    /// This instance's seat at the process-wide job queue.
+    queue: QueueClient,
     host_rate: f32,
     live: HashMap<JobId, LiveJob>,
     /// The job the editor shows: the latest one submitted.
@@ -69,10 +70,10 @@ struct Prepared {
 }
 
 impl Generations {
+    /// Joins the process-wide job queue (started on first use).
     pub fn start(runtime: &'static Runtime, host_rate: f32) -> Self {
         Self {
-            // CUDA when it works, else the CPU; the engine says which and why (Event::Device).
-            queue: JobQueue::start_on(runtime, None, DevicePreference::Auto),
+            queue: engine_host::shared_queue(runtime).client(),
             host_rate,
             live: HashMap::new(),
             shown: None,
@@ -81,6 +82,11 @@ impl Generations {
 
     pub fn events(&self) -> &Receiver<JobEvent> {
         self.queue.events()
+    }
+
+    /// The process-wide queue this instance's jobs run on.
+    pub fn queue(&self) -> &JobQueue {
+        self.queue.queue()
     }
 
     /// A new continuation of `prompt`.
@@ -190,8 +196,8 @@ impl Generations {
         }
     }
 
-    /// Cancels everything and handles what the engine still says until every job has
-    /// ended (so a level finished just before is still written), then stops the queue.
+    /// Cancels this instance's jobs and handles what the engine still says until every one
+    /// has ended (so a level finished just before is still written), then leaves the queue.
     pub fn stop(mut self, ctx: &JobContext) {
         self.queue.cancel_all();
         let deadline = Instant::now() + STOP_WAIT;

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
+use super::engine_events::BUFFER_MARGIN_SECONDS;
 use super::{Generations, JobContext};
 use crate::audio::resample_mono;
 use crate::engine::JobId;
-use crate::plugin::session::Take;
+use crate::plugin::session::{Shared, Take};
 use crate::plugin::stream_resampler::{StreamResampler, convert_frames};
 use crate::plugin::takes;
 use crate::plugin::timeline::TakeBuffer;
@@ -144,6 +145,36 @@ impl Generations {
             }),
         }
         Ok(())
+    }
+}
+
+impl Generations {
+    /// The host's rate changed (a new activation): the live takes get buffers at the new rate,
+    /// holding the levels already written; the level under way streams on into them from its
+    /// next chunk (what it streamed before the change is heard again when the level ends).
+    pub fn set_host_rate(&mut self, host_rate: f32, shared: &Shared) {
+        if host_rate == self.host_rate {
+            return;
+        }
+        let old_rate = f64::from(self.host_rate);
+        self.host_rate = host_rate;
+        let session = shared.session.read();
+        for prepared in self.live.values_mut().filter_map(|j| j.prepared.as_mut()) {
+            prepared.timeline_start =
+                convert_frames(prepared.timeline_start, old_rate, f64::from(host_rate));
+            let seconds = prepared.settings.seconds;
+            let region = (seconds * f64::from(host_rate)).round() as usize;
+            let capacity =
+                ((seconds + BUFFER_MARGIN_SECONDS) * f64::from(host_rate)).ceil() as usize;
+            for take in &mut prepared.takes {
+                let buffer = TakeBuffer::new(take.id, prepared.timeline_start, capacity, region);
+                if let Some(saved) = session.take(take.id) {
+                    preload(&buffer, saved, host_rate);
+                }
+                take.buffer = Arc::new(buffer);
+                take.stream = None;
+            }
+        }
     }
 }
 

@@ -32,6 +32,9 @@ pub enum WorkerCommand {
     Rename { take: u64, name: String },
     /// Removes the take from the list and deletes its files.
     Delete { take: u64 },
+    /// Tests only: the worker panics with this message (a stand-in for any bug in it).
+    #[cfg(test)]
+    Fail(String),
 }
 
 impl Worker {
@@ -78,6 +81,8 @@ impl Worker {
                     report(&self.shared, format!("cannot delete the take: {e}"));
                 }
             }
+            #[cfg(test)]
+            WorkerCommand::Fail(message) => panic!("{message}"),
         }
     }
 }

@@ -1,13 +1,20 @@
 //! The plugin's worker thread: the bridge between the audio thread, the editor and the engine.
 //!
 //! It drains the capture ring into recordings, answers the editor's commands and the
-//! `continue` parameter, runs generations through the engine's job queue, hands take buffers
-//! to the audio thread and streams auditions through the playback ring. It runs from activate
-//! to deactivate; everything slow happens here, never on the audio thread.
+//! `continue` parameter, runs generations through the process-wide job queue, hands take
+//! buffers to the audio thread and streams auditions through the playback ring. Everything
+//! slow happens here, never on the audio thread or the host's main thread.
+//!
+//! It lives as long as its plugin instance, whatever the host does with activation: activate
+//! only hands it a new set of ring ends ([`AudioLinks`], through a channel, without waiting),
+//! which it swaps in after draining the old capture ring; generations go on meanwhile. A panic
+//! inside it is caught, shown to the user and followed by a fresh start of its duties
+//! (`supervision`).
 //!
 //! This file holds the thread's lifecycle and its loop; each of the loop's duties has a file
 //! of its own.
 
+mod audio_links;
 mod audition;
 mod capture_drain;
 mod commands;
@@ -15,6 +22,7 @@ mod continue_request;
 mod prompt;
 mod resume;
 mod runtime_and_model;
+mod supervision;
 mod take_edits;
 #[cfg(test)]
 mod tests;
@@ -27,8 +35,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, select};
+use crossbeam_channel::{Receiver, Sender, select};
 
+pub use audio_links::{AudioLinks, ReadyTake};
 pub use commands::WorkerCommand;
 use resume::RESUME_DELAY;
 
@@ -53,44 +62,43 @@ pub struct WorkerLinks {
     pub params: Arc<EncoreParams>,
 }
 
-/// The audio side's other ends, made at activate.
-pub struct WorkerStart {
-    pub sample_rate: f32,
-    pub capture: CaptureConsumer,
-    pub playback: PlaybackProducer,
-    pub timeline: TimelineSender,
-    /// The buffer the audio thread starts with.
-    pub playing: Option<Arc<TakeBuffer>>,
-    /// Recordings of earlier activations.
-    pub recorder: Recorder,
-}
-
 pub struct WorkerHandle {
     stop: Arc<AtomicBool>,
+    /// New ring ends from each activation.
+    audio: Sender<AudioLinks>,
+    /// The chosen take as the worker loaded it, for the next activation's first block.
+    ready: Arc<ReadyTake>,
     thread: Option<JoinHandle<Recorder>>,
 }
 
 impl WorkerHandle {
-    pub fn spawn(links: WorkerLinks, start: WorkerStart) -> Self {
+    /// Starts the worker (with rings nobody plays: activate attaches real ones).
+    pub fn spawn(links: WorkerLinks) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
+        let (audio, audio_links) = crossbeam_channel::unbounded();
+        let ready = Arc::new(ReadyTake::default());
+        let detached = AudioLinks::detached();
         let worker = Worker {
             diagnostics: links.params.diagnostics.clone(),
             shared: links.params.shared.clone(),
             links,
-            capture: start.capture,
-            playback: start.playback,
-            timeline: start.timeline,
-            playing: start.playing,
+            audio_links,
+            ready: ready.clone(),
+            capture: detached.capture,
+            playback: detached.playback,
+            timeline: detached.timeline,
+            playing: None,
             timeline_stale: false,
             stop: stop.clone(),
-            sample_rate: start.sample_rate,
+            sample_rate: detached.sample_rate,
             block: Vec::new(),
-            recorder: start.recorder,
+            recorder: Recorder::default(),
             audition: VecDeque::new(),
             generations: None,
             runtime_error: "not looked for yet".into(),
             resume_at: Some(Instant::now() + RESUME_DELAY),
             seen_restores: 0,
+            idle_release_applied: None,
         };
         let thread = std::thread::Builder::new()
             .name("encore-worker".into())
@@ -98,12 +106,28 @@ impl WorkerHandle {
             .expect("the OS refused to start Encore's worker thread");
         Self {
             stop,
+            audio,
+            ready,
             thread: Some(thread),
         }
     }
 
-    /// Stops the thread and waits for it (within one poll interval, plus the engine's answer
-    /// to a cancel). Returns the recordings, for the next activation.
+    /// Hands the worker the ring ends of a new activation. Never waits: the worker swaps them
+    /// in within one poll interval.
+    pub fn attach(&self, audio: AudioLinks) {
+        // The worker holds the receiver until it stops; after that nothing plays anyway.
+        let _ = self.audio.send(audio);
+    }
+
+    /// The chosen take, loaded by the worker at `sample_rate`, if it is ready now (never
+    /// waits for it).
+    pub fn ready_take(&self, sample_rate: f32) -> Option<Arc<super::timeline::TakeBuffer>> {
+        self.ready.for_rate(sample_rate)
+    }
+
+    /// Stops the thread and waits for it: within one poll interval, plus the engine's answer
+    /// to the cancel of this instance's generations (they save their checkpoints to resume
+    /// when the project is opened again). Returns the recordings.
     pub fn stop_and_join(&mut self) -> Option<Recorder> {
         self.stop.store(true, Ordering::Release);
         let thread = self.thread.take()?;
@@ -127,6 +151,8 @@ struct Worker {
     links: WorkerLinks,
     diagnostics: Arc<Diagnostics>,
     shared: Arc<Shared>,
+    audio_links: Receiver<AudioLinks>,
+    ready: Arc<ReadyTake>,
     capture: CaptureConsumer,
     playback: PlaybackProducer,
     timeline: TimelineSender,
@@ -148,6 +174,8 @@ struct Worker {
     /// When to resume the unfinished generations (`None`: done).
     resume_at: Option<Instant>,
     seen_restores: u64,
+    /// The idle time last given to the job queue.
+    idle_release_applied: Option<Duration>,
 }
 
 impl Worker {
@@ -156,20 +184,11 @@ impl Worker {
             .worker_starts
             .fetch_add(1, Ordering::Relaxed);
         self.seen_restores = self.shared.restored.load(Ordering::Acquire);
-        self.ensure_instance_id();
-        let user_path = self.links.params.settings.read().ort_library.clone();
-        self.load_runtime(user_path);
-        let saved = self.links.params.settings.read().model_dir.clone();
-        if let Some(dir) = default_model_dir(saved.as_deref()) {
-            self.load_model(dir);
-        }
+        // A project restored before the worker started: its take is loaded right away.
+        self.timeline_stale = true;
+        self.supervised(Self::start_engine);
         while !self.stop.load(Ordering::Acquire) {
-            self.wait_and_handle();
-            self.drain_capture();
-            self.notice_restored_state();
-            self.resume_when_due();
-            self.feed_playback();
-            self.update_timeline();
+            self.supervised(Self::serve_once);
         }
         // Whatever the audio thread pushed before it stopped still counts as received.
         self.drain_capture();
@@ -184,6 +203,28 @@ impl Worker {
         self.recorder
     }
 
+    /// ONNX Runtime and the model folder of the settings.
+    fn start_engine(&mut self) {
+        self.ensure_instance_id();
+        let user_path = self.links.params.settings.read().ort_library.clone();
+        self.load_runtime(user_path);
+        let saved = self.links.params.settings.read().model_dir.clone();
+        if let Some(dir) = default_model_dir(saved.as_deref()) {
+            self.load_model(dir);
+        }
+    }
+
+    /// One turn of the loop.
+    fn serve_once(&mut self) {
+        self.wait_and_handle();
+        self.drain_capture();
+        self.notice_restored_state();
+        self.resume_when_due();
+        self.feed_playback();
+        self.update_timeline();
+        self.watch_engine();
+    }
+
     /// Waits up to one poll interval for a command or an engine update, and handles it.
     fn wait_and_handle(&mut self) {
         let never = crossbeam_channel::never();
@@ -193,6 +234,11 @@ impl Worker {
             .map_or(&never, |g| g.events())
             .clone();
         select! {
+            recv(self.audio_links) -> links => {
+                if let Ok(links) = links {
+                    self.attach(links);
+                }
+            },
             recv(self.links.commands) -> command => match command {
                 Ok(command) => self.handle(command),
                 Err(_) => std::thread::sleep(POLL),

@@ -32,17 +32,14 @@ fn receives_every_captured_frame_and_plays_the_prompt_back() {
     let (mut capture, capture_rx) = capture_rings(RATE, 64);
     let (playback_tx, mut playback) = playback_ring(RATE);
     let (timeline_tx, _player) = timeline(None);
-    let mut worker = WorkerHandle::spawn(
-        links,
-        WorkerStart {
-            sample_rate: RATE,
-            capture: capture_rx,
-            playback: playback_tx,
-            timeline: timeline_tx,
-            playing: None,
-            recorder: Recorder::default(),
-        },
-    );
+    let mut worker = WorkerHandle::spawn(links);
+    worker.attach(AudioLinks {
+        sample_rate: RATE,
+        capture: capture_rx,
+        playback: playback_tx,
+        timeline: timeline_tx,
+        playing: None,
+    });
 
     let transport = TransportSnapshot {
         playing: true,
@@ -93,4 +90,36 @@ fn receives_every_captured_frame_and_plays_the_prompt_back() {
         let status = diagnostics.runtime.read().to_string();
         assert!(status.starts_with("unavailable"), "{status}");
     }
+}
+
+/// A panic in the worker is shown with its reason and the worker goes on (no plugin reload).
+#[test]
+fn a_failed_worker_says_why_and_keeps_working() {
+    let params = Arc::new(EncoreParams::default());
+    params.settings.write().ort_library = Some("/nonexistent/libonnxruntime.so".into());
+    let (commands_tx, commands) = crossbeam_channel::unbounded();
+    let mut worker = WorkerHandle::spawn(WorkerLinks {
+        commands,
+        params: params.clone(),
+    });
+    commands_tx
+        .send(WorkerCommand::Fail("the test broke it".into()))
+        .unwrap();
+    wait_until("the failure is reported", || {
+        params.diagnostics.worker_restarts.load(Ordering::Acquire) == 1
+    });
+    let error = params.shared.last_error.read().clone().unwrap_or_default();
+    assert!(error.contains("the test broke it"), "{error}");
+    assert!(error.contains("restarted"), "{error}");
+
+    // Still answering: Continue is refused with its own reason.
+    *params.shared.last_error.write() = None;
+    commands_tx.send(WorkerCommand::Continue).unwrap();
+    wait_until("the restarted worker answered", || {
+        params.shared.last_error.read().is_some()
+    });
+    let error = params.shared.last_error.read().clone().unwrap();
+    assert!(error.starts_with("cannot continue: "), "{error}");
+    assert!(worker.stop_and_join().is_some());
+    assert_eq!(params.diagnostics.worker_starts.load(Ordering::Acquire), 1);
 }

@@ -1,6 +1,8 @@
-//! Handing the chosen take's buffer to the audio thread, which plays it on the timeline.
+//! Handing the chosen take's buffer to the audio thread, which plays it on the timeline, and
+//! keeping it ready for the next activation (see `audio_links`).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::Worker;
 use crate::plugin::jobs::report;
@@ -20,11 +22,16 @@ impl Worker {
         let wanted = match (chosen, live) {
             (None, _) => None,
             (Some(_), Some(live)) => Some(live),
-            (Some(id), None) => match &self.playing {
-                Some(playing) if playing.take == id => Some(playing.clone()),
-                _ => self.load_take_buffer(id),
+            // Loaded from disk once, then kept (also while the swap ring is full).
+            (Some(id), None) => match self.ready.kept(id, self.sample_rate) {
+                Some(kept) => Some(kept),
+                None => self.load_take_buffer(id),
             },
         };
+        self.ready.set(self.sample_rate, wanted.clone());
+        self.diagnostics
+            .timeline_take
+            .store(wanted.as_ref().map_or(0, |b| b.take + 1), Ordering::Release);
         let same = match (&wanted, &self.playing) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
             (None, None) => true,
