@@ -1,13 +1,15 @@
 //! Encore.clap in a real (small) CLAP host: layout, activation at the usual rates and block
 //! sizes, bit-exact pass-through, the transport reaching the plugin, many activate/deactivate
-//! cycles, the latency the host sees, and a saved take that plays on the timeline after the
-//! state is restored. Needs the bundle: `cargo xtask bundle`.
+//! cycles (one worker for the instance's whole life), the latency the host sees, and a saved
+//! take that plays on the timeline from the first block after the state is restored. Needs the
+//! bundle: `cargo xtask bundle`.
 
 #[path = "clap_host/host.rs"]
 mod host;
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use encore::audio::{WavFormat, write_wav_new};
 use encore::engine::Settings as GenerationSettings;
@@ -31,6 +33,26 @@ fn diagnostics(host: &mut Host) -> serde_json::Value {
         .as_str()
         .unwrap_or_else(|| panic!("no diagnostics field in the state: {state}"));
     serde_json::from_str(raw).expect("diagnostics is not JSON")
+}
+
+/// Polls the diagnostics until `done` holds (the worker works on its own thread).
+fn wait_for_diagnostics(
+    host: &mut Host,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let diag = diagnostics(host);
+        if done(&diag) {
+            return diag;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting until {what}: {diag}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 fn assert_clean(host: &Host) {
@@ -93,27 +115,25 @@ fn declares_stereo_and_mono_layouts_with_in_place_main_ports() {
 #[test]
 fn stereo_pass_through_is_bit_exact_at_every_rate_and_block_size() {
     let mut host = Host::load();
-    let mut activations = 0;
     for rate in SAMPLE_RATES {
         for block in BLOCK_SIZES {
             // Block size 1 means a process call per frame: keep that run short.
             let frames = if block == 1 { 2_000 } else { 3 * 4096 };
             let result = host.run(2, rate, block, &blocks_for(frames, block), None);
-            activations += 1;
             assert_eq!(
                 result.first_mismatch, None,
                 "{rate} Hz, {block}-frame blocks: (channel, frame, in, out)"
             );
         }
         let result = host.run(2, rate, 4096, &VARYING_BLOCKS, None);
-        activations += 1;
         assert_eq!(
             result.first_mismatch, None,
             "{rate} Hz, varying blocks: (channel, frame, in, out)"
         );
     }
     let diag = diagnostics(&mut host);
-    assert_eq!(diag["worker_starts"], activations, "{diag}");
+    // One worker for the instance's life: activations only hand it new rings.
+    assert_eq!(diag["worker_starts"], 1, "{diag}");
     // No transport: nothing is captured.
     assert_eq!(diag["captured_frames"], 0, "{diag}");
     assert_clean(&host);
@@ -159,8 +179,10 @@ fn a_playing_transport_is_captured_frame_for_frame() {
         last_block = *blocks.last().unwrap() as u64;
         assert_eq!(result.blocks, blocks.len() as u64);
     }
-    // Deactivation joined the worker after it drained the ring: the counts are final.
-    let diag = diagnostics(&mut host);
+    // The worker drains the ring on its own (and the last one when the next rings come).
+    let diag = wait_for_diagnostics(&mut host, "the worker received every frame", |d| {
+        d["received_frames"] == frames
+    });
     assert_eq!(diag["captured_frames"], frames, "{diag}");
     assert_eq!(diag["received_frames"], frames, "{diag}");
     assert_eq!(diag["dropped_frames"], 0, "{diag}");
@@ -202,7 +224,7 @@ fn survives_many_activate_deactivate_cycles() {
         assert_eq!(result.first_mismatch, None, "cycle {cycle}");
     }
     let diag = diagnostics(&mut host);
-    assert_eq!(diag["worker_starts"], CYCLES, "{diag}");
+    assert_eq!(diag["worker_starts"], 1, "{diag}");
     assert_eq!(diag["process_calls"], 3 * CYCLES, "{diag}");
     assert_clean(&host);
 }
@@ -256,8 +278,30 @@ fn state_with_a_take(
     let mut state = host.save_state();
     state["fields"]["session"] = serde_json::to_string(&session).unwrap().into();
     state["params"]["playback"] = serde_json::json!({ "i32": 1 });
+    let loading = Instant::now();
     host.load_state(&state);
+    // Generous: this tests that the state load does not wait for the disk or the engine.
+    assert!(
+        loading.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        loading.elapsed()
+    );
     session
+}
+
+/// What a host that processes after the state is restored can count on: the worker reads the
+/// chosen take from disk right after the state load (within milliseconds), and an activation
+/// after that starts the timeline with it, so the first block already plays it.
+fn wait_until_the_take_is_ready(host: &mut Host, take: u64) {
+    let restored = Instant::now();
+    wait_for_diagnostics(host, "the chosen take is loaded", |d| {
+        d["timeline_take"] == take
+    });
+    assert!(
+        restored.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        restored.elapsed()
+    );
 }
 
 #[test]
@@ -267,6 +311,7 @@ fn a_restored_take_plays_over_its_region_and_nowhere_else() {
     let (start, frames) = (1_000usize, 700usize);
     let take: Vec<f32> = (0..frames).map(|i| (i as f32 * 0.01).sin() * 0.3).collect();
     let session = state_with_a_take(&mut host, dir.path(), start as i64, &take);
+    wait_until_the_take_is_ready(&mut host, 5);
 
     let saved = host.save_state();
     let restored: SessionState =
@@ -299,5 +344,24 @@ fn a_restored_take_plays_over_its_region_and_nowhere_else() {
     };
     let result = host.run(2, 48_000.0, 512, &[512, 512, 512], Some(stopped));
     assert_eq!(result.first_mismatch, None);
+    assert_clean(&host);
+}
+
+#[test]
+fn a_restored_take_plays_from_the_first_block_of_the_first_activation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::load();
+    let take: Vec<f32> = (0..4_096).map(|i| (i as f32 * 0.02).cos() * 0.25).collect();
+    // The take starts at the timeline's start: the very first block is inside it.
+    state_with_a_take(&mut host, dir.path(), 0, &take);
+    wait_until_the_take_is_ready(&mut host, 5);
+    let timeline = Timeline {
+        playing: true,
+        tempo_bpm: 120.0,
+    };
+    let result = host.run(2, 48_000.0, 256, &[256, 256], Some(timeline));
+    for output in &result.output {
+        assert_eq!(output[..512], take[..512], "the first blocks play the take");
+    }
     assert_clean(&host);
 }

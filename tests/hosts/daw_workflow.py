@@ -76,13 +76,13 @@ class Session:
         Path(path).write_bytes(raw)
         self.encore.load_state(path)
 
-    def configure(self, takes_dir: Path, seconds: float, level: str) -> None:
+    def configure(self, takes_dir: Path, seconds: float, level: str, model: Path = MODEL) -> None:
         """The tiny model, takes in `takes_dir`, a `seconds`-long continuation of one take down
         to `level`, of the last 2 s before the playhead, with a fixed seed, in Replace mode."""
         raw = self.raw_state()
         state = read_state(raw)
         state["fields"]["settings"].update(
-            model_dir=str(MODEL),
+            model_dir=str(model),
             takes_dir=str(takes_dir),
             prompt={"LastSeconds": 2.0},
             new_seed_each_time=False,

@@ -144,6 +144,9 @@ struct State {
     closing: bool,
     /// Why the queue's thread stopped, when it died (a bug: jobs' own panics end only the job).
     died: Option<String>,
+    /// Tests only: the thread panics outside any job, as a bug in the queue itself would.
+    #[cfg(test)]
+    broken: bool,
 }
 
 struct Waiting {
@@ -281,6 +284,8 @@ impl JobQueue {
                 idle_release: DEFAULT_IDLE_RELEASE,
                 closing: false,
                 died: None,
+                #[cfg(test)]
+                broken: false,
             }),
             wake: Condvar::new(),
             stats: ModelStats::default(),
@@ -375,6 +380,15 @@ impl JobQueue {
     }
 }
 
+#[cfg(test)]
+impl JobQueue {
+    /// Makes the queue's thread panic outside any job (tests of what callers see then).
+    pub(crate) fn break_thread_for_test(&self) {
+        self.core.state.lock().broken = true;
+        self.core.wake.notify_all();
+    }
+}
+
 impl Drop for JobQueue {
     fn drop(&mut self) {
         {
@@ -436,5 +450,49 @@ impl Drop for QueueClient {
     fn drop(&mut self) {
         self.cancel_all();
         self.queue.core.state.lock().clients.remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::engine::runtime::{RuntimeSearch, ensure_loaded};
+
+    #[test]
+    fn a_dead_queue_says_why_and_ends_new_jobs_with_that_reason() {
+        let runtime = ensure_loaded(&RuntimeSearch::from_this_binary(None))
+            .expect("ONNX Runtime (cargo xtask setup)");
+        let queue = Arc::new(JobQueue::start(runtime, Some(1)));
+        let client = queue.client();
+        assert_eq!(queue.failure(), None);
+        queue.break_thread_for_test();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while queue.failure().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the queue never reported its death"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let reason = queue.failure().unwrap();
+        assert!(reason.contains("broken by a test"), "{reason}");
+        let job = client.submit(Job {
+            model_dir: PathBuf::from("/nonexistent"),
+            input: JobInput::Resume {
+                checkpoint: PathBuf::from("/nonexistent.json"),
+            },
+            checkpoint_path: None,
+            client: serde_json::Value::Null,
+            verify: Verify::Sizes,
+        });
+        let updates: Vec<JobUpdate> = client.events().try_iter().map(|e| e.update).collect();
+        assert_eq!(updates.len(), 2, "{updates:?}");
+        assert!(matches!(
+            &updates[1],
+            JobUpdate::Engine(Event::Error(message)) if message.contains("broken by a test")
+        ));
+        assert!(!client.cancel(job), "the job is over");
     }
 }

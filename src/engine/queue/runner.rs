@@ -105,6 +105,10 @@ impl Runner {
             if state.closing {
                 return Next::Close;
             }
+            #[cfg(test)]
+            if state.broken {
+                panic!("broken by a test");
+            }
             if let Some((client, waiting)) = state.waiting.pop() {
                 let cancel = Arc::new(AtomicBool::new(false));
                 state.running = Some(Running {

@@ -42,6 +42,7 @@ pub fn write_changes(before: &Settings, after: &Settings, shared: &RwLock<Settin
         length_bars,
         prompt,
         prompt_file,
+        model_idle_minutes,
     );
 }
 

@@ -14,6 +14,8 @@ use super::{EditorApp, style};
 
 const PATH_FIELD_WIDTH: f32 = 560.0;
 const STATUS_LABEL_WIDTH: f32 = 100.0;
+/// A day: longer is "never" for practical purposes.
+const MAX_IDLE_MINUTES: f32 = 24.0 * 60.0;
 
 #[derive(Debug, Default)]
 pub struct StatusUi {
@@ -160,6 +162,26 @@ impl EditorApp {
                 ui.label(RichText::new(reason).color(style::ERROR));
             }
         }
+        self.idle_release(ui);
+    }
+
+    /// How long a loaded model stays in memory unused (every Encore in the process shares it).
+    fn idle_release(&mut self, ui: &mut Ui) {
+        ui.horizontal(|ui| {
+            ui.label("Free the model's memory after");
+            ui.add(
+                egui::DragValue::new(&mut self.settings.model_idle_minutes)
+                    .range(0.0..=MAX_IDLE_MINUTES)
+                    .speed(0.5)
+                    .suffix(" min"),
+            )
+            .on_hover_text(
+                "A model stays loaded between generations (loading a full-size one takes \
+                 seconds); after this long unused, its GPU memory is given back. Shared by every \
+                 Encore in this DAW.",
+            );
+            ui.label("unused");
+        });
     }
 
     /// The last error from the worker and failures of the editor's own helpers, each

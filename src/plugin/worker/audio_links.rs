@@ -84,7 +84,8 @@ impl Worker {
         // What the audio thread captured before it stopped belongs to the recordings.
         self.drain_capture();
         self.timeline.drop_returned();
-        if links.sample_rate != self.sample_rate {
+        let first = !std::mem::replace(&mut self.host_rate_known, true);
+        if first || links.sample_rate != self.sample_rate {
             self.sample_rate = links.sample_rate;
             // Auditions and the chosen take were made for the old rate.
             self.audition.clear();

@@ -91,6 +91,7 @@ impl WorkerHandle {
             timeline_stale: false,
             stop: stop.clone(),
             sample_rate: detached.sample_rate,
+            host_rate_known: false,
             block: Vec::new(),
             recorder: Recorder::default(),
             audition: VecDeque::new(),
@@ -163,6 +164,8 @@ struct Worker {
     timeline_stale: bool,
     stop: Arc<AtomicBool>,
     sample_rate: f32,
+    /// False until the first activation tells the host's rate.
+    host_rate_known: bool,
     /// Reused buffer for one captured block's samples.
     block: Vec<f32>,
     recorder: Recorder,

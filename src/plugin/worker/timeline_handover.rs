@@ -17,18 +17,28 @@ impl Worker {
         if !self.timeline_stale {
             return;
         }
-        let chosen = self.shared.session.read().chosen;
+        let (chosen, rate) = {
+            let session = self.shared.session.read();
+            let chosen = session.chosen;
+            // Before the first activation the host's rate is unknown: the project's own (the
+            // take's, as saved) is the best guess for the activation to come.
+            let rate = match (self.host_rate_known, chosen.and_then(|id| session.take(id))) {
+                (false, Some(take)) => take.sample_rate,
+                _ => self.sample_rate,
+            };
+            (chosen, rate)
+        };
         let live = chosen.and_then(|id| self.generations.as_ref()?.buffer_of(id));
         let wanted = match (chosen, live) {
             (None, _) => None,
             (Some(_), Some(live)) => Some(live),
             // Loaded from disk once, then kept (also while the swap ring is full).
-            (Some(id), None) => match self.ready.kept(id, self.sample_rate) {
+            (Some(id), None) => match self.ready.kept(id, rate) {
                 Some(kept) => Some(kept),
-                None => self.load_take_buffer(id),
+                None => self.load_take_buffer(id, rate),
             },
         };
-        self.ready.set(self.sample_rate, wanted.clone());
+        self.ready.set(rate, wanted.clone());
         self.diagnostics
             .timeline_take
             .store(wanted.as_ref().map_or(0, |b| b.take + 1), Ordering::Release);
@@ -43,9 +53,9 @@ impl Worker {
         }
     }
 
-    fn load_take_buffer(&self, id: u64) -> Option<Arc<TakeBuffer>> {
+    fn load_take_buffer(&self, id: u64, rate: f32) -> Option<Arc<TakeBuffer>> {
         let take = self.shared.session.read().take(id).cloned()?;
-        match takes::load_buffer(&take, self.sample_rate) {
+        match takes::load_buffer(&take, rate) {
             Ok(buffer) => Some(Arc::new(buffer)),
             Err(e) => {
                 report(
