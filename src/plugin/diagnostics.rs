@@ -72,6 +72,8 @@ pub struct Diagnostics {
     pub models_opened: AtomicU64,
     pub priors_opened: AtomicU64,
     pub models_released: AtomicU64,
+    /// Instances that share this instance's engine (itself included).
+    pub engine_clients: AtomicU64,
     /// Sample rate of the current activation, as f32 bits.
     pub sample_rate_bits: AtomicU32,
     /// Written by the worker only.
@@ -96,6 +98,7 @@ pub struct DiagnosticsSnapshot {
     pub models_opened: u64,
     pub priors_opened: u64,
     pub models_released: u64,
+    pub engine_clients: u64,
     pub sample_rate: f32,
     /// The runtime status in words, e.g. "unavailable: ONNX Runtime library not found ...".
     pub runtime: String,
@@ -120,6 +123,7 @@ impl Diagnostics {
             models_opened: load(&self.models_opened),
             priors_opened: load(&self.priors_opened),
             models_released: load(&self.models_released),
+            engine_clients: load(&self.engine_clients),
             sample_rate: f32::from_bits(self.sample_rate_bits.load(Ordering::Acquire)),
             runtime: self.runtime.read().to_string(),
         }

@@ -362,6 +362,12 @@ impl JobQueue {
         self.core.state.lock().idle_release
     }
 
+    /// Clients holding this queue now ([`JobQueue::client`]).
+    pub fn clients(&self) -> usize {
+        let state = self.core.state.lock();
+        state.clients.keys().filter(|&&id| id != OWNER).count()
+    }
+
     /// How often models and priors were opened and released.
     pub fn model_counts(&self) -> ModelCounts {
         self.core.stats.counts()

@@ -220,8 +220,9 @@ impl Worker {
     /// One turn of the loop.
     fn serve_once(&mut self) {
         self.wait_and_handle();
-        self.drain_capture();
+        // Before the captured blocks: a Continue in them uses the restored project's settings.
         self.notice_restored_state();
+        self.drain_capture();
         self.resume_when_due();
         self.feed_playback();
         self.update_timeline();

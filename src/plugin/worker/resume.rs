@@ -11,12 +11,15 @@ use crate::plugin::jobs::{forget_unfinished, report};
 pub(super) const RESUME_DELAY: Duration = Duration::from_millis(500);
 
 impl Worker {
-    /// A restored project while running: reload the chosen take and resume its unfinished work.
+    /// A restored project: its model folder, its chosen take and its unfinished work.
     pub(super) fn notice_restored_state(&mut self) {
         let restores = self.shared.restored.load(Ordering::Acquire);
         if restores != self.seen_restores {
             self.seen_restores = restores;
             self.ensure_instance_id();
+            // The project's model folder is read now, so a Continue right after the load
+            // finds it ready; resuming (which loads the model) waits a little.
+            self.reload_model_if_changed();
             self.timeline_stale = true;
             self.resume_at = Some(Instant::now() + RESUME_DELAY);
         }

@@ -81,6 +81,8 @@ impl Worker {
             .store(counts.priors_opened, Ordering::Relaxed);
         diag.models_released
             .store(counts.models_released, Ordering::Relaxed);
+        diag.engine_clients
+            .store(queue.clients() as u64, Ordering::Relaxed);
     }
 }
 
