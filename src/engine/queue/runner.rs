@@ -40,7 +40,8 @@ pub(super) struct Runner {
 enum Next {
     Job {
         id: JobId,
-        job: Job,
+        /// Boxed: a job (its prompt's audio) is much larger than the other answers.
+        job: Box<Job>,
         cancel: Arc<AtomicBool>,
         events: Option<Sender<JobEvent>>,
     },
@@ -91,7 +92,7 @@ impl Runner {
                     events,
                 } => {
                     let events = events.unwrap_or_else(|| crossbeam_channel::unbounded().0);
-                    self.run_caught(id, job, &cancel, &events);
+                    self.run_caught(id, *job, &cancel, &events);
                     self.core.state.lock().running = None;
                 }
             }
@@ -118,7 +119,7 @@ impl Runner {
                 });
                 return Next::Job {
                     id: waiting.id,
-                    job: waiting.job,
+                    job: Box::new(waiting.job),
                     cancel,
                     events: state.clients.get(&client).cloned(),
                 };
