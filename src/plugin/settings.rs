@@ -1,6 +1,7 @@
 //! Settings that are not automatable parameters but are saved with the project.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +60,19 @@ impl Default for Settings {
     }
 }
 
+/// The longest idle time honoured: a week is "never" in practice.
+const MAX_MODEL_IDLE_MINUTES: f32 = 7.0 * 24.0 * 60.0;
+
+impl Settings {
+    /// [`Settings::model_idle_minutes`] as a duration, whatever a project file holds (negative
+    /// or NaN: at once; huge: a week).
+    pub fn model_idle_release(&self) -> Duration {
+        let minutes = self.model_idle_minutes.clamp(0.0, MAX_MODEL_IDLE_MINUTES);
+        let minutes = if minutes.is_nan() { 0.0 } else { minutes };
+        Duration::from_secs_f64(f64::from(minutes) * 60.0)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LengthUnit {
     Seconds,
@@ -80,4 +94,29 @@ pub enum PromptSource {
     /// The audio file in [`Settings::prompt_file`], whatever the host plays; the continuation
     /// follows the file's end. Works without a playing host (the standalone app).
     File,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_saved_idle_time_becomes_a_usable_duration() {
+        let release = |minutes: f32| {
+            Settings {
+                model_idle_minutes: minutes,
+                ..Settings::default()
+            }
+            .model_idle_release()
+        };
+        assert_eq!(
+            Settings::default().model_idle_release(),
+            Duration::from_secs(600)
+        );
+        assert_eq!(release(0.5), Duration::from_secs(30));
+        assert_eq!(release(-3.0), Duration::ZERO);
+        assert_eq!(release(f32::NAN), Duration::ZERO);
+        assert_eq!(release(f32::MAX), Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(release(f32::INFINITY), Duration::from_secs(7 * 24 * 3600));
+    }
 }

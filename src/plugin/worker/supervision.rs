@@ -5,7 +5,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::Worker;
 use super::resume::RESUME_DELAY;
@@ -67,8 +67,7 @@ impl Worker {
             self.restart(&format!("{reason}; the engine was restarted"));
             return;
         }
-        let minutes = self.links.params.settings.read().model_idle_minutes;
-        let idle = Duration::from_secs_f64(f64::from(minutes.max(0.0)) * 60.0);
+        let idle = self.links.params.settings.read().model_idle_release();
         if self.idle_release_applied != Some(idle) {
             queue.set_idle_release(idle);
             self.idle_release_applied = Some(idle);
