@@ -20,6 +20,7 @@ mod recordings;
 mod request;
 mod session;
 mod settings;
+mod start_line;
 mod stream_resampler;
 mod takes;
 mod timeline;
@@ -40,7 +41,7 @@ pub use params::{EncoreParams, PlaybackMode, TargetLevel};
 use playback::{PlaybackConsumer, playback_ring};
 use recordings::Recorder;
 pub use session::{SessionState, Shared, Take};
-pub use settings::{LengthUnit, PromptSource, Settings};
+pub use settings::{LengthUnit, PromptSource, Settings, StartAt};
 pub use takes::TAKES_DIR_ENV;
 use timeline::{TakeBuffer, TimelinePlayer, timeline};
 use worker::{WorkerCommand, WorkerHandle, WorkerLinks, WorkerStart};
@@ -129,6 +130,10 @@ impl Plugin for Encore {
         },
     ];
 
+    // A Continue automated inside a block starts at its sample: the wrapper splits the block
+    // there, so `process()` sees the change at the start of a block of its own.
+    const SAMPLE_ACCURATE_AUTOMATION: bool = true;
+
     type SysExMessage = ();
     type BackgroundTask = ();
     type Editor = editor::EncoreEditor;
@@ -209,6 +214,14 @@ impl Plugin for Encore {
             snapshot.time_signature.map_or(0, TimeSignature::packed),
             Ordering::Relaxed,
         );
+        diag.host_beats_bits.store(
+            snapshot.pos_beats.unwrap_or(f64::NAN).to_bits(),
+            Ordering::Relaxed,
+        );
+        diag.host_bar_start_bits.store(
+            snapshot.bar_start_beats.unwrap_or(f64::NAN).to_bits(),
+            Ordering::Relaxed,
+        );
 
         let Some(audio) = self.audio.as_mut() else {
             return ProcessStatus::Normal;
@@ -269,6 +282,8 @@ fn snapshot_of(transport: &Transport, sample_rate: f32) -> TransportSnapshot {
         position_samples: transport.pos_samples(),
         sample_rate,
         time_signature,
+        pos_beats: transport.pos_beats(),
+        bar_start_beats: transport.bar_start_pos_beats(),
     }
 }
 

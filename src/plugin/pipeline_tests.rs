@@ -14,7 +14,7 @@ use super::params::{EncoreParams, PlaybackMode, TargetLevel};
 use super::playback::playback_ring;
 use super::recordings::Recorder;
 use super::session::Take;
-use super::settings::PromptSource;
+use super::settings::{PromptSource, StartAt};
 use super::timeline::{TimelinePlayer, timeline};
 use super::worker::{WorkerCommand, WorkerHandle, WorkerLinks, WorkerStart};
 use crate::audio::read_audio_file;
@@ -42,6 +42,8 @@ fn params(takes_dir: &Path, level: TargetLevel) -> Arc<EncoreParams> {
         settings.prompt = PromptSource::LastSeconds(1.5);
         settings.new_seed_each_time = false;
         settings.seed = 11;
+        // These tests place takes where Continue arrives; bar lines have tests of their own.
+        settings.start_at = StartAt::Now;
     }
     params
 }
@@ -87,13 +89,28 @@ fn transport(position: i64) -> TransportSnapshot {
         position_samples: Some(position),
         sample_rate: HOST_RATE,
         time_signature: None,
+        // 120 bpm from position 0.
+        pos_beats: Some(position as f64 * 2.0 / f64::from(HOST_RATE)),
+        bar_start_beats: None,
     }
 }
 
 /// Plays `seconds` of a chord from timeline position 0, then asks for a continuation at the
 /// end (as the `continue` parameter does, in the next block's header). Returns the end.
 fn play_and_continue(running: &mut Running, params: &EncoreParams, seconds: f64) -> i64 {
-    let frames = (seconds * f64::from(HOST_RATE)) as i64;
+    let end = play(running, params, 0, seconds);
+    let none: [&[f32]; 0] = [];
+    assert!(
+        running
+            .capture
+            .push(&none, transport(end), 1, &params.diagnostics)
+    );
+    end
+}
+
+/// Plays `seconds` of a chord from timeline position `from`; returns where it ended.
+fn play(running: &mut Running, params: &EncoreParams, from: i64, seconds: f64) -> i64 {
+    let frames = from + (seconds * f64::from(HOST_RATE)) as i64;
     let chord = |t: i64| {
         let t = t as f32 / HOST_RATE;
         [220.0f32, 277.18, 329.63]
@@ -102,7 +119,7 @@ fn play_and_continue(running: &mut Running, params: &EncoreParams, seconds: f64)
             .sum::<f32>()
     };
     let diag = &params.diagnostics;
-    let mut position = 0;
+    let mut position = from;
     while position < frames {
         let block: Vec<f32> = (position..position + BLOCK as i64).map(chord).collect();
         while !running
@@ -117,8 +134,6 @@ fn play_and_continue(running: &mut Running, params: &EncoreParams, seconds: f64)
             std::thread::sleep(Duration::from_millis(2));
         }
     }
-    let none: [&[f32]; 0] = [];
-    assert!(running.capture.push(&none, transport(position), 1, diag));
     position
 }
 
@@ -296,4 +311,32 @@ fn the_users_cancel_keeps_finished_takes_and_is_not_resumed() {
     assert!(params.shared.session.read().unfinished.is_empty());
     assert_eq!(params.shared.session.read().takes.len(), 1);
     drop(running);
+}
+
+#[test]
+fn a_continue_on_the_next_bar_waits_for_the_line_and_the_prompt_ends_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = params(dir.path(), TargetLevel::Preview);
+    params.settings.write().start_at = StartAt::NextBar;
+    let mut running = start(&params, Recorder::default());
+    // Continue arrives 2.1 s in (bar 2, beat 1.2 at 120 bpm in 4/4): the take starts at bar 3,
+    // 4 s in, and the prompt is the 1.5 s before it.
+    let requested = play_and_continue(&mut running, &params, 2.1);
+    assert_eq!(requested, 100_800);
+    let bar_three = 4 * HOST_RATE as i64;
+    play(&mut running, &params, requested, 1.5);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        params.shared.session.read().unfinished.is_empty(),
+        "started before the bar line"
+    );
+    play(&mut running, &params, requested + 72_000, 1.0);
+    wait_until("the generation starts", Duration::from_secs(30), || {
+        assert_eq!(last_error(&params), None);
+        !params.shared.session.read().unfinished.is_empty()
+    });
+    let start = params.shared.session.read().unfinished[0].timeline_start;
+    assert_eq!(start, bar_three);
+    running.commands.send(WorkerCommand::Cancel).unwrap();
+    running.worker.stop_and_join();
 }

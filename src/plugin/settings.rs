@@ -31,6 +31,8 @@ pub struct Settings {
     /// The audio file read when `prompt` is [`PromptSource::File`] (kept when another source is
     /// picked, so switching back does not lose it).
     pub prompt_file: Option<PathBuf>,
+    /// Where the continuation starts: where Continue is pressed, or on the next beat or bar.
+    pub start_at: StartAt,
 }
 
 impl Default for Settings {
@@ -48,8 +50,22 @@ impl Default for Settings {
             length_bars: 8.0,
             prompt: PromptSource::LastSeconds(12.0),
             prompt_file: None,
+            start_at: StartAt::default(),
         }
     }
+}
+
+/// Where on the host timeline a continuation starts (the prompt is what precedes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum StartAt {
+    /// At the sample where Continue was pressed or automated.
+    Now,
+    /// On the next beat of the host's time signature.
+    NextBeat,
+    /// On the next bar line: a continuation off the downbeat is of little use in an
+    /// arrangement.
+    #[default]
+    NextBar,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

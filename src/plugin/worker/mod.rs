@@ -32,7 +32,7 @@ use crossbeam_channel::{Receiver, select};
 pub use commands::WorkerCommand;
 use resume::RESUME_DELAY;
 
-use super::capture::CaptureConsumer;
+use super::capture::{BlockHeader, CaptureConsumer};
 use super::diagnostics::Diagnostics;
 use super::jobs::{Generations, JobContext};
 use super::model::default_model_dir;
@@ -40,6 +40,7 @@ use super::params::EncoreParams;
 use super::playback::PlaybackProducer;
 use super::recordings::Recorder;
 use super::session::Shared;
+use super::start_line::LineWait;
 use super::takes;
 use super::timeline::{TakeBuffer, TimelineSender};
 
@@ -91,6 +92,8 @@ impl WorkerHandle {
             runtime_error: "not looked for yet".into(),
             resume_at: Some(Instant::now() + RESUME_DELAY),
             seen_restores: 0,
+            line_wait: None,
+            last_block: None,
         };
         let thread = std::thread::Builder::new()
             .name("encore-worker".into())
@@ -148,6 +151,10 @@ struct Worker {
     /// When to resume the unfinished generations (`None`: done).
     resume_at: Option<Instant>,
     seen_restores: u64,
+    /// A Continue waiting for its beat or bar line.
+    line_wait: Option<LineWait>,
+    /// The last captured block with audio (where an editor's press may find its line).
+    last_block: Option<BlockHeader>,
 }
 
 impl Worker {
