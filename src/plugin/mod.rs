@@ -234,7 +234,10 @@ impl Plugin for Encore {
 
         let mode = self.params.playback.value();
         if let (true, Some(position)) = (snapshot.playing, snapshot.position_samples) {
-            audio.timeline.play_into(buffer.as_slice(), position, mode);
+            let fade = timeline::fade_frames(self.sample_rate);
+            audio
+                .timeline
+                .play_into(buffer.as_slice(), position, mode, fade);
         }
         audio.playback.play_into(buffer.as_slice(), mode, diag);
         ProcessStatus::Normal

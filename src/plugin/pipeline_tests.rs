@@ -15,7 +15,7 @@ use super::playback::playback_ring;
 use super::recordings::Recorder;
 use super::session::Take;
 use super::settings::{PromptSource, StartAt};
-use super::timeline::{TimelinePlayer, timeline};
+use super::timeline::{self, TimelinePlayer, timeline};
 use super::worker::{WorkerCommand, WorkerHandle, WorkerLinks, WorkerStart};
 use crate::audio::read_audio_file;
 
@@ -200,7 +200,9 @@ fn a_continue_request_becomes_a_take_on_the_timeline_and_in_a_wav() {
     assert!(samples.iter().any(|s| s.abs() > 1e-3), "the take is silent");
 
     // The worker handed the take to the audio thread: over the region it plays the WAV, sample
-    // for sample (Replace), before and after it the track passes untouched.
+    // for sample (Replace), before and after it the track passes untouched. The region's edges
+    // fade (tested in `timeline`).
+    let fade = timeline::fade_frames(HOST_RATE);
     let block = 4096;
     let mut position = end - 100;
     while position < end + take.frames as i64 + 100 {
@@ -211,9 +213,15 @@ fn a_continue_request_becomes_a_take_on_the_timeline_and_in_a_wav() {
             &mut [&mut left, &mut right],
             position,
             PlaybackMode::Replace,
+            fade,
         );
         for i in 0..block {
             let t = position + i as i64 - end;
+            if (0..fade as i64).contains(&t)
+                || (0..fade as i64).contains(&(samples.len() as i64 - 1 - t))
+            {
+                continue;
+            }
             let expected = match usize::try_from(t).ok().and_then(|t| samples.get(t)) {
                 Some(&s) => s,
                 None => input[i],
