@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from daw_workflow import SAMPLE_RATE, Session, prompt_audio, unused_x_display
+from encore_host import wait_for
 
 BLOCKS = [1, 7, 333, 4095]
 COMMON_BLOCK_START = 151_515
@@ -29,10 +30,14 @@ def headless_juce():
 def requested_start(session: Session) -> int:
     """Where the generation the Continue started puts its take (it is on the session as soon as
     the request is made; the take itself follows)."""
-    state = session.session()
+    state = wait_for(
+        session.session,
+        lambda s: s["unfinished"] or s["takes"],
+        timeout_s=30.0,
+        what="the Continue to start a generation",
+    )
     starts = [u["timeline_start"] for u in state["unfinished"]]
     starts += [t["timeline_start"] for t in state["takes"]]
-    assert starts, f"no generation was started: {state}"
     assert len(set(starts)) == 1, starts
     return starts[0]
 

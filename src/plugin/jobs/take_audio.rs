@@ -12,8 +12,32 @@ use crate::plugin::timeline::TakeBuffer;
 
 pub(super) struct LiveTake {
     pub id: u64,
-    pub buffer: Arc<TakeBuffer>,
+    /// Only while the take is the chosen one (it plays).
+    pub buffer: Option<Arc<TakeBuffer>>,
     pub stream: Option<LevelStream>,
+}
+
+/// Where a generation's takes go on the timeline and how long they are, at the host's rate.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BufferShape {
+    pub timeline_start: i64,
+    pub capacity: usize,
+    pub region: usize,
+}
+
+impl BufferShape {
+    /// A buffer for take `id`, with the best level it already has (a resumed generation, or a
+    /// take chosen while it generates).
+    pub fn buffer(&self, id: u64, written: Option<&Take>, host_rate: f32) -> TakeBuffer {
+        let buffer = TakeBuffer::new(id, self.timeline_start, self.capacity, self.region);
+        if let Some(take) = written {
+            match takes::read_take(take, host_rate) {
+                Ok(samples) => buffer.write(0, &samples),
+                Err(e) => tracing::warn!("take {}: {e}", take.id),
+            }
+        }
+        buffer
+    }
 }
 
 /// One level's streamed audio of one take on its way into the buffer.
@@ -66,7 +90,9 @@ impl Generations {
             tracing::warn!("take {}: {e}", take.id);
             return;
         }
-        take.buffer.write(stream.next, &out);
+        if let Some(buffer) = &take.buffer {
+            buffer.write(stream.next, &out);
+        }
         stream.next += out.len();
     }
 
@@ -113,8 +139,10 @@ impl Generations {
         let file = takes::write_level(ctx.takes_dir, &name, level, continuation, rate)
             .map_err(|e| format!("take {name} (level {level}) could not be written: {e}"))?;
         tracing::info!("take {id} level {level}: {}", file.display());
-        take.buffer.write(0, continuation);
-        take.buffer.set_region(continuation.len());
+        if let Some(buffer) = &take.buffer {
+            buffer.write(0, continuation);
+            buffer.set_region(continuation.len());
+        }
         take.stream = None;
         let mut session = ctx.shared.session.write();
         let frames = continuation.len() as u64;
@@ -144,13 +172,5 @@ impl Generations {
             }),
         }
         Ok(())
-    }
-}
-
-/// A resumed take plays the best level it already has until a better one comes.
-pub(super) fn preload(buffer: &TakeBuffer, take: &Take, host_rate: f32) {
-    match takes::read_take(take, host_rate) {
-        Ok(samples) => buffer.write(0, &samples),
-        Err(e) => tracing::warn!("take {}: {e}", take.id),
     }
 }

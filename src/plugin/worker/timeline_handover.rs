@@ -16,7 +16,10 @@ impl Worker {
             return;
         }
         let chosen = self.shared.session.read().chosen;
-        let live = chosen.and_then(|id| self.generations.as_ref()?.buffer_of(id));
+        let live = self
+            .generations
+            .as_mut()
+            .and_then(|g| g.playing_buffer(chosen, &self.shared));
         let wanted = match (chosen, live) {
             (None, _) => None,
             (Some(_), Some(live)) => Some(live),
