@@ -16,9 +16,9 @@ const DEFAULT_SIGNATURE: TimeSignature = TimeSignature {
 };
 /// Beats closer than this to a line are on it (the host's beat positions are rounded).
 const ON_THE_LINE_BEATS: f64 = 1e-9;
-/// Samples closer than this to a whole sample are that sample (float rounding of the same
-/// position computed two ways must not move it by one).
-const WHOLE_SAMPLE_TOLERANCE: f64 = 1e-6;
+/// Samples closer than this to a whole sample are that sample: hosts round beat positions
+/// (CLAP to 2^-31 beats, a few millionths of a sample), which must not move a line by one.
+const WHOLE_SAMPLE_TOLERANCE: f64 = 1e-3;
 
 /// What a Continue at a transport position asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]

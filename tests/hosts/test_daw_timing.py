@@ -64,7 +64,7 @@ def dawdreamer_bar_line(bpm: np.ndarray, ppqn: int, block: int, line_beats: floa
         after = ppq + step_minutes * tempo
         if after > line_beats:
             samples_per_beat = 60.0 * SAMPLE_RATE / tempo
-            return start + math.ceil((line_beats - ppq) * samples_per_beat - 1e-6)
+            return start + math.ceil((line_beats - ppq) * samples_per_beat - 1e-3)
         ppq, start = after, start + block
 
 
