@@ -114,19 +114,25 @@ impl TakeBuffer {
         self.writes.load(Ordering::Acquire)
     }
 
-    /// The sample at `frame` where it is written, else silence.
-    fn ready_sample(&self, frame: i64, ready: i64) -> f32 {
-        if (0..ready).contains(&frame) {
-            self.sample(frame as usize)
-        } else {
-            0.0
-        }
-    }
-
     pub fn sample(&self, frame: usize) -> f32 {
         self.samples
             .get(frame)
             .map_or(0.0, |s| f32::from_bits(s.load(Ordering::Relaxed)))
+    }
+
+    /// The sample at `frame` where it is written, else silence. While the take is still being
+    /// written, its audio fades out over `fade` frames before the last frame written, so a
+    /// playhead that catches up with the generation hears no click.
+    fn ready_sample(&self, frame: i64, ready: i64, fade: usize) -> f32 {
+        if !(0..ready).contains(&frame) {
+            return 0.0;
+        }
+        let sample = self.sample(frame as usize);
+        let before_ready = (ready - 1 - frame) as usize;
+        if fade == 0 || before_ready >= fade || ready >= self.region() as i64 {
+            return sample;
+        }
+        sample * equal_power(before_ready, fade).0
     }
 }
 
@@ -246,7 +252,7 @@ impl TimelinePlayer {
         let edge = (fade as i64).min(region / 2) as usize;
         for take_frame in first..last {
             let frame = (take_frame - offset) as usize;
-            let mut sample = buffer.ready_sample(take_frame, ready);
+            let mut sample = buffer.ready_sample(take_frame, ready, fade);
             if frame < self.fade_left() {
                 let (rising, falling) = equal_power(self.fade_done + frame, self.fade_length);
                 sample = sample * rising + self.fade_from[self.fade_done + frame] * falling;
@@ -290,10 +296,9 @@ impl TimelinePlayer {
         };
         let ready = buffer.ready() as i64;
         let start = position - buffer.timeline_start;
-        let replaced = before
-            .iter()
-            .enumerate()
-            .any(|(i, &old)| (buffer.ready_sample(start + i as i64, ready) - old).abs() > 1e-6);
+        let replaced = before.iter().enumerate().any(|(i, &old)| {
+            (buffer.ready_sample(start + i as i64, ready, fade) - old).abs() > 1e-6
+        });
         if replaced {
             self.fade_from[..fade].copy_from_slice(before);
             self.fade_length = fade;
@@ -312,7 +317,7 @@ impl TimelinePlayer {
         let start = next - buffer.timeline_start;
         let len = 2 * fade;
         for (i, slot) in self.ahead.samples[..len].iter_mut().enumerate() {
-            let mut sample = buffer.ready_sample(start + i as i64, ready);
+            let mut sample = buffer.ready_sample(start + i as i64, ready, fade);
             // A crossfade still under way is part of what comes next.
             let into_fade = self.fade_done + i;
             if into_fade < self.fade_length {
@@ -520,5 +525,40 @@ mod tests {
             "a jump of {jump} (the audio's own: {own})"
         );
         assert_eq!(out[switch + 1_000], finished[switch + 1_000]);
+    }
+
+    #[test]
+    fn a_playhead_that_catches_up_with_the_generation_fades_out_and_back_in() {
+        let frames = 24_000;
+        let take = sine(200.0, 0.0, frames);
+        let buffer = Arc::new(TakeBuffer::new(1, 0, frames, frames));
+        let written = 10_000;
+        buffer.write(0, &take[..written]);
+        let (_tx, mut player) = timeline(Some(buffer.clone()));
+        let silence = vec![0.0; frames];
+        let arrives = 14_000;
+        let out = render(
+            &mut player,
+            &silence,
+            64,
+            PlaybackMode::Replace,
+            |position| {
+                if position == (arrives / 64 * 64) as i64 {
+                    buffer.write(written, &take[written..]);
+                }
+            },
+        );
+        let own = own_jump(&take);
+        let radius = 2 * fade_frames(RATE);
+        for at in [written, arrives] {
+            let jump = largest_jump(&out, at, radius);
+            assert!(
+                jump <= 1.25 * own,
+                "a jump of {jump} at {at} (the audio's own: {own})"
+            );
+        }
+        // Between them, silence; long after, the take.
+        assert_eq!(out[12_000], 0.0);
+        assert_eq!(out[20_000], take[20_000]);
     }
 }
