@@ -95,7 +95,8 @@ def generated(tmp_path_factory, headless_juce):
 
 def test_the_automated_continue_makes_a_take_where_the_prompt_ends(generated):
     session, _, take, takes_dir = generated
-    # DawDreamer applies automation at block starts; 2.0 s is one.
+    # DawDreamer applies automation at block starts; 2.0 s is one, and a bar line at 120 bpm
+    # (Start at: next bar, the default).
     assert take["timeline_start"] == int(CONTINUE_AT * SAMPLE_RATE), take
     assert take["sample_rate"] == SAMPLE_RATE
     assert take["settings"]["seed"] == 5 and take["settings"]["target_level"] == 2
