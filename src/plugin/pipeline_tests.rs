@@ -348,3 +348,36 @@ fn a_continue_on_the_next_bar_waits_for_the_line_and_the_prompt_ends_on_it() {
     running.commands.send(WorkerCommand::Cancel).unwrap();
     running.worker.stop_and_join();
 }
+
+#[test]
+fn the_editors_continue_waits_for_the_next_bar_after_the_playhead() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = params(dir.path(), TargetLevel::Preview);
+    params.settings.write().start_at = StartAt::NextBar;
+    let mut running = start(&params, Recorder::default());
+    let played = play(&mut running, &params, 0, 2.1);
+    // What `process()` leaves in the diagnostics for its last block, at 120 bpm in 4/4.
+    let diag = &params.diagnostics;
+    let last_block = played - BLOCK as i64;
+    diag.sample_rate_bits
+        .store(HOST_RATE.to_bits(), Ordering::Release);
+    diag.host_playing.store(true, Ordering::Release);
+    diag.host_tempo_bits
+        .store(120.0f64.to_bits(), Ordering::Release);
+    diag.host_position_samples
+        .store(last_block, Ordering::Release);
+    diag.host_beats_bits.store(
+        (last_block as f64 * 2.0 / f64::from(HOST_RATE)).to_bits(),
+        Ordering::Release,
+    );
+    running.commands.send(WorkerCommand::Continue).unwrap();
+    play(&mut running, &params, played, 2.1);
+    wait_until("the generation starts", Duration::from_secs(30), || {
+        assert_eq!(last_error(&params), None);
+        !params.shared.session.read().unfinished.is_empty()
+    });
+    let start = params.shared.session.read().unfinished[0].timeline_start;
+    assert_eq!(start, 4 * HOST_RATE as i64, "on bar 3, 4 s in");
+    running.commands.send(WorkerCommand::Cancel).unwrap();
+    running.worker.stop_and_join();
+}

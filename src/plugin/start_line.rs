@@ -124,8 +124,9 @@ impl LineWait {
         self.expected_next = Some(end);
         let line =
             sample_of_line(self.line_beats, transport).ok_or(StartLineError::TransportMoved)?;
-        // A line before this block (the host's beats skipped past it) starts at the block.
-        Ok((line < end).then(|| line.max(start).max(self.requested_at)))
+        // A line before this block's start (an editor's press that lagged the audio) is still
+        // in the recorded audio; it is never before the request.
+        Ok((line < end).then(|| line.max(self.requested_at)))
     }
 }
 
