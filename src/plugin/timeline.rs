@@ -110,6 +110,30 @@ impl TakeBuffer {
         self.writes.fetch_add(1, Ordering::Release);
     }
 
+    /// Writes `samples` from frame `offset` on, over older audio (a level streamed over the one
+    /// before): where older audio follows them, their last `fade` frames crossfade into it
+    /// (equal power), so the seam does not click. The next write should start `fade` frames
+    /// early with the pure samples again. Worker only.
+    pub fn write_seamed(&self, offset: usize, samples: &[f32], fade: usize) {
+        let end = offset + samples.len();
+        let seam = fade.min(samples.len());
+        let older_follows = self.ready() > end;
+        let older: Vec<f32> = (end - seam..end).map(|f| self.sample(f)).collect();
+        self.write(offset, samples);
+        if older_follows && seam > 0 {
+            let blended: Vec<f32> = samples[samples.len() - seam..]
+                .iter()
+                .zip(&older)
+                .enumerate()
+                .map(|(i, (&new, &old))| {
+                    let (to_old, to_new) = equal_power(i, seam);
+                    new * to_new + old * to_old
+                })
+                .collect();
+            self.write(end - seam, &blended);
+        }
+    }
+
     fn writes(&self) -> u64 {
         self.writes.load(Ordering::Acquire)
     }
@@ -560,5 +584,29 @@ mod tests {
         // Between them, silence; long after, the take.
         assert_eq!(out[12_000], 0.0);
         assert_eq!(out[20_000], take[20_000]);
+    }
+
+    #[test]
+    fn a_level_streamed_over_the_one_before_meets_it_without_a_click() {
+        let frames = 24_000;
+        let before = sine(200.0, 0.0, frames);
+        let streamed = sine(200.0, std::f32::consts::PI, frames);
+        let buffer = TakeBuffer::filled(1, 0, &before);
+        let fade = fade_frames(RATE);
+        // The first chunk ends at the seam; the second starts `fade` frames early, pure.
+        buffer.write_seamed(0, &streamed[..5_000], fade);
+        let seam = 5_000;
+        let played: Vec<f32> = (0..frames).map(|f| buffer.sample(f)).collect();
+        let own = own_jump(&before);
+        let jump = largest_jump(&played, seam, 2 * fade);
+        assert!(
+            jump <= 1.25 * own,
+            "a jump of {jump} (the audio's own: {own})"
+        );
+        buffer.write_seamed(seam - fade, &streamed[seam - fade..12_000], fade);
+        assert_eq!(buffer.sample(seam - 1), streamed[seam - 1]);
+        // Once nothing older follows (the level is done), the end is not blended.
+        buffer.write_seamed(12_000 - fade, &streamed[12_000 - fade..], fade);
+        assert_eq!(buffer.sample(frames - 1), streamed[frames - 1]);
     }
 }

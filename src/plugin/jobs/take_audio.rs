@@ -8,7 +8,7 @@ use crate::engine::JobId;
 use crate::plugin::session::Take;
 use crate::plugin::stream_resampler::{StreamResampler, convert_frames};
 use crate::plugin::takes;
-use crate::plugin::timeline::TakeBuffer;
+use crate::plugin::timeline::{TakeBuffer, fade_frames};
 
 pub(super) struct LiveTake {
     pub id: u64,
@@ -46,6 +46,9 @@ pub(super) struct LevelStream {
     resampler: StreamResampler,
     /// Buffer frame the next resampled sample goes to.
     next: usize,
+    /// The last samples written, pure: a chunk's end is blended into the older level after it,
+    /// so the next chunk writes them again.
+    tail: Vec<f32>,
 }
 
 impl Generations {
@@ -80,6 +83,7 @@ impl Generations {
                 level,
                 resampler,
                 next: next as usize,
+                tail: Vec::new(),
             });
         }
         let Some(stream) = take.stream.as_mut() else {
@@ -90,9 +94,14 @@ impl Generations {
             tracing::warn!("take {}: {e}", take.id);
             return;
         }
+        let start = stream.next - stream.tail.len();
+        let mut pure = std::mem::take(&mut stream.tail);
+        pure.extend_from_slice(&out);
+        let fade = fade_frames(host_rate);
         if let Some(buffer) = &take.buffer {
-            buffer.write(stream.next, &out);
+            buffer.write_seamed(start, &pure, fade);
         }
+        stream.tail = pure[pure.len().saturating_sub(fade)..].to_vec();
         stream.next += out.len();
     }
 
