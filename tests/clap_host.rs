@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use encore::audio::{WavFormat, write_wav_new};
 use encore::engine::Settings as GenerationSettings;
-use encore::plugin::{SessionState, Take};
-use host::{Host, PortConfig, PortInfo, Timeline, sample};
+use encore::plugin::{PromptSource, SessionState, Settings, StartAt, Take};
+use host::{Host, ParamChange, PortConfig, PortInfo, Timeline, sample};
 
 const SAMPLE_RATES: [f64; 3] = [44_100.0, 48_000.0, 96_000.0];
 const BLOCK_SIZES: [u32; 4] = [1, 64, 512, 4096];
@@ -249,6 +249,23 @@ fn reports_no_latency_to_the_host() {
     assert_clean(&host);
 }
 
+/// Replace mode fades the take in and out against the track over 5 ms at its region's
+/// edges, equal power: (take gain, track gain) at frame `t` of a region of `frames`, `None`
+/// between the fades.
+fn edge_gains(t: usize, frames: usize) -> Option<(f32, f32)> {
+    let edge = (0.005f64 * 48_000.0).round() as usize;
+    let edge = edge.min(frames / 2);
+    let step = if t < edge {
+        t
+    } else if frames - 1 - t < edge {
+        frames - 1 - t
+    } else {
+        return None;
+    };
+    let angle = std::f32::consts::FRAC_PI_2 * (step as f32 + 0.5) / edge as f32;
+    Some((angle.sin(), angle.cos()))
+}
+
 /// A state holding one take at `timeline_start` (written to `dir`), chosen, in Replace mode.
 fn state_with_a_take(
     host: &mut Host,
@@ -326,15 +343,27 @@ fn a_restored_take_plays_over_its_region_and_nowhere_else() {
     let result = host.run(2, 48_000.0, 512, &[512, 300, 17, 512, 512], Some(timeline));
     for (channel, output) in result.output.iter().enumerate() {
         for (i, out) in output.iter().enumerate() {
-            let expected = match i.checked_sub(start).and_then(|t| take.get(t)) {
-                Some(&s) => s,
-                None => sample(channel, i as u64),
+            let track = sample(channel, i as u64);
+            let Some(&s) = i.checked_sub(start).and_then(|t| take.get(t)) else {
+                assert_eq!(
+                    out.to_bits(),
+                    track.to_bits(),
+                    "channel {channel}, frame {i}"
+                );
+                continue;
             };
-            assert_eq!(
-                out.to_bits(),
-                expected.to_bits(),
-                "channel {channel}, frame {i}"
-            );
+            match edge_gains(i - start, frames) {
+                // The take alone, bit for bit.
+                None => assert_eq!(out.to_bits(), s.to_bits(), "channel {channel}, frame {i}"),
+                Some((take_gain, track_gain)) => {
+                    let expected = s * take_gain + track * track_gain;
+                    let tolerance = 1e-5 * expected.abs().max(1.0);
+                    assert!(
+                        (out - expected).abs() <= tolerance,
+                        "channel {channel}, frame {i}: {out} for {expected}"
+                    );
+                }
+            }
         }
     }
     // A stopped transport plays nothing: the track passes untouched.
@@ -360,8 +389,101 @@ fn a_restored_take_plays_from_the_first_block_of_the_first_activation() {
         tempo_bpm: 120.0,
     };
     let result = host.run(2, 48_000.0, 256, &[256, 256], Some(timeline));
+    // Past the region's fade-in (5 ms at 48 kHz), the first blocks play the take itself.
+    let fade = 240;
     for output in &result.output {
-        assert_eq!(output[..512], take[..512], "the first blocks play the take");
+        assert_eq!(output[fade..512], take[fade..512], "the first blocks play the take");
     }
     assert_clean(&host);
+}
+
+/// Encore set up for the tiny model and `start_at`, takes in `dir`.
+fn configure_for_continue(host: &mut Host, dir: &Path, start_at: StartAt) {
+    let mut state = host.save_state();
+    let mut settings: Settings =
+        serde_json::from_str(state["fields"]["settings"].as_str().unwrap()).unwrap();
+    settings.model_dir = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-5b"));
+    settings.takes_dir = Some(dir.to_path_buf());
+    settings.prompt = PromptSource::LastSeconds(1.0);
+    settings.start_at = start_at;
+    state["fields"]["settings"] = serde_json::to_string(&settings).unwrap().into();
+    state["params"]["seconds"] = serde_json::json!({ "f32": 1.0 });
+    state["params"]["takes"] = serde_json::json!({ "i32": 1 });
+    state["params"]["level"] = serde_json::json!({ "i32": 0 });
+    host.load_state(&state);
+}
+
+/// Where the generation a Continue started puts its take: on the session from the request on
+/// (the generation goes on after the run; its take's start is set from the request).
+fn requested_start(host: &mut Host) -> i64 {
+    let state = host.save_state();
+    let session: SessionState =
+        serde_json::from_str(state["fields"]["session"].as_str().unwrap()).unwrap();
+    let errors = state["fields"]["session"].as_str().unwrap().to_string();
+    let unfinished = session.unfinished.first();
+    let started = session.takes.first().map(|t| t.timeline_start);
+    unfinished
+        .map(|u| u.timeline_start)
+        .or(started)
+        .unwrap_or_else(|| panic!("no generation was started: {errors}"))
+}
+
+#[test]
+fn an_automated_continue_inside_a_block_starts_the_take_on_its_sample() {
+    let timeline = Timeline {
+        playing: true,
+        tempo_bpm: 120.0,
+    };
+    // Not on a block boundary for any of these sizes.
+    let at = 100_003;
+    for block in [1u32, 7, 333, 4095] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = Host::load();
+        configure_for_continue(&mut host, dir.path(), StartAt::Now);
+        let id = host.param_id("Continue");
+        let changes = [
+            ParamChange {
+                at,
+                param_id: id,
+                value: 1.0,
+            },
+            ParamChange {
+                at: at + 1_000,
+                param_id: id,
+                value: 0.0,
+            },
+        ];
+        let blocks = blocks_for(120_000, block);
+        host.run_with_changes(2, 48_000.0, block, &blocks, Some(timeline), &changes);
+        assert_eq!(requested_start(&mut host), at as i64, "blocks of {block}");
+    }
+}
+
+#[test]
+fn a_continue_on_the_next_bar_starts_on_the_bar_line() {
+    // 4/4 at 120 bpm and 48 kHz: a bar is 96 000 samples; Continue in bar 2.
+    let timeline = Timeline {
+        playing: true,
+        tempo_bpm: 120.0,
+    };
+    for block in [333u32, 4095] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = Host::load();
+        configure_for_continue(&mut host, dir.path(), StartAt::NextBar);
+        let id = host.param_id("Continue");
+        let changes = [ParamChange {
+            at: 100_003,
+            param_id: id,
+            value: 1.0,
+        }];
+        host.run_with_changes(
+            2,
+            48_000.0,
+            block,
+            &blocks_for(200_000, block),
+            Some(timeline),
+            &changes,
+        );
+        assert_eq!(requested_start(&mut host), 192_000, "blocks of {block}");
+    }
 }

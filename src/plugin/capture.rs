@@ -53,6 +53,10 @@ pub struct TransportSnapshot {
     pub position_samples: Option<i64>,
     pub sample_rate: f32,
     pub time_signature: Option<TimeSignature>,
+    /// Position in quarter notes.
+    pub pos_beats: Option<f64>,
+    /// Where the bar holding this block started, in quarter notes.
+    pub bar_start_beats: Option<f64>,
 }
 
 /// One captured block as the worker receives it.
@@ -192,6 +196,8 @@ mod tests {
             position_samples: Some(position),
             sample_rate: 48_000.0,
             time_signature: None,
+            pos_beats: None,
+            bar_start_beats: None,
         }
     }
 

@@ -12,6 +12,7 @@ use nice_plug::params::persist::PersistentField;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
+use super::capture::{TimeSignature, TransportSnapshot};
 use crate::engine::RuntimeInfo;
 
 /// Whether the engine can run, as the editor shows it.
@@ -59,6 +60,12 @@ pub struct Diagnostics {
     /// Host time signature in the last block: numerator << 16 | denominator (0 when the host
     /// gives none).
     pub host_time_signature: AtomicU32,
+    /// Host position of the last block's first sample in quarter notes, as f64 bits (NaN when
+    /// the host gives none).
+    pub host_beats_bits: AtomicU64,
+    /// Where the bar holding the last block started, in quarter notes, as f64 bits (NaN when
+    /// unknown).
+    pub host_bar_start_bits: AtomicU64,
     /// How many times the worker thread was started (once per instance: it lives across
     /// activations).
     pub worker_starts: AtomicU64,
@@ -105,6 +112,23 @@ pub struct DiagnosticsSnapshot {
 }
 
 impl Diagnostics {
+    /// The host transport at the start of the last block the audio thread processed.
+    pub fn last_transport(&self) -> TransportSnapshot {
+        let finite = |bits: u64| Some(f64::from_bits(bits)).filter(|v| v.is_finite());
+        let position = self.host_position_samples.load(Ordering::Acquire);
+        TransportSnapshot {
+            playing: self.host_playing.load(Ordering::Acquire),
+            tempo_bpm: finite(self.host_tempo_bits.load(Ordering::Acquire)).filter(|t| *t > 0.0),
+            position_samples: (position >= 0).then_some(position),
+            sample_rate: f32::from_bits(self.sample_rate_bits.load(Ordering::Acquire)),
+            time_signature: TimeSignature::unpacked(
+                self.host_time_signature.load(Ordering::Acquire),
+            ),
+            pos_beats: finite(self.host_beats_bits.load(Ordering::Acquire)),
+            bar_start_beats: finite(self.host_bar_start_bits.load(Ordering::Acquire)),
+        }
+    }
+
     pub fn snapshot(&self) -> DiagnosticsSnapshot {
         let load = |a: &AtomicU64| a.load(Ordering::Acquire);
         DiagnosticsSnapshot {

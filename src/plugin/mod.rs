@@ -21,6 +21,7 @@ mod recordings;
 mod request;
 mod session;
 mod settings;
+mod start_line;
 mod stream_resampler;
 mod takes;
 mod timeline;
@@ -40,7 +41,7 @@ pub use model::MODEL_DIR_ENV;
 pub use params::{EncoreParams, PlaybackMode, TargetLevel};
 use playback::{PlaybackConsumer, playback_ring};
 pub use session::{SessionState, Shared, Take};
-pub use settings::{LengthUnit, PromptSource, Settings};
+pub use settings::{LengthUnit, PromptSource, Settings, StartAt};
 pub use takes::TAKES_DIR_ENV;
 use timeline::{TimelinePlayer, timeline};
 use worker::{AudioLinks, WorkerCommand, WorkerHandle, WorkerLinks};
@@ -106,6 +107,10 @@ impl Plugin for Encore {
             ..AudioIOLayout::const_default()
         },
     ];
+
+    // A Continue automated inside a block starts at its sample: the wrapper splits the block
+    // there, so `process()` sees the change at the start of a block of its own.
+    const SAMPLE_ACCURATE_AUTOMATION: bool = true;
 
     type SysExMessage = ();
     type BackgroundTask = ();
@@ -185,6 +190,14 @@ impl Plugin for Encore {
             snapshot.time_signature.map_or(0, TimeSignature::packed),
             Ordering::Relaxed,
         );
+        diag.host_beats_bits.store(
+            snapshot.pos_beats.unwrap_or(f64::NAN).to_bits(),
+            Ordering::Relaxed,
+        );
+        diag.host_bar_start_bits.store(
+            snapshot.bar_start_beats.unwrap_or(f64::NAN).to_bits(),
+            Ordering::Relaxed,
+        );
 
         let Some(audio) = self.audio.as_mut() else {
             return ProcessStatus::Normal;
@@ -197,7 +210,10 @@ impl Plugin for Encore {
 
         let mode = self.params.playback.value();
         if let (true, Some(position)) = (snapshot.playing, snapshot.position_samples) {
-            audio.timeline.play_into(buffer.as_slice(), position, mode);
+            let fade = timeline::fade_frames(self.sample_rate);
+            audio
+                .timeline
+                .play_into(buffer.as_slice(), position, mode, fade);
         }
         audio.playback.play_into(buffer.as_slice(), mode, diag);
         ProcessStatus::Normal
@@ -245,6 +261,8 @@ fn snapshot_of(transport: &Transport, sample_rate: f32) -> TransportSnapshot {
         position_samples: transport.pos_samples(),
         sample_rate,
         time_signature,
+        pos_beats: transport.pos_beats(),
+        bar_start_beats: transport.bar_start_pos_beats(),
     }
 }
 

@@ -15,8 +15,8 @@ use super::capture::{CaptureProducer, TransportSnapshot, capture_rings};
 use super::params::{EncoreParams, PlaybackMode, TargetLevel};
 use super::playback::playback_ring;
 use super::session::{SessionState, Take};
-use super::settings::PromptSource;
-use super::timeline::{TimelinePlayer, timeline};
+use super::settings::{PromptSource, StartAt};
+use super::timeline::{self, TimelinePlayer, timeline};
 use super::worker::{AudioLinks, WorkerCommand, WorkerHandle, WorkerLinks};
 use crate::audio::{WavFormat, read_audio_file, write_wav_new};
 use crate::engine::Settings as GenerationSettings;
@@ -45,6 +45,8 @@ fn params(takes_dir: &Path, level: TargetLevel) -> Arc<EncoreParams> {
         settings.prompt = PromptSource::LastSeconds(1.5);
         settings.new_seed_each_time = false;
         settings.seed = 11;
+        // These tests place takes where Continue arrives; bar lines have tests of their own.
+        settings.start_at = StartAt::Now;
     }
     params
 }
@@ -95,13 +97,28 @@ fn transport(position: i64) -> TransportSnapshot {
         position_samples: Some(position),
         sample_rate: HOST_RATE,
         time_signature: None,
+        // 120 bpm from position 0.
+        pos_beats: Some(position as f64 * 2.0 / f64::from(HOST_RATE)),
+        bar_start_beats: None,
     }
 }
 
 /// Plays `seconds` of a chord from timeline position 0, then asks for a continuation at the
 /// end (as the `continue` parameter does, in the next block's header). Returns the end.
 fn play_and_continue(running: &mut Running, params: &EncoreParams, seconds: f64) -> i64 {
-    let frames = (seconds * f64::from(HOST_RATE)) as i64;
+    let end = play(running, params, 0, seconds);
+    let none: [&[f32]; 0] = [];
+    assert!(
+        running
+            .capture
+            .push(&none, transport(end), 1, &params.diagnostics)
+    );
+    end
+}
+
+/// Plays `seconds` of a chord from timeline position `from`; returns where it ended.
+fn play(running: &mut Running, params: &EncoreParams, from: i64, seconds: f64) -> i64 {
+    let frames = from + (seconds * f64::from(HOST_RATE)) as i64;
     let chord = |t: i64| {
         let t = t as f32 / HOST_RATE;
         [220.0f32, 277.18, 329.63]
@@ -110,7 +127,7 @@ fn play_and_continue(running: &mut Running, params: &EncoreParams, seconds: f64)
             .sum::<f32>()
     };
     let diag = &params.diagnostics;
-    let mut position = 0;
+    let mut position = from;
     while position < frames {
         let block: Vec<f32> = (position..position + BLOCK as i64).map(chord).collect();
         while !running
@@ -125,8 +142,6 @@ fn play_and_continue(running: &mut Running, params: &EncoreParams, seconds: f64)
             std::thread::sleep(Duration::from_millis(2));
         }
     }
-    let none: [&[f32]; 0] = [];
-    assert!(running.capture.push(&none, transport(position), 1, diag));
     position
 }
 
@@ -193,7 +208,9 @@ fn a_continue_request_becomes_a_take_on_the_timeline_and_in_a_wav() {
     assert!(samples.iter().any(|s| s.abs() > 1e-3), "the take is silent");
 
     // The worker handed the take to the audio thread: over the region it plays the WAV, sample
-    // for sample (Replace), before and after it the track passes untouched.
+    // for sample (Replace), before and after it the track passes untouched. The region's edges
+    // fade (tested in `timeline`).
+    let fade = timeline::fade_frames(HOST_RATE);
     let block = 4096;
     let mut position = end - 100;
     while position < end + take.frames as i64 + 100 {
@@ -204,9 +221,15 @@ fn a_continue_request_becomes_a_take_on_the_timeline_and_in_a_wav() {
             &mut [&mut left, &mut right],
             position,
             PlaybackMode::Replace,
+            fade,
         );
         for i in 0..block {
             let t = position + i as i64 - end;
+            if (0..fade as i64).contains(&t)
+                || (0..fade as i64).contains(&(samples.len() as i64 - 1 - t))
+            {
+                continue;
+            }
             let expected = match usize::try_from(t).ok().and_then(|t| samples.get(t)) {
                 Some(&s) => s,
                 None => input[i],
@@ -307,9 +330,10 @@ fn the_users_cancel_keeps_finished_takes_and_is_not_resumed() {
 }
 
 /// Plays `player` over `frames` frames from `position` on a constant input; the output.
-fn play(player: &mut TimelinePlayer, position: i64, frames: usize) -> Vec<f32> {
+fn play_timeline(player: &mut TimelinePlayer, position: i64, frames: usize) -> Vec<f32> {
     let mut left = vec![0.25f32; frames];
-    player.play_into(&mut [&mut left[..]], position, PlaybackMode::Replace);
+    let fade = timeline::fade_frames(HOST_RATE);
+    player.play_into(&mut [&mut left[..]], position, PlaybackMode::Replace, fade);
     left
 }
 
@@ -349,7 +373,9 @@ fn activations_during_a_generation_only_swap_the_rings() {
     let wav = read_audio_file(&take.file).unwrap();
     // The buffer swap reaches the latest player at its next block.
     wait_until("the take plays", Duration::from_secs(10), || {
-        play(&mut player, end, 64) == wav.channels[0][..64]
+        // Past the region's fade-in, the take itself.
+        let fade = timeline::fade_frames(HOST_RATE);
+        play_timeline(&mut player, end, fade + 64)[fade..] == wav.channels[0][fade..fade + 64]
     });
     assert_eq!(params.diagnostics.worker_starts.load(Ordering::Relaxed), 1);
     let names: Vec<_> = params.shared.session.read().level_files[&take.id]
@@ -393,5 +419,70 @@ fn a_restored_take_is_ready_for_the_first_block_of_the_next_activation() {
     });
     let (_capture, mut player) = activate(&running.worker);
     // The very first block, before the worker could send anything through the new rings.
-    assert_eq!(play(&mut player, 1_000, 256), take_audio[..256]);
+    // Past the region's fade-in (which the first block plays too), the take itself.
+    let fade = timeline::fade_frames(HOST_RATE);
+    let first = play_timeline(&mut player, 1_000, fade + 256);
+    assert_eq!(first[fade..], take_audio[fade..fade + 256]);
+    assert_ne!(first[0], 0.25, "the first block already fades the take in");
+}
+
+#[test]
+fn a_continue_on_the_next_bar_waits_for_the_line_and_the_prompt_ends_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = params(dir.path(), TargetLevel::Preview);
+    params.settings.write().start_at = StartAt::NextBar;
+    let mut running = start(&params);
+    // Continue arrives 2.1 s in (bar 2, beat 1.2 at 120 bpm in 4/4): the take starts at bar 3,
+    // 4 s in, and the prompt is the 1.5 s before it.
+    let requested = play_and_continue(&mut running, &params, 2.1);
+    assert_eq!(requested, 100_800);
+    let bar_three = 4 * HOST_RATE as i64;
+    play(&mut running, &params, requested, 1.5);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        params.shared.session.read().unfinished.is_empty(),
+        "started before the bar line"
+    );
+    play(&mut running, &params, requested + 72_000, 1.0);
+    wait_until("the generation starts", Duration::from_secs(30), || {
+        assert_eq!(last_error(&params), None);
+        !params.shared.session.read().unfinished.is_empty()
+    });
+    let start = params.shared.session.read().unfinished[0].timeline_start;
+    assert_eq!(start, bar_three);
+    running.commands.send(WorkerCommand::Cancel).unwrap();
+    running.worker.stop_and_join();
+}
+
+#[test]
+fn the_editors_continue_waits_for_the_next_bar_after_the_playhead() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = params(dir.path(), TargetLevel::Preview);
+    params.settings.write().start_at = StartAt::NextBar;
+    let mut running = start(&params);
+    let played = play(&mut running, &params, 0, 2.1);
+    // What `process()` leaves in the diagnostics for its last block, at 120 bpm in 4/4.
+    let diag = &params.diagnostics;
+    let last_block = played - BLOCK as i64;
+    diag.sample_rate_bits
+        .store(HOST_RATE.to_bits(), Ordering::Release);
+    diag.host_playing.store(true, Ordering::Release);
+    diag.host_tempo_bits
+        .store(120.0f64.to_bits(), Ordering::Release);
+    diag.host_position_samples
+        .store(last_block, Ordering::Release);
+    diag.host_beats_bits.store(
+        (last_block as f64 * 2.0 / f64::from(HOST_RATE)).to_bits(),
+        Ordering::Release,
+    );
+    running.commands.send(WorkerCommand::Continue).unwrap();
+    play(&mut running, &params, played, 2.1);
+    wait_until("the generation starts", Duration::from_secs(30), || {
+        assert_eq!(last_error(&params), None);
+        !params.shared.session.read().unfinished.is_empty()
+    });
+    let start = params.shared.session.read().unfinished[0].timeline_start;
+    assert_eq!(start, 4 * HOST_RATE as i64, "on bar 3, 4 s in");
+    running.commands.send(WorkerCommand::Cancel).unwrap();
+    running.worker.stop_and_join();
 }

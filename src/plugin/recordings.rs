@@ -295,6 +295,8 @@ mod tests {
                     numerator: 3,
                     denominator: 4,
                 }),
+                pos_beats: None,
+                bar_start_beats: None,
             },
         }
     }

@@ -35,6 +35,8 @@ pub struct Settings {
     /// Minutes a model nobody uses stays loaded before its memory is given back (applies to
     /// every Encore instance in the process: they share one engine).
     pub model_idle_minutes: f32,
+    /// Where the continuation starts: where Continue is pressed, or on the next beat or bar.
+    pub start_at: StartAt,
 }
 
 /// [`Settings::model_idle_minutes`] unless the user changes it.
@@ -56,6 +58,7 @@ impl Default for Settings {
             prompt: PromptSource::LastSeconds(12.0),
             prompt_file: None,
             model_idle_minutes: DEFAULT_MODEL_IDLE_MINUTES,
+            start_at: StartAt::default(),
         }
     }
 }
@@ -71,6 +74,19 @@ impl Settings {
         let minutes = if minutes.is_nan() { 0.0 } else { minutes };
         Duration::from_secs_f64(f64::from(minutes) * 60.0)
     }
+}
+
+/// Where on the host timeline a continuation starts (the prompt is what precedes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum StartAt {
+    /// At the sample where Continue was pressed or automated.
+    Now,
+    /// On the next beat of the host's time signature.
+    NextBeat,
+    /// On the next bar line: a continuation off the downbeat is of little use in an
+    /// arrangement.
+    #[default]
+    NextBar,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -25,7 +25,8 @@ use clack_extensions::params::{
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
 use clack_host::events::EventFlags;
-use clack_host::events::event_types::{TransportEvent, TransportFlags};
+use clack_host::events::Pckn;
+use clack_host::events::event_types::{ParamValueEvent, TransportEvent, TransportFlags};
 use clack_host::prelude::*;
 use clack_host::utils::{BeatTime, SecondsTime};
 
@@ -247,6 +248,15 @@ pub struct RunResult {
     pub latency: Option<u32>,
 }
 
+/// A parameter's new value at an absolute sample of a run, sent as a CLAP param-value event
+/// at its offset inside the block that holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamChange {
+    pub at: u64,
+    pub param_id: u32,
+    pub value: f64,
+}
+
 /// The host transport for one run: `None` means a free-running host (no transport at all).
 #[derive(Debug, Clone, Copy)]
 pub struct Timeline {
@@ -368,6 +378,24 @@ impl Host {
             .unwrap_or_else(|_| panic!("the plugin refused audio-ports config {id}"));
     }
 
+    /// The CLAP id of the parameter named `name`.
+    pub fn param_id(&mut self, name: &str) -> u32 {
+        let params = self
+            .extensions()
+            .params
+            .expect("the plugin has no params extension");
+        let handle = self.instance.plugin_handle();
+        let mut buffer = ParamInfoBuffer::new();
+        for i in 0..params.count(&handle) {
+            if let Some(info) = params.get_info(&handle, i, &mut buffer)
+                && info.name == name.as_bytes()
+            {
+                return info.id.get();
+            }
+        }
+        panic!("no parameter named {name}")
+    }
+
     /// Parameter (name, default value) pairs in the plugin's order.
     pub fn params(&mut self) -> Vec<(String, f64)> {
         let params = self
@@ -434,6 +462,19 @@ impl Host {
         block_sizes: &[u32],
         timeline: Option<Timeline>,
     ) -> RunResult {
+        self.run_with_changes(channels, sample_rate, max_block, block_sizes, timeline, &[])
+    }
+
+    /// [`Self::run`], sending `changes` (sorted by sample) as param-value events.
+    pub fn run_with_changes(
+        &mut self,
+        channels: usize,
+        sample_rate: f64,
+        max_block: u32,
+        block_sizes: &[u32],
+        timeline: Option<Timeline>,
+        changes: &[ParamChange],
+    ) -> RunResult {
         let config = PluginAudioConfiguration {
             sample_rate,
             min_frames_count: 1,
@@ -459,6 +500,7 @@ impl Host {
                     max_block,
                     block_sizes,
                     timeline,
+                    changes,
                 )
             });
             while !audio.is_finished() {
@@ -495,6 +537,7 @@ fn stream_blocks(
     max_block: u32,
     block_sizes: &[u32],
     timeline: Option<Timeline>,
+    changes: &[ParamChange],
 ) -> (StoppedPluginAudioProcessor<TestHost>, RunResult) {
     let max = max_block as usize;
     let mut inputs = vec![vec![0.0f32; max]; channels];
@@ -502,6 +545,7 @@ fn stream_blocks(
     let mut input_ports = AudioPorts::with_capacity(channels, 1);
     let mut output_ports = AudioPorts::with_capacity(channels, 1);
     let mut output_events = EventBuffer::new();
+    let mut input_events = EventBuffer::new();
 
     let mut processor = processor
         .start_processing()
@@ -521,6 +565,16 @@ fn stream_blocks(
             output[..n].fill(f32::NAN);
         }
         let transport = timeline.map(|t| transport_at(t, position, sample_rate));
+        input_events.clear();
+        let block = position..position + n as u64;
+        for change in changes.iter().filter(|c| block.contains(&c.at)) {
+            input_events.push(&ParamValueEvent::new(
+                (change.at - position) as u32,
+                ClapId::new(change.param_id),
+                Pckn::match_all(),
+                change.value,
+            ));
+        }
         {
             let input_audio = input_ports.with_input_buffers([AudioPortBuffer {
                 latency: 0,
@@ -541,7 +595,7 @@ fn stream_blocks(
                 .process(
                     &input_audio,
                     &mut output_audio,
-                    &InputEvents::empty(),
+                    &InputEvents::from_buffer(&input_events),
                     &mut OutputEvents::from_buffer(&mut output_events),
                     Some(position),
                     transport.as_ref(),

@@ -52,8 +52,9 @@ def prompt_audio(seconds: float) -> np.ndarray:
 class Session:
     """One RenderEngine with a playback source feeding Encore."""
 
-    def __init__(self, audio: np.ndarray, state: bytes | None = None):
-        self.engine = daw.RenderEngine(SAMPLE_RATE, BLOCK)
+    def __init__(self, audio: np.ndarray, state: bytes | None = None, block: int = BLOCK):
+        self.block = block
+        self.engine = daw.RenderEngine(SAMPLE_RATE, block)
         self.engine.set_bpm(BPM)
         self.encore = self.engine.make_plugin_processor("encore", require_bundle())
         self.audio = audio
@@ -76,9 +77,17 @@ class Session:
         Path(path).write_bytes(raw)
         self.encore.load_state(path)
 
-    def configure(self, takes_dir: Path, seconds: float, level: str, model: Path = MODEL) -> None:
+    def configure(
+        self,
+        takes_dir: Path,
+        seconds: float,
+        level: str,
+        model: Path = MODEL,
+        start_at: str = "NextBar",
+    ) -> None:
         """The tiny model, takes in `takes_dir`, a `seconds`-long continuation of one take down
-        to `level`, of the last 2 s before the playhead, with a fixed seed, in Replace mode."""
+        to `level`, of the last 2 s before the playhead, with a fixed seed, in Replace mode,
+        starting at `start_at` ("Now", "NextBeat" or "NextBar")."""
         raw = self.raw_state()
         state = read_state(raw)
         state["fields"]["settings"].update(
@@ -87,6 +96,7 @@ class Session:
             prompt={"LastSeconds": 2.0},
             new_seed_each_time=False,
             seed=5,
+            start_at=start_at,
         )
         params = state["params"]
         params["seconds"] = {"f32": seconds}
@@ -95,13 +105,17 @@ class Session:
         params["playback"] = {"i32": REPLACE}
         self.load_raw_state(write_state(raw, state))
 
-    def render(self, seconds: float, continue_at: float | None = None) -> np.ndarray:
-        """Renders from timeline position 0; `continue_at`: where the `continue` parameter's
-        automation rises (seconds), else it stays off."""
+    def render(
+        self, seconds: float, continue_at: float | None = None, continue_at_sample: int | None = None
+    ) -> np.ndarray:
+        """Renders from timeline position 0; `continue_at` (seconds) or `continue_at_sample`:
+        where the `continue` parameter's automation rises, else it stays off."""
         frames = int(seconds * SAMPLE_RATE)
         automation = np.zeros(frames, dtype=np.float32)
         if continue_at is not None:
-            automation[int(continue_at * SAMPLE_RATE) :] = 1.0
+            continue_at_sample = int(continue_at * SAMPLE_RATE)
+        if continue_at_sample is not None:
+            automation[continue_at_sample:] = 1.0
         assert self.encore.set_automation(CONTINUE_INDEX, automation)
         self.engine.render(seconds)
         return self.engine.get_audio()

@@ -19,6 +19,8 @@ from encore_host import assert_bit_exact, read_state
 
 HERE = Path(__file__).resolve().parent
 CONTINUE_AT = 2.0
+# The fades at a take's region edges in Replace mode (5 ms).
+EDGE_FADE_FRAMES = round(0.005 * SAMPLE_RATE)
 
 
 def read_wav(path: str) -> np.ndarray:
@@ -44,14 +46,27 @@ def read_wav(path: str) -> np.ndarray:
 
 
 def assert_take_on_the_track(rendered: np.ndarray, audio: np.ndarray, take: dict) -> None:
-    """Over the take's region the output is the take's WAV on both channels; elsewhere it is
-    the track, bit for bit."""
+    """Over the take's region the output is the take's WAV on both channels, faded in and out
+    against the track over EDGE_FADE_FRAMES at its edges (equal power); elsewhere it is the
+    track, bit for bit."""
     samples = read_wav(take["file"])
     start, frames = take["timeline_start"], take["frames"]
     assert len(samples) == frames, (len(samples), frames)
     assert rendered.shape[1] >= start + frames, "the render must cover the take"
-    expected = track_input(audio, rendered.shape[1])
+    track = track_input(audio, rendered.shape[1])
+    expected = track.copy()
     expected[:, start : start + frames] = samples
+    edge = min(EDGE_FADE_FRAMES, frames // 2)
+    angle = np.pi / 2 * (np.arange(edge) + 0.5) / edge
+    rising, falling = np.sin(angle), np.cos(angle)
+    fades = [
+        (slice(start, start + edge), rising, falling),
+        (slice(start + frames - edge, start + frames), rising[::-1], falling[::-1]),
+    ]
+    for span, take_gain, track_gain in fades:
+        mixed = samples[span.start - start : span.stop - start] * take_gain + track[:, span] * track_gain
+        np.testing.assert_allclose(rendered[:, span], mixed, atol=1e-5)
+        expected[:, span] = rendered[:, span]
     assert_bit_exact(expected, rendered)
 
 
@@ -80,7 +95,8 @@ def generated(tmp_path_factory, headless_juce):
 
 def test_the_automated_continue_makes_a_take_where_the_prompt_ends(generated):
     session, _, take, takes_dir = generated
-    # DawDreamer applies automation at block starts; 2.0 s is one.
+    # DawDreamer applies automation at block starts; 2.0 s is one, and a bar line at 120 bpm
+    # (Start at: next bar, the default).
     assert take["timeline_start"] == int(CONTINUE_AT * SAMPLE_RATE), take
     assert take["sample_rate"] == SAMPLE_RATE
     assert take["settings"]["seed"] == 5 and take["settings"]["target_level"] == 2

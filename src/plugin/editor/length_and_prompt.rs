@@ -10,7 +10,7 @@ use nice_plug_egui::widgets::ParamSlider;
 
 use super::super::recordings::Meter;
 use super::super::session::ModelStatus;
-use super::super::settings::{LengthUnit, PromptSource};
+use super::super::settings::{LengthUnit, PromptSource, StartAt};
 use super::super::worker::WorkerCommand;
 use super::format::duration;
 use super::{EditorApp, style};
@@ -47,6 +47,14 @@ fn source_choices(current: PromptSource) -> [(PromptSource, &'static str); 4] {
         ),
         (PromptSource::File, "An audio file"),
     ]
+}
+
+fn start_at_name(at: StartAt) -> &'static str {
+    match at {
+        StartAt::Now => "at the press",
+        StartAt::NextBeat => "on the next beat",
+        StartAt::NextBar => "on the next bar",
+    }
 }
 
 fn source_name(source: PromptSource) -> &'static str {
@@ -138,6 +146,30 @@ impl EditorApp {
         if self.settings.prompt != PromptSource::File {
             self.capture_line(ui);
         }
+        self.start_at_line(ui);
+    }
+
+    /// Where the continuation starts on the timeline (the prompt ends there).
+    fn start_at_line(&mut self, ui: &mut Ui) {
+        ui.horizontal(|ui| {
+            ui.label("Start");
+            egui::ComboBox::from_id_salt("start-at")
+                .selected_text(start_at_name(self.settings.start_at))
+                .show_ui(ui, |ui| {
+                    for choice in [StartAt::Now, StartAt::NextBeat, StartAt::NextBar] {
+                        ui.selectable_value(
+                            &mut self.settings.start_at,
+                            choice,
+                            start_at_name(choice),
+                        );
+                    }
+                });
+        })
+        .response
+        .on_hover_text(
+            "Where the take starts: where you press Continue (or the automation changes), or \
+             on the host's next beat or bar line; the prompt is what plays before it",
+        );
     }
 
     /// How much the plugin has heard, and a way to hear the prompt back.

@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use super::take_audio::{LiveTake, preload};
+use super::take_audio::{BufferShape, LiveTake};
 use super::{Generations, JobContext, Prepared, forget_unfinished, report};
 use crate::engine::{Event, JobEvent, JobId, JobUpdate, Settings as GenerationSettings};
 use crate::plugin::request::JobClient;
 use crate::plugin::session::{GenerationPhase, GenerationView, LevelProgress, ModelStatus};
 use crate::plugin::stream_resampler::convert_frames;
-use crate::plugin::timeline::TakeBuffer;
 
 /// Room in a take's buffer beyond the requested length (the engine rounds up to whole
 /// top-level hops, a few milliseconds).
@@ -85,18 +84,23 @@ impl Generations {
             .iter()
             .find(|u| u.checkpoint == live.checkpoint);
         let mut takes = Vec::with_capacity(client.take_ids.len());
+        let shape = BufferShape {
+            timeline_start,
+            capacity,
+            region,
+        };
         for &id in &client.take_ids {
             // Takes deleted since the project was saved stay deleted.
             if unfinished.is_some_and(|u| !u.take_ids.contains(&id)) {
                 live.skipped.insert(id);
             }
-            let buffer = TakeBuffer::new(id, timeline_start, capacity, region);
-            if let Some(take) = session.take(id) {
-                preload(&buffer, take, host_rate);
-            }
+            // Only the take that plays holds a buffer (memory stays bounded however many takes
+            // a generation makes); the others are written as WAVs and loaded when chosen.
+            let buffer = (session.chosen == Some(id))
+                .then(|| Arc::new(shape.buffer(id, session.take(id), host_rate)));
             takes.push(LiveTake {
                 id,
-                buffer: Arc::new(buffer),
+                buffer,
                 stream: None,
             });
         }
@@ -108,6 +112,7 @@ impl Generations {
             settings,
             prompt_samples,
             timeline_start,
+            shape,
             takes,
         });
         self.show(ctx, job, |v| {

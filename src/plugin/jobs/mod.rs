@@ -7,6 +7,8 @@
 
 mod engine_events;
 mod take_audio;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -26,7 +28,7 @@ use super::request::JobClient;
 use super::session::{GenerationPhase, GenerationView, Shared, Unfinished};
 use super::stream_resampler::convert_frames;
 use super::timeline::TakeBuffer;
-use take_audio::LiveTake;
+use take_audio::{BufferShape, LiveTake};
 
 /// How long stopping waits for the engine to confirm that its jobs stopped (it answers
 /// within one step, then saves a checkpoint).
@@ -66,6 +68,8 @@ struct Prepared {
     prompt_samples: usize,
     /// Host timeline position of the continuation, at the host's rate now.
     timeline_start: i64,
+    /// The shape of a take's buffer, made when the take is chosen.
+    shape: BufferShape,
     takes: Vec<LiveTake>,
 }
 
@@ -179,14 +183,50 @@ impl Generations {
         self.queue.cancel_all();
     }
 
-    /// The buffer a generating take streams into, if the take is generating.
-    pub fn buffer_of(&self, take: u64) -> Option<Arc<TakeBuffer>> {
+    /// The buffer that plays `chosen` if it is generating: made (with the best level already
+    /// written) when the take is chosen. The buffers of the other generating takes are dropped:
+    /// only what plays is held in memory.
+    pub fn playing_buffer(
+        &mut self,
+        chosen: Option<u64>,
+        shared: &Shared,
+    ) -> Option<Arc<TakeBuffer>> {
+        let host_rate = self.host_rate;
+        let mut playing = None;
+        for prepared in self
+            .live
+            .values_mut()
+            .filter_map(|job| job.prepared.as_mut())
+        {
+            for take in &mut prepared.takes {
+                if Some(take.id) != chosen {
+                    take.buffer = None;
+                    continue;
+                }
+                let buffer = take.buffer.get_or_insert_with(|| {
+                    let session = shared.session.read();
+                    Arc::new(
+                        prepared
+                            .shape
+                            .buffer(take.id, session.take(take.id), host_rate),
+                    )
+                });
+                playing = Some(buffer.clone());
+            }
+        }
+        playing
+    }
+
+    /// Frames held in the generating takes' buffers.
+    #[cfg(test)]
+    pub fn held_frames(&self) -> usize {
         self.live
             .values()
             .filter_map(|job| job.prepared.as_ref())
             .flat_map(|p| &p.takes)
-            .find(|t| t.id == take)
-            .map(|t| t.buffer.clone())
+            .filter_map(|t| t.buffer.as_ref())
+            .map(|b| b.capacity())
+            .sum()
     }
 
     /// Stops writing `take` (it was deleted while generating).

@@ -6,15 +6,39 @@ use super::engine_events::BUFFER_MARGIN_SECONDS;
 use super::{Generations, JobContext};
 use crate::audio::resample_mono;
 use crate::engine::JobId;
-use crate::plugin::session::{Shared, Take};
+use crate::plugin::session::Take;
 use crate::plugin::stream_resampler::{StreamResampler, convert_frames};
 use crate::plugin::takes;
-use crate::plugin::timeline::TakeBuffer;
+use crate::plugin::timeline::{TakeBuffer, fade_frames};
 
 pub(super) struct LiveTake {
     pub id: u64,
-    pub buffer: Arc<TakeBuffer>,
+    /// Only while the take is the chosen one (it plays).
+    pub buffer: Option<Arc<TakeBuffer>>,
     pub stream: Option<LevelStream>,
+}
+
+/// Where a generation's takes go on the timeline and how long they are, at the host's rate.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BufferShape {
+    pub timeline_start: i64,
+    pub capacity: usize,
+    pub region: usize,
+}
+
+impl BufferShape {
+    /// A buffer for take `id`, with the best level it already has (a resumed generation, or a
+    /// take chosen while it generates).
+    pub fn buffer(&self, id: u64, written: Option<&Take>, host_rate: f32) -> TakeBuffer {
+        let buffer = TakeBuffer::new(id, self.timeline_start, self.capacity, self.region);
+        if let Some(take) = written {
+            match takes::read_take(take, host_rate) {
+                Ok(samples) => buffer.write(0, &samples),
+                Err(e) => tracing::warn!("take {}: {e}", take.id),
+            }
+        }
+        buffer
+    }
 }
 
 /// One level's streamed audio of one take on its way into the buffer.
@@ -23,6 +47,9 @@ pub(super) struct LevelStream {
     resampler: StreamResampler,
     /// Buffer frame the next resampled sample goes to.
     next: usize,
+    /// The last samples written, pure: a chunk's end is blended into the older level after it,
+    /// so the next chunk writes them again.
+    tail: Vec<f32>,
 }
 
 impl Generations {
@@ -57,6 +84,7 @@ impl Generations {
                 level,
                 resampler,
                 next: next as usize,
+                tail: Vec::new(),
             });
         }
         let Some(stream) = take.stream.as_mut() else {
@@ -67,7 +95,14 @@ impl Generations {
             tracing::warn!("take {}: {e}", take.id);
             return;
         }
-        take.buffer.write(stream.next, &out);
+        let start = stream.next - stream.tail.len();
+        let mut pure = std::mem::take(&mut stream.tail);
+        pure.extend_from_slice(&out);
+        let fade = fade_frames(host_rate);
+        if let Some(buffer) = &take.buffer {
+            buffer.write_seamed(start, &pure, fade);
+        }
+        stream.tail = pure[pure.len().saturating_sub(fade)..].to_vec();
         stream.next += out.len();
     }
 
@@ -114,8 +149,10 @@ impl Generations {
         let file = takes::write_level(ctx.takes_dir, &name, level, continuation, rate)
             .map_err(|e| format!("take {name} (level {level}) could not be written: {e}"))?;
         tracing::info!("take {id} level {level}: {}", file.display());
-        take.buffer.write(0, continuation);
-        take.buffer.set_region(continuation.len());
+        if let Some(buffer) = &take.buffer {
+            buffer.write(0, continuation);
+            buffer.set_region(continuation.len());
+        }
         take.stream = None;
         let mut session = ctx.shared.session.write();
         let frames = continuation.len() as u64;
@@ -147,41 +184,30 @@ impl Generations {
         Ok(())
     }
 }
-
 impl Generations {
-    /// The host's rate changed (a new activation): the live takes get buffers at the new rate,
-    /// holding the levels already written; the level under way streams on into them from its
-    /// next chunk (what it streamed before the change is heard again when the level ends).
-    pub fn set_host_rate(&mut self, host_rate: f32, shared: &Shared) {
+    /// The host's rate changed (a new activation): every live take's buffer shape moves to the
+    /// new rate and the buffers made for the old one are dropped; the chosen take's is made
+    /// again (with the levels already written) when the timeline is handed over next. The level
+    /// under way streams on into it from its next chunk (what it streamed before the change is
+    /// heard again when the level ends).
+    pub fn set_host_rate(&mut self, host_rate: f32) {
         if host_rate == self.host_rate {
             return;
         }
-        let old_rate = f64::from(self.host_rate);
+        let (old, new) = (f64::from(self.host_rate), f64::from(host_rate));
         self.host_rate = host_rate;
-        let session = shared.session.read();
         for prepared in self.live.values_mut().filter_map(|j| j.prepared.as_mut()) {
-            prepared.timeline_start =
-                convert_frames(prepared.timeline_start, old_rate, f64::from(host_rate));
+            prepared.timeline_start = convert_frames(prepared.timeline_start, old, new);
             let seconds = prepared.settings.seconds;
-            let region = (seconds * f64::from(host_rate)).round() as usize;
-            let capacity =
-                ((seconds + BUFFER_MARGIN_SECONDS) * f64::from(host_rate)).ceil() as usize;
+            prepared.shape = BufferShape {
+                timeline_start: prepared.timeline_start,
+                capacity: ((seconds + BUFFER_MARGIN_SECONDS) * new).ceil() as usize,
+                region: (seconds * new).round() as usize,
+            };
             for take in &mut prepared.takes {
-                let buffer = TakeBuffer::new(take.id, prepared.timeline_start, capacity, region);
-                if let Some(saved) = session.take(take.id) {
-                    preload(&buffer, saved, host_rate);
-                }
-                take.buffer = Arc::new(buffer);
+                take.buffer = None;
                 take.stream = None;
             }
         }
-    }
-}
-
-/// A resumed take plays the best level it already has until a better one comes.
-pub(super) fn preload(buffer: &TakeBuffer, take: &Take, host_rate: f32) {
-    match takes::read_take(take, host_rate) {
-        Ok(samples) => buffer.write(0, &samples),
-        Err(e) => tracing::warn!("take {}: {e}", take.id),
     }
 }

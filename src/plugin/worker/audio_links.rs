@@ -91,7 +91,7 @@ impl Worker {
             self.audition.clear();
             self.playing = None;
             if let Some(generations) = &mut self.generations {
-                generations.set_host_rate(self.sample_rate, &self.shared);
+                generations.set_host_rate(self.sample_rate);
             }
         }
         self.capture = links.capture;

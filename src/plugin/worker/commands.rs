@@ -1,7 +1,6 @@
 //! The editor's requests to the worker ([`WorkerCommand`]) and what the worker does for each.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 
 use super::Worker;
 use crate::plugin::jobs::report;
@@ -53,13 +52,10 @@ impl Worker {
                 self.load_model(dir);
             }
             WorkerCommand::Continue => {
-                // Everything played up to the press belongs to the prompt.
+                // Everything played up to the press belongs to the prompt; the press counts
+                // where the audio thread's last block started, as an automated Continue would.
                 self.drain_capture();
-                let position = self
-                    .diagnostics
-                    .host_position_samples
-                    .load(Ordering::Acquire);
-                self.continue_generation((position >= 0).then_some(position));
+                self.request_continue(self.diagnostics.last_transport());
             }
             WorkerCommand::Cancel => {
                 if let Some(generations) = &mut self.generations {

@@ -11,26 +11,36 @@ use crate::plugin::takes;
 
 impl Worker {
     /// Starts a generation from the prompt before `playhead`; failures go to `last_error`.
-    pub(super) fn continue_generation(&mut self, playhead: Option<i64>) {
-        if let Err(message) = self.try_continue(playhead) {
-            report(&self.shared, format!("cannot continue: {message}"));
+    /// True when it started.
+    pub(super) fn continue_generation(&mut self, playhead: Option<i64>) -> bool {
+        match self.try_continue(playhead) {
+            Ok(()) => true,
+            Err(message) => {
+                report(&self.shared, format!("cannot continue: {message}"));
+                false
+            }
         }
     }
 
-    fn try_continue(&mut self, playhead: Option<i64>) -> Result<(), String> {
+    /// The model folder a Continue would use, or why there is none to use.
+    pub(super) fn model_for_continue(&self) -> Result<PathBuf, String> {
         if self.generations.is_none() {
             return Err(format!(
                 "ONNX Runtime is not available: {}",
                 self.runtime_error
             ));
         }
-        let model_dir = match &*self.shared.model.read() {
-            ModelStatus::Ready(info) => info.dir.clone(),
-            ModelStatus::Unusable { reason, .. } => return Err(reason.clone()),
+        match &*self.shared.model.read() {
+            ModelStatus::Ready(info) => Ok(info.dir.clone()),
+            ModelStatus::Unusable { reason, .. } => Err(reason.clone()),
             ModelStatus::Loading(_) | ModelStatus::NotSet => {
-                return Err("choose a model folder first".into());
+                Err("choose a model folder first".into())
             }
-        };
+        }
+    }
+
+    fn try_continue(&mut self, playhead: Option<i64>) -> Result<(), String> {
+        let model_dir = self.model_for_continue()?;
         let model_rate = Manifest::load(&model_dir)
             .map_err(|e| e.to_string())?
             .audio

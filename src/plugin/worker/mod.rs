@@ -41,7 +41,7 @@ pub use audio_links::{AudioLinks, ReadyTake};
 pub use commands::WorkerCommand;
 use resume::RESUME_DELAY;
 
-use super::capture::CaptureConsumer;
+use super::capture::{BlockHeader, CaptureConsumer};
 use super::diagnostics::Diagnostics;
 use super::jobs::{Generations, JobContext};
 use super::model::default_model_dir;
@@ -49,6 +49,7 @@ use super::params::EncoreParams;
 use super::playback::PlaybackProducer;
 use super::recordings::Recorder;
 use super::session::Shared;
+use super::start_line::LineWait;
 use super::takes;
 use super::timeline::{TakeBuffer, TimelineSender};
 
@@ -100,6 +101,8 @@ impl WorkerHandle {
             resume_at: Some(Instant::now() + RESUME_DELAY),
             seen_restores: 0,
             idle_release_applied: None,
+            line_wait: None,
+            last_block: None,
         };
         let thread = std::thread::Builder::new()
             .name("encore-worker".into())
@@ -179,6 +182,10 @@ struct Worker {
     seen_restores: u64,
     /// The idle time last given to the job queue.
     idle_release_applied: Option<Duration>,
+    /// A Continue waiting for its beat or bar line.
+    line_wait: Option<LineWait>,
+    /// The last captured block with audio (where an editor's press may find its line).
+    last_block: Option<BlockHeader>,
 }
 
 impl Worker {

@@ -47,6 +47,8 @@ fn receives_every_captured_frame_and_plays_the_prompt_back() {
         position_samples: None,
         sample_rate: RATE,
         time_signature: None,
+        pos_beats: None,
+        bar_start_beats: None,
     };
     let ramp: Vec<f32> = (0..50).map(|i| i as f32).collect();
     for _ in 0..4 {

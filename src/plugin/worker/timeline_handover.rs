@@ -28,7 +28,11 @@ impl Worker {
             };
             (chosen, rate)
         };
-        let live = chosen.and_then(|id| self.generations.as_ref()?.buffer_of(id));
+        // Only the chosen take of a running generation holds a buffer (made here when chosen).
+        let live = self
+            .generations
+            .as_mut()
+            .and_then(|g| g.playing_buffer(chosen, &self.shared));
         let wanted = match (chosen, live) {
             (None, _) => None,
             (Some(_), Some(live)) => Some(live),

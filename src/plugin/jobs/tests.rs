@@ -1,0 +1,98 @@
+//! Playback memory: however many takes a generation makes, only the one that plays holds a
+//! buffer at the host's rate.
+
+use super::*;
+use crate::engine::runtime::{self, RuntimeSearch};
+use crate::plugin::session::Shared;
+
+const HOST_RATE: f32 = 48_000.0;
+const MODEL_RATE: u32 = 44_100;
+const TAKES: u64 = 16;
+const SECONDS: f64 = 180.0;
+/// The bound the plugin promises for 16 takes of 3 minutes.
+const HALF_A_GIGABYTE: usize = 512 << 20;
+
+/// A job prepared as the engine would prepare one (the job itself never runs: nothing reads
+/// the queue's events here).
+fn prepared_job(generations: &mut Generations, ctx: &JobContext) -> JobId {
+    let job = 7;
+    generations.live.insert(
+        job,
+        LiveJob {
+            checkpoint: ctx.takes_dir.join("generation.json"),
+            prepared: None,
+            skipped: HashSet::new(),
+            discard: false,
+        },
+    );
+    let mut settings = GenerationSettings::new(SECONDS, 1);
+    settings.takes = TAKES as usize;
+    settings.target_level = 2;
+    let client = JobClient {
+        timeline_start: 96_000,
+        sample_rate: HOST_RATE,
+        take_ids: (0..TAKES).collect(),
+        model_rate: MODEL_RATE,
+    };
+    let client = serde_json::to_value(&client).unwrap();
+    generations.handle(
+        JobEvent {
+            job,
+            update: crate::engine::JobUpdate::Prepared {
+                settings,
+                prompt_samples: 0,
+                client,
+            },
+        },
+        ctx,
+    );
+    job
+}
+
+fn held_bytes(generations: &Generations) -> usize {
+    generations.held_frames() * std::mem::size_of::<f32>()
+}
+
+#[test]
+fn sixteen_takes_of_three_minutes_hold_one_take_in_memory() {
+    let runtime = runtime::ensure_loaded(&RuntimeSearch::from_this_binary(None))
+        .expect("ONNX Runtime (runtime/) for the job queue");
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Shared::default();
+    shared.session.write().chosen = Some(0);
+    let ctx = JobContext {
+        shared: &shared,
+        takes_dir: dir.path(),
+    };
+    let mut generations = Generations::start(runtime, HOST_RATE);
+    let job = prepared_job(&mut generations, &ctx);
+    let one_take = ((SECONDS + 1.0) * f64::from(HOST_RATE)) as usize * 4;
+    assert!(
+        TAKES as usize * one_take > HALF_A_GIGABYTE,
+        "every take in memory would pass the bound"
+    );
+    assert!(
+        held_bytes(&generations) <= one_take,
+        "{}",
+        held_bytes(&generations)
+    );
+
+    // Every take streams a second of audio; only the chosen one keeps it.
+    let second = vec![0.25f32; MODEL_RATE as usize];
+    for row in 0..TAKES as usize {
+        generations.stream_audio(job, row, 2, 0, &second);
+    }
+    assert!(held_bytes(&generations) <= one_take);
+    let playing = generations.playing_buffer(Some(0), &shared).unwrap();
+    assert!(playing.ready() > 40_000, "the chosen take got its audio");
+
+    // Choosing another take makes its buffer and drops the old one; choosing a take that is
+    // not generating drops them all.
+    let other = generations.playing_buffer(Some(9), &shared).unwrap();
+    assert_eq!(other.take, 9);
+    assert!(held_bytes(&generations) <= one_take);
+    drop((playing, other));
+    assert!(generations.playing_buffer(Some(99), &shared).is_none());
+    assert_eq!(held_bytes(&generations), 0);
+    generations.cancel_all();
+}
