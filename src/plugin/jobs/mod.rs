@@ -7,6 +7,7 @@
 
 mod engine_events;
 mod take_audio;
+mod waveform_feed;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -21,6 +21,10 @@ impl Worker {
             }
             self.recorder.append(&header, &self.block);
         }
+        // Waveforms (plugin::waveform): the editor's picture of the recording.
+        self.shared
+            .waveforms
+            .follow_recording(self.recorder.latest());
     }
 
     fn continue_from_parameter(&mut self, header: &BlockHeader) {
