@@ -155,7 +155,7 @@ impl Envelope {
     /// like [`Envelope::frames`]), into `out`. Slices without audio are [`MinMax::EMPTY`].
     pub fn columns(&self, from: f64, to: f64, columns: usize, out: &mut Vec<MinMax>) {
         out.clear();
-        if columns == 0 || !(to > from) {
+        if columns == 0 || to.partial_cmp(&from) != Some(std::cmp::Ordering::Greater) {
             return;
         }
         let per_column = (to - from) / columns as f64;

@@ -1,7 +1,7 @@
 //! The thread that reads finished files for their waveforms, so neither the GUI nor the worker
 //! waits on the disk for a picture.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crossbeam_channel::{Sender, unbounded};
@@ -35,7 +35,7 @@ pub fn start(stores: Arc<Stores>) -> Sender<Request> {
     sender
 }
 
-fn read(path: &PathBuf) -> Result<Envelope, String> {
+fn read(path: &Path) -> Result<Envelope, String> {
     let audio = read_audio_file(path).map_err(|e| e.to_string())?;
     Ok(Envelope::from_samples(
         &audio.to_mono(),

@@ -68,7 +68,7 @@ fn the_recording_envelope_forgets_what_the_recorder_forgets() {
 fn a_streaming_level_shows_over_a_worse_finished_one_until_it_finishes() {
     let waves = Waveforms::default();
     waves.stream(7, 2, 0, &[0.5; 128], 44_100.0);
-    let finished = |level| LevelWave {
+    let finished = || LevelWave {
         envelope: Envelope::from_samples(&[0.2; 256], 48_000.0),
         finished: true,
     };
@@ -79,7 +79,7 @@ fn a_streaming_level_shows_over_a_worse_finished_one_until_it_finishes() {
         .get_mut(&7)
         .unwrap()
         .levels
-        .insert(2, finished(2));
+        .insert(2, finished());
     waves.stream(7, 1, 0, &[0.5; 64], 44_100.0);
     waves.stream(7, 1, 64, &[0.5; 64], 44_100.0);
     {
@@ -96,7 +96,7 @@ fn a_streaming_level_shows_over_a_worse_finished_one_until_it_finishes() {
         .get_mut(&7)
         .unwrap()
         .levels
-        .insert(1, finished(1));
+        .insert(1, finished());
     let takes = waves.takes();
     assert_eq!(takes[&7].best_finished().map(|(l, _)| l), Some(1));
     assert!(takes[&7].streaming().is_none());
