@@ -35,9 +35,15 @@ def main():
     label = Gtk.Label(label="refuses drops" if args.refuse else "drop a take here")
     window.add(label)
     mime = "application/x-nothing-offers-this" if args.refuse else "text/uri-list"
-    window.drag_dest_set(
-        Gtk.DestDefaults.ALL, [Gtk.TargetEntry.new(mime, 0, 0)], Gdk.DragAction.COPY
-    )
+    # A refusing window handles drops itself (no DestDefaults.DROP), so a source that drops
+    # anyway is seen ("drop") and told no.
+    defaults = Gtk.DestDefaults.ALL
+    if args.refuse:
+        defaults = Gtk.DestDefaults.MOTION | Gtk.DestDefaults.HIGHLIGHT
+    window.drag_dest_set(defaults, [Gtk.TargetEntry.new(mime, 0, 0)], Gdk.DragAction.COPY)
+    # A refusing target still reports the pointer (GTK only signals motion over a window
+    # that could take the drag unless it tracks motion).
+    window.drag_dest_set_track_motion(args.refuse)
     seen_motion = []
 
     def on_motion(_widget, _context, _x, _y, _time):
@@ -50,8 +56,11 @@ def main():
         seen_motion.clear()
         say("leave")
 
-    def on_drop(_widget, _context, _x, _y, _time):
+    def on_drop(_widget, context, _x, _y, time):
         say("drop")
+        if args.refuse:
+            Gtk.drag_finish(context, False, False, time)
+            return True
         return False
 
     def on_data(_widget, _context, _x, _y, data, _info, _time):

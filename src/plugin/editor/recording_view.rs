@@ -70,11 +70,11 @@ impl EditorApp {
                 prompt: Some(((length - KEEP_SECONDS).max(0.0), length)),
                 continuation: None,
             };
-            let cols =
-                self.recording
-                    .cache
-                    .columns(envelope, 0.0, envelope.frames() as f64, columns);
-            paint_columns(&painter, wave_rect, cols, display_gain(cols), style::WAVE);
+            // Computed into the cache, painted below.
+            let _ = self
+                .recording
+                .cache
+                .columns(envelope, 0.0, envelope.frames() as f64, columns);
             strip
         } else {
             let recording = waveforms.recording();
@@ -93,13 +93,12 @@ impl EditorApp {
             let origin = wave.origin as f64;
             let from = (origin + shown_from) / rate;
             let to = ((origin + end) / rate).max(from + 1e-3);
-            let cols = self.recording.cache.columns(
+            let _ = self.recording.cache.columns(
                 &wave.envelope,
                 shown_from,
                 end.max(shown_from + 1.0),
                 columns,
             );
-            paint_columns(&painter, wave_rect, cols, display_gain(cols), style::WAVE);
             let continuation = self
                 .view
                 .generation
@@ -113,6 +112,10 @@ impl EditorApp {
                 continuation,
             }
         };
+        // The prompt's part under the audio, its edge over it.
+        paint_region(&painter, wave_rect, &strip);
+        let cols = self.recording.cache.last();
+        paint_columns(&painter, wave_rect, cols, display_gain(cols), style::WAVE);
         paint_marks(&painter, wave_rect, &strip);
         paint_ruler(ui, rect, &strip, &host);
     }
@@ -141,12 +144,20 @@ fn x_of(rect: Rect, strip: &Strip, seconds: f64) -> f32 {
     rect.left() + (t.clamp(0.0, 1.0) as f32) * rect.width()
 }
 
-fn paint_marks(painter: &egui::Painter, rect: Rect, strip: &Strip) {
+fn paint_region(painter: &egui::Painter, rect: Rect, strip: &Strip) {
     if let Some((start, end)) = strip.prompt {
         let (a, b) = (x_of(rect, strip, start), x_of(rect, strip, end));
         if b > a {
             let region = Rect::from_min_max(pos2(a, rect.top()), pos2(b, rect.bottom()));
             painter.rect_filled(region, 0.0, style::PROMPT_REGION);
+        }
+    }
+}
+
+fn paint_marks(painter: &egui::Painter, rect: Rect, strip: &Strip) {
+    if let Some((start, end)) = strip.prompt {
+        let (a, b) = (x_of(rect, strip, start), x_of(rect, strip, end));
+        if b > a {
             painter.vline(a, rect.y_range(), Stroke::new(1.5, style::PROMPT_EDGE));
             painter.text(
                 pos2(a + 4.0, rect.top() + 2.0),

@@ -22,6 +22,11 @@ impl WaveCache {
         }
         &self.columns
     }
+
+    /// The columns computed last.
+    pub fn last(&self) -> &[MinMax] {
+        &self.columns
+    }
 }
 
 /// Quiet audio is drawn up to this much louder (24 dB), so its shape shows in a short strip.

@@ -42,6 +42,8 @@ const POLL: Duration = Duration::from_millis(8);
 const STATUS_WAIT: Duration = Duration::from_secs(1);
 /// How long a target may take to read the file's name and say it is done.
 const FINISH_WAIT: Duration = Duration::from_secs(10);
+/// How long the hidden window outlives the drag, for the target to read the last message.
+const LINGER: Duration = Duration::from_millis(250);
 const ESCAPE_KEYSYM: u32 = 0xff1b;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -294,6 +296,9 @@ impl Session {
 
     /// Gives back the keyboard and the selection; the hidden window goes with the connection.
     fn close(self) {
+        // GTK 3 loses an `XdndLeave` whose source window is already gone (seen under Xvfb:
+        // the target never hears the drag ended): the window stays a moment.
+        thread::sleep(LINGER);
         if self.keyboard_grabbed {
             let _ = self.conn.ungrab_keyboard(CURRENT_TIME);
         }
