@@ -25,6 +25,7 @@ mod start_line;
 mod stream_resampler;
 mod takes;
 mod timeline;
+mod waveform;
 mod worker;
 
 use std::num::NonZeroU32;

@@ -152,6 +152,8 @@ pub struct Shared {
     /// Counts states restored by the host, so the worker notices a project loaded while it
     /// runs (it then resumes the unfinished generations and reloads the chosen take).
     pub restored: AtomicU64,
+    /// The editor's waveforms (recording, prompt file, takes), fed by the worker.
+    pub waveforms: super::waveform::Waveforms,
 }
 
 impl<'a> PersistentField<'a, SessionState> for Arc<Shared> {

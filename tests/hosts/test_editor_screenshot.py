@@ -7,10 +7,14 @@ States, each started the honest way, with the standalone's own options that do w
 editor's fields and buttons do:
 - no-model: nothing loaded yet; Continue disabled with its reason (amber).
 - unusable-model: a folder without manifest.json; the reason in red.
-- idle: the tiny model loaded, pickers filled, nothing running.
+- idle: the tiny model loaded, pickers filled, nothing running; the prompt file's waveform
+  with the prompt marked.
+- recording: the same without a prompt file: what the (dummy) host plays is recorded, drawn
+  with the prompt's part marked and a bar ruler at the host's tempo.
 - generating: a tiny model continuing examples/chord.wav (prompt source "audio file"), so
-  the per-level progress bars fill;
-- takes: the same run once its first takes are written (the takes list, one chosen).
+  the per-level progress bars fill and the takes' waveforms grow as they stream;
+- takes: the same run once its first takes are written (the takes list, one chosen, each
+  take's waveform).
 Takes go to a temporary folder (ENCORE_TAKES_DIR), never to the user's music folder.
 
 Skips only when Xvfb / ImageMagick or the standalone binary are missing (`.ci/run` installs
@@ -41,6 +45,10 @@ ERROR_RED = (235, 105, 90)
 WARNING_AMBER = (230, 180, 90)
 PROGRESS_BLUE = (80, 150, 210)
 CHOSEN_BLUE = (110, 170, 240)
+# Waveforms: finished audio, a level still streaming, the prompt's edge.
+WAVE_GREEN = (150, 200, 150)
+STREAMING_ORANGE = (250, 160, 70)
+PROMPT_EDGE = (200, 140, 230)
 
 
 @pytest.fixture(scope="module")
@@ -233,13 +241,28 @@ def settled_without_reasons(image: np.ndarray, previous: np.ndarray | None) -> b
 
 def test_idle_with_the_tiny_model(standalone, display, tmp_path):
     # The prompt comes from a file, so no capture counter ticks and a ready editor is still.
-    show_editor(
+    [window] = show_editor(
         display,
         standalone,
         ["--model", str(TINY_MODEL), "--prompt-file", str(PROMPT)],
         tmp_path,
         [("idle", settled_without_reasons, 60.0)],
     )
+    assert pixels_of(window, WAVE_GREEN) >= 300, "the prompt file's waveform is not drawn"
+    assert pixels_of(window, PROMPT_EDGE) >= 20, "the prompt's start is not marked"
+
+
+def test_recording_with_the_tiny_model(standalone, display, tmp_path):
+    # The dummy backend plays silence at its tempo: a flat recording under a bar ruler, the
+    # last 12 s (the default prompt) marked once that much is recorded.
+    [window] = show_editor(
+        display,
+        standalone,
+        ["--model", str(TINY_MODEL)],
+        tmp_path,
+        [("recording", lambda image, _: pixels_of(image, PROMPT_EDGE) >= 20, 60.0)],
+    )
+    assert pixels_of(window, PROMPT_EDGE) >= 20, "the prompt's start is not marked"
 
 
 def test_generating_then_takes(standalone, display, tmp_path):
@@ -252,10 +275,18 @@ def test_generating_then_takes(standalone, display, tmp_path):
         tmp_path,
         [
             # A progress bar with a visible fill: the model is really continuing the prompt.
-            ("generating", lambda image, _: pixels_of(image, PROGRESS_BLUE) >= 200, 120.0),
+            # ... and the takes' waveforms growing as they stream.
+            (
+                "generating",
+                lambda image, _: pixels_of(image, PROGRESS_BLUE) >= 200
+                and pixels_of(image, STREAMING_ORANGE) >= 20,
+                120.0,
+            ),
             # The take chosen for the timeline is drawn in its own blue.
             ("takes", lambda image, _: pixels_of(image, CHOSEN_BLUE) >= 20, 180.0),
         ],
     )
     assert pixels_of(generating, PROGRESS_BLUE) >= 200, "no progress bar is filling"
+    assert pixels_of(generating, STREAMING_ORANGE) >= 20, "no take's waveform is streaming"
+    assert pixels_of(takes, WAVE_GREEN) >= 600, "the takes' waveforms are not drawn"
     assert sorted(p.name for p in tmp_path.rglob("*.wav")), "no take was written"

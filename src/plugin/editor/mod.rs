@@ -6,9 +6,12 @@
 //! never does file I/O or waits on anything.
 
 mod conditioning;
+mod drag;
+mod drag_out;
 mod format;
 mod length_and_prompt;
 mod picker;
+mod recording_view;
 mod reveal;
 mod run_controls;
 mod sampling;
@@ -17,10 +20,12 @@ mod startup;
 mod status;
 mod style;
 mod take_row;
+mod take_wave;
 mod takes;
 #[cfg(test)]
 mod tests;
 mod view;
+mod wave_paint;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +82,10 @@ pub struct EditorApp {
     /// The `last_error` the user dismissed; shown again only when a new one arrives.
     dismissed_error: Option<String>,
     startup: Option<StartupRequest>,
+    /// The editor's own window (from baseview), where drags start.
+    window: drag::NativeWindow,
+    drag: Option<drag_out::TakeDrag>,
+    recording: recording_view::RecordingUi,
 }
 
 impl EditorApp {
@@ -96,6 +105,9 @@ impl EditorApp {
             notice: None,
             dismissed_error: None,
             startup: None,
+            window: drag::NativeWindow::Unsupported,
+            drag: None,
+            recording: Default::default(),
         }
     }
 
@@ -113,6 +125,7 @@ impl EditorApp {
             self.notice = Some(notice);
         }
         self.carry_out_startup();
+        self.follow_drag(ui.ctx());
 
         egui::Panel::top("status")
             .frame(style::panel_frame(ui.style()))
@@ -132,6 +145,8 @@ impl EditorApp {
             });
         egui::CentralPanel::default_margins().show(ui, |ui| {
             self.run_section(ui);
+            ui.separator();
+            self.recording_section(ui);
             ui.separator();
             self.takes_section(ui);
         });
@@ -193,9 +208,10 @@ impl NiceEguiApp for EditorApp {
         &mut self,
         egui_ctx: egui::Context,
         gui: GuiContext,
-        _frame: &mut nice_plug_egui::Frame,
+        frame: &mut nice_plug_egui::Frame,
     ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
         self.gui = Some(gui);
+        self.window = drag_out::native_window(frame);
         style::apply(&egui_ctx);
         if self.startup.is_none() {
             self.startup = startup::take_pending();
@@ -213,5 +229,7 @@ impl NiceEguiApp for EditorApp {
 
     fn editor_closed(&mut self) {
         self.gui = None;
+        // The window is gone: a drag from it ends (the drag thread leaves the target).
+        self.drag = None;
     }
 }

@@ -45,3 +45,13 @@ pub fn fixed_width<R>(ui: &mut Ui, width: f32, add: impl FnOnce(&mut Ui) -> R) -
     })
     .inner
 }
+
+/// Waveforms: the audio, the ground it is drawn on, a level still streaming over it.
+pub const WAVE: Color32 = Color32::from_rgb(150, 200, 150);
+pub const WAVE_BACKGROUND: Color32 = Color32::from_rgb(24, 28, 32);
+pub const WAVE_STREAMING: Color32 = Color32::from_rgb(250, 160, 70);
+/// The part of the recording the next Continue sends.
+pub const PROMPT_REGION: Color32 = Color32::from_rgba_premultiplied(50, 35, 60, 60);
+pub const PROMPT_EDGE: Color32 = Color32::from_rgb(200, 140, 230);
+/// Where the continuation of the generation shown goes.
+pub const CONTINUATION: Color32 = Color32::from_rgb(120, 220, 220);

@@ -2,11 +2,16 @@
 //! ways to get a take into the DAW's arrangement (it plays on the track by itself once chosen;
 //! as a file, through the file manager or its copied path).
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use egui::{ScrollArea, Ui};
 
 use super::super::takes::valid_name;
 use super::super::worker::WorkerCommand;
+use super::format::level_badge;
 use super::take_row::{RowState, TakeAction, take_row};
+use super::take_wave::{TakeWaveUi, WaveAction, take_wave};
 use super::{EditorApp, reveal, style};
 
 #[derive(Debug, Default)]
@@ -15,6 +20,10 @@ pub struct TakesUi {
     renaming: Option<(u64, String)>,
     /// The take whose delete button was pressed, waiting for confirmation.
     confirm_delete: Option<u64>,
+    /// Each take's waveform caches, by take id.
+    waves: HashMap<u64, TakeWaveUi>,
+    /// The level and file each take's finished waveform was asked for.
+    asked: HashMap<u64, (usize, PathBuf)>,
 }
 
 impl EditorApp {
@@ -37,16 +46,22 @@ impl EditorApp {
             {
                 self.send(WorkerCommand::Choose { take: None });
             }
+            self.drag_note(ui);
         });
-        if session.takes.is_empty() {
+        let generating = self.view.is_generating();
+        self.ask_for_waveforms(generating);
+        let empty = self.view.session.takes.is_empty();
+        if empty {
             ui.weak("Takes appear here as they are generated, each as its own WAV file.");
-            return;
+        } else {
+            ui.weak(
+                "The round button picks the take that plays on the timeline. Drag a take's \
+                 waveform onto the DAW's timeline to place it as a clip; click it to hear it \
+                 from there.",
+            );
         }
-        ui.weak(
-            "The round button picks the take that plays on the timeline. To place a take as a \
-             clip: Show in folder and drag the file from there, or Copy path and import it.",
-        );
         let mut action = None;
+        let mut wave_action = None;
         ScrollArea::vertical()
             .id_salt("takes-scroll")
             .auto_shrink([false, false])
@@ -66,10 +81,77 @@ impl EditorApp {
                     if let Some(row_action) = take_row(ui, take, state) {
                         action = Some(row_action);
                     }
+                    let seconds = take.frames as f64 / f64::from(take.sample_rate.max(1.0));
+                    let dragging = self.drag.as_ref().is_some_and(|d| d.take == take.id);
+                    let caches = self.takes.waves.entry(take.id).or_default();
+                    let waves = self.params.shared.waveforms.takes();
+                    let waves = waves.get(&take.id);
+                    if let Some(done) = take_wave(ui, caches, waves, seconds, true, dragging) {
+                        wave_action = Some((take.id, take.file.clone(), done));
+                    }
+                    ui.add_space(4.0);
+                }
+                if generating {
+                    self.generating_waves(ui);
                 }
             });
+        if let Some((take, file, done)) = wave_action {
+            match done {
+                WaveAction::DragOut => self.start_drag(take, file),
+                WaveAction::AuditionFrom(seconds) => {
+                    self.send(WorkerCommand::AuditionFrom { take, seconds });
+                }
+            }
+        }
         if let Some(action) = action {
             self.apply_take_action(ui, action);
+        }
+    }
+
+    /// Asks for each take's finished waveform once per level and file (read off this thread),
+    /// and forgets the waveforms of deleted takes.
+    fn ask_for_waveforms(&mut self, generating: bool) {
+        let waveforms = &self.params.shared.waveforms;
+        for take in &self.view.session.takes {
+            let asked = self.takes.asked.get(&take.id);
+            if asked.is_none_or(|(level, file)| *level != take.level || *file != take.file) {
+                waveforms.want_take_file(take.id, take.level, &take.file);
+                self.takes
+                    .asked
+                    .insert(take.id, (take.level, take.file.clone()));
+            }
+        }
+        // While generating, takes not listed yet are streaming their first level.
+        if !generating && self.takes.asked.len() != self.view.session.takes.len() {
+            let session = &self.view.session;
+            waveforms.retain_takes(|id| session.take(id).is_some());
+            self.takes.asked.retain(|id, _| session.take(*id).is_some());
+            self.takes.waves.retain(|id, _| session.take(*id).is_some());
+        }
+    }
+
+    /// Takes still streaming their first level: a growing waveform each, not draggable yet.
+    fn generating_waves(&mut self, ui: &mut Ui) {
+        let pending: Vec<u64> = self
+            .params
+            .shared
+            .waveforms
+            .takes()
+            .keys()
+            .copied()
+            .filter(|id| self.view.session.take(*id).is_none())
+            .collect();
+        let seconds = f64::from(self.params.seconds.value());
+        for id in pending {
+            let waves = self.params.shared.waveforms.takes();
+            let Some(waves) = waves.get(&id) else {
+                continue;
+            };
+            let level = waves.levels.keys().next().copied().unwrap_or_default();
+            ui.weak(format!("Take {id} · {} · generating", level_badge(level)));
+            let caches = self.takes.waves.entry(id).or_default();
+            take_wave(ui, caches, Some(waves), seconds, false, false);
+            ui.add_space(4.0);
         }
     }
 

@@ -161,7 +161,11 @@ impl Generations {
                 level,
                 start_sample,
                 samples,
-            } => self.stream_audio(job, take, level, start_sample, &samples),
+            } => {
+                // Waveforms (plugin::waveform): the take's picture grows as it streams.
+                self.feed_waveform(ctx, job, take, level, start_sample, &samples);
+                self.stream_audio(job, take, level, start_sample, &samples)
+            }
             Event::TakeFinished {
                 take, level, audio, ..
             } => {

@@ -9,6 +9,7 @@ mod engine_events;
 mod take_audio;
 #[cfg(test)]
 mod tests;
+mod waveform_feed;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

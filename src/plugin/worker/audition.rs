@@ -22,6 +22,14 @@ impl Worker {
         }
     }
 
+    /// A take heard from `seconds` into it: the whole take is read, the start skipped.
+    pub(super) fn audition_from(&mut self, take: u64, seconds: f64) {
+        self.audition(Some(take));
+        let frames = (seconds.max(0.0) * f64::from(self.sample_rate)) as usize;
+        let skip = (frames * 2).min(self.audition.len());
+        self.audition.drain(..skip);
+    }
+
     pub(super) fn play_prompt(&mut self, seconds: f32) {
         let Some(latest) = self.recorder.latest() else {
             return;

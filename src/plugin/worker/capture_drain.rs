@@ -29,6 +29,10 @@ impl Worker {
                 self.last_block = Some(header);
             }
         }
+        // Waveforms (plugin::waveform): the editor's picture of the recording.
+        self.shared
+            .waveforms
+            .follow_recording(self.recorder.latest());
     }
 
     /// A Continue made at `transport` (the automated parameter at its block's start, or the

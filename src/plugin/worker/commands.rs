@@ -25,6 +25,8 @@ pub enum WorkerCommand {
     Cancel,
     /// Play a take now, whatever the transport does; `None` stops.
     Audition { take: Option<u64> },
+    /// Play a take from `seconds` into it (a click on its waveform).
+    AuditionFrom { take: u64, seconds: f64 },
     /// The take that plays on the timeline; `None`: none.
     Choose { take: Option<u64> },
     /// Renames the take and its file (refused when the new file name is taken).
@@ -63,6 +65,7 @@ impl Worker {
                 }
             }
             WorkerCommand::Audition { take } => self.audition(take),
+            WorkerCommand::AuditionFrom { take, seconds } => self.audition_from(take, seconds),
             WorkerCommand::Choose { take } => {
                 self.shared.session.write().chosen = take;
                 self.timeline_stale = true;

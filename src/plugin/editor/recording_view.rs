@@ -1,0 +1,230 @@
+//! The prompt's audio as a waveform: the captured recording (or the prompt file), the part the
+//! next Continue would send marked, and a ruler in bars at the host's tempo (seconds without
+//! one).
+
+use egui::{Align2, FontId, Rect, Sense, Stroke, Ui, pos2, vec2};
+
+use super::super::recordings::KEEP_SECONDS;
+use super::super::settings::PromptSource;
+use super::view::HostView;
+use super::wave_paint::{WaveCache, display_gain, paint_columns};
+use super::{EditorApp, style};
+
+const WAVE_HEIGHT: f32 = 54.0;
+const RULER_HEIGHT: f32 = 14.0;
+/// Fewer pixels than this between ruler labels and labels are skipped.
+const LABEL_SPACING: f32 = 36.0;
+
+#[derive(Debug, Default)]
+pub struct RecordingUi {
+    cache: WaveCache,
+}
+
+/// What the strip shows, in seconds of its own axis.
+struct Strip {
+    /// Axis seconds of the strip's left and right edges.
+    from: f64,
+    to: f64,
+    /// The prompt's part, if it can be placed.
+    prompt: Option<(f64, f64)>,
+    /// Where the continuation of the generation shown goes.
+    continuation: Option<f64>,
+}
+
+impl EditorApp {
+    pub(super) fn recording_section(&mut self, ui: &mut Ui) {
+        let waveforms = &self.params.shared.waveforms;
+        let host = self.view.host;
+        let file_prompt = self.settings.prompt == PromptSource::File;
+        let (rect, _) = ui.allocate_exact_size(
+            vec2(ui.available_width(), WAVE_HEIGHT + RULER_HEIGHT),
+            Sense::hover(),
+        );
+        let wave_rect =
+            Rect::from_min_max(rect.min, pos2(rect.right(), rect.bottom() - RULER_HEIGHT));
+        let painter = ui.painter_at(rect);
+        painter.rect_filled(wave_rect, 2.0, style::WAVE_BACKGROUND);
+        let columns = wave_rect.width().max(1.0) as usize;
+
+        let strip = if file_prompt {
+            let Some(path) = self.settings.prompt_file.clone() else {
+                return empty(
+                    ui,
+                    wave_rect,
+                    "Choose the prompt's audio file to see it here.",
+                );
+            };
+            waveforms.want_prompt_file(&path);
+            let file = waveforms.prompt_file();
+            let Some(file) = file.as_ref().filter(|f| f.path == path) else {
+                return empty(ui, wave_rect, "Reading the prompt file…");
+            };
+            let envelope = match &file.envelope {
+                Ok(envelope) => envelope,
+                Err(reason) => return empty(ui, wave_rect, reason),
+            };
+            let length = envelope.seconds();
+            let strip = Strip {
+                from: 0.0,
+                to: length.max(1e-3),
+                prompt: Some(((length - KEEP_SECONDS).max(0.0), length)),
+                continuation: None,
+            };
+            // Computed into the cache, painted below.
+            let _ = self
+                .recording
+                .cache
+                .columns(envelope, 0.0, envelope.frames() as f64, columns);
+            strip
+        } else {
+            let recording = waveforms.recording();
+            let Some(wave) = recording.as_ref() else {
+                return empty(
+                    ui,
+                    wave_rect,
+                    "Nothing recorded yet: play the track with Encore on it.",
+                );
+            };
+            let rate = f64::from(wave.envelope.sample_rate.max(1.0));
+            let first = wave.envelope.first_frame() as f64;
+            let end = wave.envelope.frames() as f64;
+            // The last KEEP_SECONDS at most: what the recorder still holds.
+            let shown_from = first.max(end - KEEP_SECONDS * rate);
+            let origin = wave.origin as f64;
+            let from = (origin + shown_from) / rate;
+            let to = ((origin + end) / rate).max(from + 1e-3);
+            let _ = self.recording.cache.columns(
+                &wave.envelope,
+                shown_from,
+                end.max(shown_from + 1.0),
+                columns,
+            );
+            let continuation = self
+                .view
+                .generation
+                .as_ref()
+                .map(|g| g.timeline_start as f64 / f64::from(host.sample_rate.max(1.0)))
+                .filter(|at| (from..=to).contains(at));
+            Strip {
+                from,
+                to,
+                prompt: prompt_region(self.settings.prompt, &host, to),
+                continuation,
+            }
+        };
+        // The prompt's part under the audio, its edge over it.
+        paint_region(&painter, wave_rect, &strip);
+        let cols = self.recording.cache.last();
+        paint_columns(&painter, wave_rect, cols, display_gain(cols), style::WAVE);
+        paint_marks(&painter, wave_rect, &strip);
+        paint_ruler(ui, rect, &strip, &host);
+    }
+}
+
+/// The part of the recording the next Continue sends, on the timeline (seconds); `end` is
+/// where the recording ends (the playhead while playing).
+fn prompt_region(source: PromptSource, host: &HostView, end: f64) -> Option<(f64, f64)> {
+    match source {
+        PromptSource::LastSeconds(seconds) => Some((end - f64::from(seconds), end)),
+        PromptSource::LastBars(bars) => host
+            .meter()
+            .bars_to_seconds(f64::from(bars))
+            .ok()
+            .map(|seconds| (end - seconds, end)),
+        PromptSource::Range {
+            start_seconds,
+            end_seconds,
+        } => Some((start_seconds, end_seconds)),
+        PromptSource::File => None,
+    }
+}
+
+fn x_of(rect: Rect, strip: &Strip, seconds: f64) -> f32 {
+    let t = (seconds - strip.from) / (strip.to - strip.from);
+    rect.left() + (t.clamp(0.0, 1.0) as f32) * rect.width()
+}
+
+fn paint_region(painter: &egui::Painter, rect: Rect, strip: &Strip) {
+    if let Some((start, end)) = strip.prompt {
+        let (a, b) = (x_of(rect, strip, start), x_of(rect, strip, end));
+        if b > a {
+            let region = Rect::from_min_max(pos2(a, rect.top()), pos2(b, rect.bottom()));
+            painter.rect_filled(region, 0.0, style::PROMPT_REGION);
+        }
+    }
+}
+
+fn paint_marks(painter: &egui::Painter, rect: Rect, strip: &Strip) {
+    if let Some((start, end)) = strip.prompt {
+        let (a, b) = (x_of(rect, strip, start), x_of(rect, strip, end));
+        if b > a {
+            painter.vline(a, rect.y_range(), Stroke::new(1.5, style::PROMPT_EDGE));
+            painter.text(
+                pos2(a + 4.0, rect.top() + 2.0),
+                Align2::LEFT_TOP,
+                "prompt",
+                FontId::proportional(11.0),
+                style::PROMPT_EDGE,
+            );
+        }
+    }
+    if let Some(at) = strip.continuation {
+        let x = x_of(rect, strip, at);
+        painter.vline(x, rect.y_range(), Stroke::new(1.5, style::CONTINUATION));
+    }
+}
+
+/// Bars at the host's tempo and time signature (bar 1 at the timeline's start), or seconds.
+fn paint_ruler(ui: &Ui, rect: Rect, strip: &Strip, host: &HostView) {
+    let painter = ui.painter_at(rect);
+    let ruler_top = rect.bottom() - RULER_HEIGHT;
+    let colour = ui.visuals().weak_text_color();
+    let span = strip.to - strip.from;
+    let (step, unit) = match host.meter().bars_to_seconds(1.0) {
+        Ok(bar) if bar > 0.0 => (bar, "bar"),
+        _ => (1.0, "s"),
+    };
+    let pixels_per_step = rect.width() as f64 * step / span;
+    if !(pixels_per_step.is_finite() && pixels_per_step > 0.5) {
+        return;
+    }
+    let mut label_every = 1_u64;
+    while (pixels_per_step * label_every as f64) < f64::from(LABEL_SPACING) {
+        label_every *= 2;
+    }
+    let first = (strip.from / step).ceil().max(0.0) as u64;
+    let last = (strip.to / step).floor().max(0.0) as u64;
+    // Never more ticks than pixels.
+    let stride = ((last.saturating_sub(first)) / rect.width().max(1.0) as u64).max(1);
+    for index in (first..=last).step_by(stride as usize) {
+        let x = x_of(rect, strip, index as f64 * step);
+        let labelled = index % label_every == 0;
+        let tick = if labelled { 6.0 } else { 3.0 };
+        painter.vline(x, ruler_top..=ruler_top + tick, Stroke::new(1.0, colour));
+        if labelled {
+            // Bars count from 1, as every DAW shows them.
+            let text = if unit == "bar" {
+                format!("{}", index + 1)
+            } else {
+                format!("{index} s")
+            };
+            painter.text(
+                pos2(x + 2.0, ruler_top + 1.0),
+                Align2::LEFT_TOP,
+                text,
+                FontId::proportional(10.0),
+                colour,
+            );
+        }
+    }
+}
+
+fn empty(ui: &Ui, rect: Rect, text: &str) {
+    ui.painter().text(
+        rect.center(),
+        Align2::CENTER_CENTER,
+        text,
+        FontId::proportional(12.0),
+        ui.visuals().weak_text_color(),
+    );
+}
