@@ -128,22 +128,18 @@ impl RuntimeSearch {
 /// the binary lies in (`target/release/encore`, `target/bundled/Encore.clap`, ...) and, in debug
 /// builds (tests, development), the one this crate was compiled from.
 fn project_roots(binary_dir: Option<&Path>) -> Vec<PathBuf> {
-    let mut roots: Vec<PathBuf> = binary_dir
+    let checkout = binary_dir
         .into_iter()
         .flat_map(Path::ancestors)
         .find(|dir| dir.file_name().is_some_and(|name| name == "target"))
         .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .into_iter()
-        .collect();
+        .map(Path::to_path_buf);
     #[cfg(debug_assertions)]
-    {
-        let compiled_in = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        if !roots.contains(&compiled_in) {
-            roots.push(compiled_in);
-        }
-    }
-    roots
+    let compiled_in = Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    #[cfg(not(debug_assertions))]
+    let compiled_in: Option<PathBuf> = None;
+    let compiled_in = compiled_in.filter(|dir| Some(dir) != checkout.as_ref());
+    checkout.into_iter().chain(compiled_in).collect()
 }
 
 /// The library that is loaded into this process.

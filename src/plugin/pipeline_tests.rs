@@ -76,12 +76,16 @@ fn start(params: &Arc<EncoreParams>) -> Running {
 
 /// What the plugin's activate does: fresh rings, the worker's ends handed over.
 fn activate(worker: &WorkerHandle) -> (CaptureProducer, TimelinePlayer) {
-    let (capture, capture_rx) = capture_rings(HOST_RATE, BLOCK);
-    let (playback, _playback_rx) = playback_ring(HOST_RATE);
-    let playing = worker.ready_take(HOST_RATE);
+    activate_at(worker, HOST_RATE)
+}
+
+fn activate_at(worker: &WorkerHandle, rate: f32) -> (CaptureProducer, TimelinePlayer) {
+    let (capture, capture_rx) = capture_rings(rate, BLOCK);
+    let (playback, _playback_rx) = playback_ring(rate);
+    let playing = worker.ready_take(rate);
     let (timeline_tx, player) = timeline(playing.clone());
     worker.attach(AudioLinks {
-        sample_rate: HOST_RATE,
+        sample_rate: rate,
         capture: capture_rx,
         playback,
         timeline: timeline_tx,
@@ -485,4 +489,33 @@ fn the_editors_continue_waits_for_the_next_bar_after_the_playhead() {
     assert_eq!(start, 4 * HOST_RATE as i64, "on bar 3, 4 s in");
     running.commands.send(WorkerCommand::Cancel).unwrap();
     running.worker.stop_and_join();
+}
+
+/// The host's rate changes while a generation runs: it goes on, and its take is written and
+/// played at the new rate, where the prompt ended on the new rate's timeline.
+#[test]
+fn a_new_sample_rate_during_a_generation_moves_the_take_to_that_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = params(dir.path(), TargetLevel::Level0);
+    let mut running = start(&params);
+    let end = play_and_continue(&mut running, &params, 1.0);
+    wait_for_the_preview(&params);
+    // Not 44.1 kHz: that is the rate a worker assumes before its first activation.
+    const NEW_RATE: f32 = 96_000.0;
+    let (_capture, mut player) = activate_at(&running.worker, NEW_RATE);
+    wait_until("the generation finished", Duration::from_secs(300), || {
+        assert_eq!(last_error(&params), None);
+        takes_at_level(&params, 0).len() == 1
+    });
+    let take = takes_at_level(&params, 0).remove(0);
+    assert_eq!(take.sample_rate, NEW_RATE);
+    let moved = end * 2;
+    assert_eq!(take.timeline_start, moved);
+    let wav = read_audio_file(&take.file).unwrap();
+    assert_eq!(wav.sample_rate, 96_000);
+    wait_until(
+        "the take plays at the new rate",
+        Duration::from_secs(10),
+        || play(&mut player, moved, 64) == wav.channels[0][..64],
+    );
 }
