@@ -80,12 +80,14 @@ impl HashCache {
             .unwrap_or_default()
     }
 
-    /// Whether `file` was checked when it looked like `stamp` (size, time and expected hash).
-    pub(crate) fn remembered(&self, file: &Path, stamp: &FileStamp) -> bool {
-        self.load()
-            .files
-            .get(&key(file))
-            .is_some_and(|s| s == stamp)
+    /// Whether `file` was checked when it looked like `stamp` (size, time and expected hash),
+    /// by the record `entries` read.
+    pub(crate) fn remembered(
+        entries: &BTreeMap<String, FileStamp>,
+        file: &Path,
+        stamp: &FileStamp,
+    ) -> bool {
+        entries.get(&key(file)).is_some_and(|s| s == stamp)
     }
 
     /// Adds `checked` (path, stamp) pairs to the record, replacing the file atomically.
