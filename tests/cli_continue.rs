@@ -83,6 +83,13 @@ fn failures_are_one_error_line() {
     let line = one_error_line(&encore(&args));
     assert!(line.contains("missing.wav"), "{line}");
 
+    // 1b_lyrics' top prior was trained with one genre.
+    let mut args = continue_args(dir.path(), "2");
+    args[3] = "models/tiny-1b-lyrics";
+    args.extend(["--genre", "genre2"]);
+    let line = one_error_line(&encore(&args));
+    assert!(line.contains("takes one genre"), "{line}");
+
     let line = one_error_line(&encore(&["resume", "examples/chord.wav"]));
     assert!(line.contains("checkpoint"), "{line}");
     assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
@@ -115,7 +122,7 @@ fn resume_finishes_an_interrupted_generation() {
     settings.takes = 2;
     settings.target_level = 1;
     settings.artist = Some("Artist 2".into());
-    settings.genres = vec!["genre 1".into()];
+    settings.genres = vec!["genre1".into()];
     let mut generation = Generation::new(engine, &prompt, settings).unwrap();
     generation.set_checkpoint_path(Some(checkpoint.clone()));
     generation.set_client_data(serde_json::json!({

@@ -7,6 +7,7 @@ use std::fs;
 use std::path::PathBuf;
 
 use common::model_dir;
+use encore::jukebox::HashCache;
 use encore::jukebox::manifest::{Manifest, ManifestError, ModelKind, PriorKind, Verify};
 
 const TINY_MODELS: [(&str, ModelKind, PriorKind); 3] = [
@@ -117,11 +118,16 @@ fn a_truncated_or_corrupted_graph_is_detected() {
     let victim = dir.join(&manifest.graphs[0].file);
     let mut bytes = fs::read(&victim).unwrap();
 
-    // Same size, one bit flipped: only the hash can tell.
+    // Same size, one bit flipped: only the hash can tell, and the load check hashes a file it
+    // has not checked before.
     let middle = bytes.len() / 2;
     bytes[middle] ^= 1;
     fs::write(&victim, &bytes).unwrap();
-    manifest.verify_files(&dir, Verify::Sizes).unwrap();
+    let cache = HashCache::at(dir.join("verified.json"));
+    assert!(matches!(
+        manifest.verify_files_with(&dir, Verify::Sizes, &cache),
+        Err(ManifestError::HashMismatch { .. })
+    ));
     assert!(matches!(
         manifest.verify_files(&dir, Verify::Hashes),
         Err(ManifestError::HashMismatch { .. })
@@ -212,5 +218,102 @@ fn graphs_that_describe_one_weights_file_differently_are_inconsistent() {
             assert_eq!(path, dir.join("prior_l2.fp32.weights"));
         }
         other => panic!("expected Inconsistent, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_corrupt_weights_file_of_the_right_size_is_caught_at_load() {
+    let (_scratch, dir) = scratch_copy("tiny-5b-lyrics");
+    let manifest = Manifest::load(&dir).unwrap();
+    let weights = manifest
+        .graphs
+        .iter()
+        .find_map(|g| g.external_data.as_ref())
+        .expect("tiny-5b-lyrics has a weights file");
+    let victim = dir.join(&weights.file);
+    let mut bytes = fs::read(&victim).unwrap();
+    let at = bytes.len() / 3;
+    bytes[at] = bytes[at].wrapping_add(1);
+    fs::write(&victim, &bytes).unwrap();
+    let error = match encore::engine::Engine::load(&dir, common::runtime(), Verify::Sizes, Some(1))
+    {
+        Ok(_) => panic!("a corrupt weights file was loaded"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains(&weights.file) && error.contains("corrupt"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_good_model_is_hashed_once_then_remembered_until_a_file_changes() {
+    let (_scratch, dir) = scratch_copy("tiny-5b");
+    let manifest = Manifest::load(&dir).unwrap();
+    let files = manifest.files(&dir).unwrap().len();
+    let cache = HashCache::at(dir.parent().unwrap().join("cache/verified-files.json"));
+
+    let first = manifest
+        .verify_files_with(&dir, Verify::Sizes, &cache)
+        .unwrap();
+    assert_eq!((first.hashed, first.remembered), (files, 0));
+    let entries = cache.entries();
+    assert_eq!(entries.len(), files, "{entries:?}");
+
+    let second = manifest
+        .verify_files_with(&dir, Verify::Sizes, &cache)
+        .unwrap();
+    assert_eq!((second.hashed, second.remembered), (0, files));
+
+    // A file written again (new modification time) is hashed again; `--verify` always hashes.
+    let victim = dir.join(&manifest.graphs[0].file);
+    let bytes = fs::read(&victim).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs::write(&victim, &bytes).unwrap();
+    let third = manifest
+        .verify_files_with(&dir, Verify::Sizes, &cache)
+        .unwrap();
+    assert_eq!((third.hashed, third.remembered), (1, files - 1));
+    let all = manifest
+        .verify_files_with(&dir, Verify::Hashes, &cache)
+        .unwrap();
+    assert_eq!(all.hashed, files);
+}
+
+#[test]
+fn the_manifest_says_what_the_original_model_takes() {
+    // 1b_lyrics: one genre at the top prior (v3 labels), a bag of 5 genre words below.
+    let manifest = Manifest::load(&model_dir("tiny-1b-lyrics")).unwrap();
+    assert_eq!(manifest.labels.max_nb_genres, 1);
+    let slots: Vec<usize> = (0..3)
+        .map(|level| manifest.prior(level).unwrap().conditioning.max_nb_genres)
+        .collect();
+    assert_eq!(slots, [5, 5, 1]);
+    for name in ["tiny-5b", "tiny-5b-lyrics"] {
+        assert_eq!(
+            Manifest::load(&model_dir(name))
+                .unwrap()
+                .labels
+                .max_nb_genres,
+            5
+        );
+    }
+}
+
+#[test]
+fn decoder_context_follows_the_architecture() {
+    // Jukebox's VQ-VAE (hparams.py: depth 4, growth 3, multipliers 2, 1, 1): a decoded sample
+    // reaches 5742 / 77 / 81 codes each side at levels 0 / 1 / 2 (measured in PyTorch by the
+    // gradient of one code's samples on models/tiny-vqvae-deep, which has that architecture).
+    let manifest = Manifest::load(&model_dir("tiny-vqvae-deep")).unwrap();
+    let decoder = &manifest.vqvae.decoder;
+    assert_eq!(decoder.res_depth, [8, 4, 4]);
+    let context: Vec<usize> = (0..3).map(|level| decoder.context_codes(level)).collect();
+    for (level, measured) in [5742, 77, 81].into_iter().enumerate() {
+        assert!(
+            context[level] >= measured && context[level] <= measured + 8,
+            "level {level}: context {} codes, measured reach {measured}",
+            context[level]
+        );
     }
 }

@@ -183,7 +183,7 @@ fn describe_model(dir: &Path, verify: bool) -> anyhow::Result<()> {
         if verify {
             "verified (sha256)"
         } else {
-            "present (sizes checked)"
+            "checked (sizes; each sha256 once, remembered)"
         }
     );
     println!(

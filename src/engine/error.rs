@@ -22,10 +22,10 @@ pub enum EngineError {
     Run { graph: String, reason: String },
     #[error("{0}")]
     InvalidInput(String),
-    #[error("unknown artist {name:?}: the model knows e.g. {examples}")]
-    UnknownArtist { name: String, examples: String },
-    #[error("unknown genre {name:?}: the model knows e.g. {examples}")]
-    UnknownGenre { name: String, examples: String },
+    #[error("unknown artist {name:?}: the closest names the model knows are {closest}")]
+    UnknownArtist { name: String, closest: String },
+    #[error("unknown genre {name:?}: the closest names the model knows are {closest}")]
+    UnknownGenre { name: String, closest: String },
     #[error(
         "the song would be {seconds:.1} s long (prompt + continuation), but the model allows at \
          most {max_seconds:.1} s"

@@ -1,44 +1,85 @@
-//! Artist, genre and lyric labels: names as users type them to the ids each level's prior was
-//! trained with (the manifest's `vocabularies`, normalised per `name_rules`).
+//! Artist, genre and lyric labels: what users type to the ids each level's prior was trained
+//! with (the manifest's `vocabularies`), by openai/jukebox's rules (`data/labels.py`,
+//! `data/artist_genre_processor.py`, `data/text_processor.py`):
 //!
-//! - v3 (the 1b_lyrics top prior): names are lowercased.
-//! - v2 (everything else): lowercase, every run of characters outside `[a-z0-9.]` becomes one
-//!   `_`, `_` stripped at both ends, `.v2` appended. Genres are split on `_` first and each part
-//!   normalised the same way.
+//! - v3 (the 1b_lyrics top prior): artist and genre lowercased; one genre.
+//! - v2 (every other prior): `norm` keeps ASCII letters and digits, every other run becomes one
+//!   `_`, trimmed at both ends; the vocabulary's keys carry `.v2`. A genre is a bag of words:
+//!   `norm(genre)` split on `_` ("Country Rock", "hip-hop", "R&B" are two words each).
+//! - Lyrics: transliterated to ASCII as Python's Unidecode does ([`transliterate`]), `\` to a
+//!   newline, then every character the lyrics vocabulary lacks is dropped (the original's
+//!   `not_vocab` regex is exactly the complement of its vocabulary).
+//!
+//! Deliberate difference: an unknown artist or genre is an error naming the closest known
+//! names; the original silently used id 0 ("unknown") after a printed warning, which would
+//! make a typo sound like a different band without a word.
 
 use crate::jukebox::Manifest;
 
 use super::error::EngineError;
+use super::transliterate::transliterate;
 
-/// `name` normalised for a tokenizer `version` ("v2" or "v3").
-pub fn normalise_name(name: &str, version: &str) -> String {
-    let lower = name.trim().to_lowercase();
-    if version != "v2" {
-        return lower;
-    }
-    let mut out = String::with_capacity(lower.len() + 3);
-    let mut in_run = false;
-    for c in lower.chars() {
-        if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' {
-            out.push(c);
-            in_run = false;
-        } else if !in_run {
-            out.push('_');
-            in_run = true;
-        }
-    }
-    let mut out = out.trim_matches('_').to_string();
-    out.push_str(".v2");
-    out
+/// Tokenizer version of a prior's labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenizerVersion {
+    V2,
+    V3,
 }
 
-/// The tokenizer version of `level`'s prior ("v2" when the manifest does not say).
+impl TokenizerVersion {
+    fn parse(text: &str) -> Self {
+        if text == "v3" { Self::V3 } else { Self::V2 }
+    }
+}
+
+/// openai/jukebox's `norm`: lowercase, ASCII letters and digits kept, every other run of
+/// characters one `_`, `_` trimmed at both ends.
+pub fn norm(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    out.trim_matches('_').to_string()
+}
+
+/// `name` as the vocabulary of a `version` prior stores it. v3 names are lowercased (and, a
+/// deliberate difference, trimmed: a stray space is never part of a name).
+pub fn normalise_name(name: &str, version: TokenizerVersion) -> String {
+    match version {
+        TokenizerVersion::V3 => name.trim().to_lowercase(),
+        TokenizerVersion::V2 => format!("{}.v2", norm(name)),
+    }
+}
+
+/// The vocabulary keys a genre name stands for at a `version` prior: one for v3, one per
+/// word for v2.
+pub fn genre_keys(name: &str, version: TokenizerVersion) -> Vec<String> {
+    match version {
+        TokenizerVersion::V3 => vec![normalise_name(name, version)],
+        TokenizerVersion::V2 => norm(name)
+            .split('_')
+            .filter(|word| !word.is_empty())
+            .map(|word| format!("{word}.v2"))
+            .collect(),
+    }
+}
+
+/// The tokenizer version of `level`'s prior as the manifest writes it ("v2" when it does not say).
 pub fn tokenizer_version(manifest: &Manifest, level: usize) -> &str {
     manifest
         .vocabularies
         .tokenizer_versions
         .get(&level.to_string())
         .map_or("v2", String::as_str)
+}
+
+/// The tokenizer version of `level`'s prior.
+pub fn tokenizer(manifest: &Manifest, level: usize) -> TokenizerVersion {
+    TokenizerVersion::parse(tokenizer_version(manifest, level))
 }
 
 /// The artist id of `name` at `level`; `None` is the unknown artist.
@@ -51,91 +92,123 @@ pub fn artist_id(
     let Some(name) = name else {
         return Ok(vocab.unknown_id);
     };
-    let key = normalise_name(name, tokenizer_version(manifest, level));
+    let version = tokenizer(manifest, level);
+    let key = normalise_name(name, version);
     vocab
         .artists
         .get(&key)
         .copied()
         .ok_or_else(|| EngineError::UnknownArtist {
             name: name.to_string(),
-            examples: examples(vocab.artists.keys()),
+            closest: closest_names(&key, vocab.artists.keys(), version),
         })
 }
 
-/// The genre ids of `names` at `level` (v2 splits each name on `_` first).
+/// The genre ids of `names` at `level`: one per name at a v3 prior, one per word at a v2 one.
+/// At most `max_nb_genres` names in all (one on 1b_lyrics), and at most the prior's own slots.
 pub fn genre_ids(
     manifest: &Manifest,
     level: usize,
     names: &[String],
 ) -> Result<Vec<i64>, EngineError> {
+    check_genre_count(manifest, names)?;
     let vocab = &manifest.vocabularies;
-    let version = tokenizer_version(manifest, level);
+    let version = tokenizer(manifest, level);
     let mut ids = Vec::new();
     for name in names {
-        let parts: Vec<&str> = if version == "v2" {
-            name.split('_').filter(|p| !p.trim().is_empty()).collect()
-        } else {
-            vec![name.as_str()]
-        };
-        for part in parts {
-            let id = vocab.genres.get(&normalise_name(part, version)).copied();
+        let keys = genre_keys(name, version);
+        if keys.is_empty() {
+            return Err(EngineError::InvalidInput(format!(
+                "genre {name:?} has no letters or digits"
+            )));
+        }
+        for key in keys {
+            let id = vocab.genres.get(&key).copied();
             ids.push(id.ok_or_else(|| EngineError::UnknownGenre {
                 name: name.clone(),
-                examples: examples(vocab.genres.keys()),
+                closest: closest_names(&key, vocab.genres.keys(), version),
             })?);
         }
     }
-    let max = manifest.labels.max_nb_genres;
-    if ids.len() > max {
+    let slots = manifest
+        .prior(level)
+        .map_or(manifest.labels.max_nb_genres, |p| {
+            p.conditioning.max_nb_genres
+        });
+    if ids.len() > slots {
         return Err(EngineError::InvalidInput(format!(
-            "{} genres given ({names:?}); the model takes at most {max}",
+            "{names:?} make {} genre words at level {level}, whose prior takes at most {slots}",
             ids.len()
         )));
     }
     Ok(ids)
 }
 
-/// Lyrics to character ids of the top prior, as the reference tokenizer does: accents stripped
-/// (NFD, combining marks removed; here for the Latin-1 letters, see [`strip_accent`]), `\`
-/// becomes a newline, and characters outside the vocabulary (the manifest's
-/// `lyrics_oov_regex`) are dropped.
+/// Refuses more genre names than the model takes (`labels.max_nb_genres`: 1 for 1b_lyrics,
+/// whose top prior was trained with `max_bow_genre_size=1`).
+pub fn check_genre_count(manifest: &Manifest, names: &[String]) -> Result<(), EngineError> {
+    let max = manifest.labels.max_nb_genres;
+    if names.len() > max {
+        let takes = if max == 1 {
+            "one genre".to_string()
+        } else {
+            format!("at most {max} genres")
+        };
+        return Err(EngineError::InvalidInput(format!(
+            "{} genres given ({}); model {} takes {takes}",
+            names.len(),
+            names.join(", "),
+            manifest.model.name
+        )));
+    }
+    Ok(())
+}
+
+/// Lyrics to character ids of the top prior, as openai/jukebox's `TextProcessor` makes them:
+/// Unidecode transliteration, `\` to a newline, characters outside the vocabulary dropped.
 pub fn lyric_ids(manifest: &Manifest, lyrics: &str) -> Vec<i64> {
     let vocab = &manifest.vocabularies.lyrics;
     let mut buf = [0u8; 4];
-    lyrics
+    transliterate(lyrics)
         .replace('\\', "\n")
         .chars()
-        .map(strip_accent)
         .filter_map(|c| vocab.get(c.encode_utf8(&mut buf) as &str).copied())
         .filter(|&id| id != manifest.vocabularies.unknown_id)
         .collect()
 }
 
-/// Latin-1 letters with the accent NFD would split off, and the letter left behind (`Ø`, `ß`,
-/// `Æ` do not decompose and stay, to be dropped as out of vocabulary).
-const ACCENTED: &str = "ÀÁÂÃÄÅàáâãäåÇçÈÉÊËèéêëÌÍÎÏìíîïÑñÒÓÔÕÖòóôõöÙÚÛÜùúûüÝýÿ";
-const UNACCENTED: &str = "AAAAAAaaaaaaCcEEEEeeeeIIIIiiiiNnOOOOOoooooUUUUuuuuYyy";
+/// How many close names an unknown-name error offers.
+const CLOSEST_NAMES: usize = 3;
 
-/// `c` without its accent (Latin-1 letters only; anything else unchanged).
-pub fn strip_accent(c: char) -> char {
-    ACCENTED
-        .chars()
-        .position(|a| a == c)
-        .and_then(|i| UNACCENTED.chars().nth(i))
-        .unwrap_or(c)
+/// The known names nearest to `key` (a normalised key), as a user would type them.
+fn closest_names<'a>(
+    key: &str,
+    keys: impl Iterator<Item = &'a String>,
+    version: TokenizerVersion,
+) -> String {
+    let wanted = display_name(key);
+    let mut scored: Vec<(f64, String)> = keys
+        .filter(|k| k.ends_with(".v2") == (version == TokenizerVersion::V2))
+        .map(|k| display_name(k))
+        .map(|name| (strsim::jaro_winkler(&wanted, &name), name))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    scored.dedup_by(|a, b| a.1 == b.1);
+    let names: Vec<String> = scored
+        .into_iter()
+        .take(CLOSEST_NAMES)
+        .map(|(_, name)| name)
+        .collect();
+    if names.is_empty() {
+        "(none)".to_string()
+    } else {
+        names.join(", ")
+    }
 }
 
-/// A few names a user can try, in the form the vocabulary stores them (v3 style preferred).
-fn examples<'a>(names: impl Iterator<Item = &'a String>) -> String {
-    let mut picked: Vec<&str> = names
-        .map(String::as_str)
-        .filter(|n| !n.ends_with(".v2"))
-        .take(5)
-        .collect();
-    if picked.is_empty() {
-        picked.push("(none)");
-    }
-    picked.join(", ")
+/// A vocabulary key as a user would type it: `.v2` dropped, `_` as spaces.
+fn display_name(key: &str) -> String {
+    key.strip_suffix(".v2").unwrap_or(key).replace('_', " ")
 }
 
 #[cfg(test)]
@@ -143,17 +216,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_follow_the_rules() {
-        assert_eq!(normalise_name("Artist 3", "v2"), "artist_3.v2");
-        assert_eq!(normalise_name("  The  Beatles! ", "v2"), "the_beatles.v2");
-        assert_eq!(normalise_name("Céline Dion", "v2"), "c_line_dion.v2");
-        assert_eq!(normalise_name("Artist 3", "v3"), "artist 3");
+    fn names_follow_the_original_norm() {
+        let v2 = TokenizerVersion::V2;
+        assert_eq!(normalise_name("Artist 3", v2), "artist_3.v2");
+        assert_eq!(normalise_name("  The  Beatles! ", v2), "the_beatles.v2");
+        assert_eq!(normalise_name("Céline Dion", v2), "c_line_dion.v2");
+        assert_eq!(normalise_name("R.E.M.", v2), "r_e_m.v2");
+        assert_eq!(normalise_name("Artist 3", TokenizerVersion::V3), "artist 3");
     }
 
     #[test]
-    fn accents_are_stripped_like_nfd() {
-        assert_eq!(ACCENTED.chars().count(), UNACCENTED.chars().count());
-        let folded: String = "Céline Ñoño Ø".chars().map(strip_accent).collect();
-        assert_eq!(folded, "Celine Nono Ø");
+    fn v2_genres_are_bags_of_words() {
+        let v2 = TokenizerVersion::V2;
+        assert_eq!(genre_keys("Country Rock", v2), ["country.v2", "rock.v2"]);
+        assert_eq!(genre_keys("hip-hop", v2), ["hip.v2", "hop.v2"]);
+        assert_eq!(genre_keys("R&B", v2), ["r.v2", "b.v2"]);
+        assert_eq!(
+            genre_keys("Country Rock", TokenizerVersion::V3),
+            ["country rock"]
+        );
     }
 }

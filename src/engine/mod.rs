@@ -11,6 +11,7 @@ pub mod runtime;
 pub mod sampler;
 pub mod session;
 pub mod streams;
+pub mod transliterate;
 pub mod vqvae;
 pub mod windows;
 

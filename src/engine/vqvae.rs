@@ -12,6 +12,8 @@ use crate::jukebox::Manifest;
 /// One level's encoder and decoder.
 struct Level {
     hop: usize,
+    /// Codes each side of a code its decoded samples can depend on.
+    context: usize,
     encoder: Session,
     decoder: Session,
 }
@@ -40,6 +42,7 @@ impl Vqvae {
             .map(|level| {
                 Ok(Level {
                     hop: manifest.vqvae.hop_lengths[level],
+                    context: manifest.vqvae.decoder.context_codes(level),
                     encoder: factory.open(&graph("vqvae_encoder", level, "fp32")?)?,
                     decoder: factory.open(&graph("vqvae_decoder", level, precision)?)?,
                 })
@@ -50,6 +53,12 @@ impl Vqvae {
 
     pub fn hop_length(&self, level: usize) -> usize {
         self.levels[level].hop
+    }
+
+    /// Codes on each side of a code that its decoded samples can depend on: a chunk decoded
+    /// with this much context each side equals that part of a whole-level decode.
+    pub fn decode_context(&self, level: usize) -> usize {
+        self.levels[level].context
     }
 
     /// Mono 44.1 kHz audio, a whole number of hops long, to one code per hop.

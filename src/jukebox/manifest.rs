@@ -10,9 +10,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::verified::{self, HashCache};
+
 pub const MANIFEST_FILE: &str = "manifest.json";
-/// The one manifest format this build understands.
-pub const FORMAT_VERSION: u32 = 1;
+/// The one manifest format this build understands (2: `vqvae.decoder`, a causal 5b_lyrics
+/// lyrics encoder, no `lyrics_oov_regex`).
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -43,7 +46,10 @@ pub enum ManifestError {
         expected: u64,
         found: u64,
     },
-    #[error("model file {path} does not match its sha256 in the manifest: the file is corrupt")]
+    #[error(
+        "model file {path} does not match its sha256 in the manifest: the file is corrupt \
+         (download or copy it again)"
+    )]
     HashMismatch { path: PathBuf },
     #[error("{path}: {reason}")]
     Inconsistent { path: PathBuf, reason: String },
@@ -94,6 +100,51 @@ pub struct VqvaeSpec {
     pub hop_lengths: Vec<usize>,
     pub codebook_size: usize,
     pub codebook_width: usize,
+    pub decoder: DecoderSpec,
+}
+
+/// What decides how far a decoded sample looks (openai/jukebox `vqvae/encdec.py`,
+/// `vqvae/resnet.py`). Level L's decoder runs the conv blocks of levels L, L-1, .., 0; a block
+/// is a conv (kernel 3), then per down-sampling step a residual stack of dilated convs (kernel
+/// 3) and a transposed conv (kernel 2 x stride); a last conv (kernel 3) makes the audio.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DecoderSpec {
+    /// Residual blocks per stack, by level (Jukebox: 8, 4, 4: `depth x hvqvae_multipliers`).
+    pub res_depth: Vec<usize>,
+    /// Block i of a stack has dilation `growth ** (i % cycle)` (Jukebox: 3, no cycle).
+    pub dilation_growth_rate: usize,
+    pub dilation_cycle: Option<usize>,
+    /// Down-sampling steps and their stride, by level (Jukebox: 3, 2, 2 and 2, 2, 2).
+    pub downs_t: Vec<usize>,
+    pub strides_t: Vec<usize>,
+}
+
+impl DecoderSpec {
+    /// Codes on each side of a code that its decoded samples can depend on at `level`
+    /// (bounded from above: a chunk decoded with this much context on both sides equals the
+    /// same samples of a whole-level decode). Jukebox: 84, 82 and 5744 codes at levels 2, 1, 0.
+    pub fn context_codes(&self, level: usize) -> usize {
+        let cycle = |i: usize| self.dilation_cycle.filter(|&c| c > 0).map_or(i, |c| i % c);
+        let stack: usize = (0..self.res_depth[level])
+            .map(|i| {
+                self.dilation_growth_rate
+                    .saturating_pow(u32::try_from(cycle(i)).unwrap_or(u32::MAX))
+            })
+            .fold(0, usize::saturating_add);
+        // Walk from the audio back to the codes, in units of each stage's positions.
+        let mut reach = 1usize; // the output conv, kernel 3
+        for block in 0..=level {
+            let stride = self.strides_t[block].max(1);
+            for _ in 0..self.downs_t[block] {
+                // A transposed conv of kernel 2 x stride: an output reaches at most
+                // (reach + kernel - 1) / stride inputs further on each side.
+                reach = reach.saturating_add(2 * stride - 1).div_ceil(stride);
+                reach = reach.saturating_add(stack);
+            }
+            reach = reach.saturating_add(1); // the block's input conv, kernel 3
+        }
+        reach
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,7 +160,6 @@ pub struct Vocabularies {
     pub synthetic: bool,
     /// Tokenizer version ("v2" or "v3") by level, keyed "0", "1", "2".
     pub tokenizer_versions: BTreeMap<String, String>,
-    pub lyrics_oov_regex: String,
     pub unknown_id: i64,
     pub artists: BTreeMap<String, i64>,
     pub genres: BTreeMap<String, i64>,
@@ -249,10 +299,21 @@ pub enum Dim {
 /// How thoroughly to check the files a manifest lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verify {
-    /// Existence and sizes: cheap, done on every load.
+    /// What every load does: existence and sizes, and each file's sha256 once, remembered
+    /// (by path, size and modification time: see [`HashCache`]) so that a later load of the
+    /// same files reads none of them.
     Sizes,
-    /// Also every sha256 (reads every byte: seconds for a real model).
+    /// Every sha256, every time (reads every byte: seconds for a real model).
     Hashes,
+}
+
+/// What a check did, file by file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Files whose sha256 was computed.
+    pub hashed: usize,
+    /// Files whose sha256 was already checked at this size and modification time.
+    pub remembered: usize,
 }
 
 impl Manifest {
@@ -299,6 +360,19 @@ impl Manifest {
                 self.vqvae.levels
             )));
         }
+        let decoder = &self.vqvae.decoder;
+        for (what, len) in [
+            ("decoder.res_depth", decoder.res_depth.len()),
+            ("decoder.downs_t", decoder.downs_t.len()),
+            ("decoder.strides_t", decoder.strides_t.len()),
+        ] {
+            if len != self.vqvae.levels {
+                return Err(inconsistent(format!(
+                    "vqvae.{what} has {len} entries for {} levels",
+                    self.vqvae.levels
+                )));
+            }
+        }
         for prior in &self.priors {
             if prior.attention_types.len() != prior.depth {
                 return Err(inconsistent(format!(
@@ -318,13 +392,54 @@ impl Manifest {
         Ok(())
     }
 
-    /// Checks that every listed file is there, whole, and (with [`Verify::Hashes`]) unaltered.
+    /// Checks that every listed file is there, whole, and (with [`Verify::Sizes`] or
+    /// [`Verify::Hashes`]) unaltered, remembering checked files in the user's [`HashCache`].
     /// A weights file shared by several graphs is checked (and hashed) once.
     pub fn verify_files(&self, dir: &Path, verify: Verify) -> Result<(), ManifestError> {
-        for file in self.files(dir)? {
-            check_file(&dir.join(file.file), file.bytes, file.sha256, verify)?;
-        }
-        Ok(())
+        self.verify_files_with(dir, verify, &HashCache::user())
+            .map(|_| ())
+    }
+
+    /// [`Manifest::verify_files`] with the checked files remembered in `cache`.
+    pub fn verify_files_with(
+        &self,
+        dir: &Path,
+        verify: Verify,
+        cache: &HashCache,
+    ) -> Result<VerifyReport, ManifestError> {
+        let mut report = VerifyReport::default();
+        let mut checked = Vec::new();
+        let known = match verify {
+            Verify::Sizes => cache.entries(),
+            Verify::Hashes => BTreeMap::new(),
+        };
+        let result = self.files(dir).and_then(|files| {
+            for file in files {
+                let path = dir.join(file.file);
+                let meta = check_size(&path, file.bytes)?;
+                let stamp = verified::stamp(&meta, file.sha256);
+                let remembered = HashCache::remembered(&known, &path, &stamp);
+                if verify == Verify::Sizes {
+                    if remembered {
+                        report.remembered += 1;
+                        continue;
+                    }
+                    tracing::info!(
+                        "checking the sha256 of {} once (remembered afterwards)",
+                        path.display()
+                    );
+                }
+                report.hashed += 1;
+                if !sha256_hex(&path)?.eq_ignore_ascii_case(file.sha256) {
+                    return Err(ManifestError::HashMismatch { path });
+                }
+                checked.push((path, stamp));
+            }
+            Ok(())
+        });
+        // What was found good stays known even when a later file fails.
+        cache.remember(&checked);
+        result.map(|()| report)
     }
 
     /// Every file the manifest lists, each once, in listing order: graph files, and the
@@ -391,28 +506,20 @@ fn push_once<'a>(
     }
 }
 
-fn check_file(path: &Path, bytes: u64, sha256: &str, verify: Verify) -> Result<(), ManifestError> {
-    let found = match fs::metadata(path) {
-        Ok(meta) => meta.len(),
-        Err(_) => {
-            return Err(ManifestError::MissingFile {
-                path: path.to_path_buf(),
-            });
-        }
+fn check_size(path: &Path, bytes: u64) -> Result<fs::Metadata, ManifestError> {
+    let Ok(meta) = fs::metadata(path) else {
+        return Err(ManifestError::MissingFile {
+            path: path.to_path_buf(),
+        });
     };
-    if found != bytes {
+    if meta.len() != bytes {
         return Err(ManifestError::SizeMismatch {
             path: path.to_path_buf(),
             expected: bytes,
-            found,
+            found: meta.len(),
         });
     }
-    if verify == Verify::Hashes && !sha256_hex(path)?.eq_ignore_ascii_case(sha256) {
-        return Err(ManifestError::HashMismatch {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(())
+    Ok(meta)
 }
 
 fn sha256_hex(path: &Path) -> Result<String, ManifestError> {

@@ -2,5 +2,7 @@
 //! (`manifest.json`) and the conditioning rules that go with it.
 
 pub mod manifest;
+pub mod verified;
 
 pub use manifest::{GraphSpec, Manifest, ManifestError, PriorSpec};
+pub use verified::HashCache;

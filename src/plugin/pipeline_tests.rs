@@ -516,6 +516,12 @@ fn a_new_sample_rate_during_a_generation_moves_the_take_to_that_rate() {
     wait_until(
         "the take plays at the new rate",
         Duration::from_secs(10),
-        || play(&mut player, moved, 64) == wav.channels[0][..64],
+        || {
+            // Past the region's fade-in at the new rate, the take itself.
+            let fade = timeline::fade_frames(NEW_RATE);
+            let mut left = vec![0.25f32; fade + 64];
+            player.play_into(&mut [&mut left[..]], moved, PlaybackMode::Replace, fade);
+            left[fade..] == wav.channels[0][fade..fade + 64]
+        },
     );
 }

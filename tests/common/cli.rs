@@ -49,7 +49,7 @@ pub fn continue_args<'a>(out: &'a Path, level: &'a str) -> Vec<&'a str> {
         "--artist",
         "Artist 2",
         "--genre",
-        "genre 1",
+        "genre1",
         "--out-dir",
         path_arg(out),
     ]

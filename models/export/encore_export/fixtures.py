@@ -5,7 +5,8 @@
 For each fixture: models/<name>/ gets the graphs and manifest.json (exactly what
 `python -m encore_export --config configs/<config>.json --precision <p> --random-seed <seed>`
 writes) and models/<name>/goldens/ the reference outputs of transformers' PyTorch
-implementation (array names in GOLDEN_ARRAYS, documented in docs/exporter.md).
+implementation (array names in GOLDEN_ARRAYS, documented in docs/exporter.md). A full rebuild
+also rewrites tests/goldens/text.json (encore_export.text_goldens).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from .audio import SAMPLE_RATE, synthetic_prompt, write_float_wav
+from . import text_goldens
 from .export import export_model
 from .random_weights import RandomWeights
 
@@ -33,7 +35,12 @@ FIXTURES = {
     "tiny-5b": ("tiny_5b.json", 1234, ["fp32", "fp16"]),
     "tiny-5b-lyrics": ("tiny_5b_lyrics.json", 1235, ["fp32"]),
     "tiny-1b-lyrics": ("tiny_1b_lyrics.json", 1236, ["fp32"]),
+    # The real decoders' depth and dilations (depth 4, growth 3, level 0 twice as deep) at a
+    # tiny width: a sample here depends on as many codes as in Jukebox, so a streamed decode
+    # that takes too little context shows it. VQ-VAE only: no priors, no prior goldens.
+    "tiny-vqvae-deep": ("tiny_vqvae_deep.json", 1237, ["fp32"]),
 }
+VQVAE_ONLY = {"tiny-vqvae-deep"}
 VQVAE_GOLDENS = "vqvae.npz"
 GOLDEN_ARRAYS = {
     "prompt": "float32 [1, samples]: the synthetic prompt (also goldens/prompt.wav)",
@@ -76,6 +83,7 @@ def build_fixture(name: str, root: Path, with_priors: bool = True) -> Path:
     config_file, seed, precisions = FIXTURES[name]
     source = RandomWeights(CONFIGS / config_file, seed)
     source.name = name
+    with_priors = with_priors and name not in VQVAE_ONLY
     export_model(source, out, precisions, source_kind="random", seed=seed, with_priors=with_priors)
 
     goldens = out / "goldens"
@@ -108,6 +116,8 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for name in args.only or FIXTURES:
         build_fixture(name, args.root, with_priors=not args.vqvae_only)
+    if not args.only:
+        log.info("text goldens: %s", text_goldens.write(args.root.parent / text_goldens.DEFAULT_OUT))
     return 0
 
 

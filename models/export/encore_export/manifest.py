@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-FORMAT_VERSION = 1
+# 2: vqvae.decoder, no vocabularies.lyrics_oov_regex, a causal 5b_lyrics lyrics encoder.
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 
 # Sampling defaults, indexed by VQ-VAE level (0 = finest, last = top), as openai/jukebox's
@@ -45,6 +46,23 @@ def sampling_section(config) -> dict:
     }
 
 
+def decoder_section(vq) -> dict:
+    """What decides how far a decoded sample looks (the engine sizes streamed chunks' context
+    from it). Each level has its own decoder; level L's runs the conv blocks of levels L..0:
+    per block a conv (kernel 3), then per down-sampling step a residual stack of `depth`
+    dilated convs (kernel 3, dilation growth_rate ** (i % cycle)) and a transposed conv
+    (kernel 2 * stride, padding stride // 2); a last conv (kernel 3) makes the audio."""
+    levels = int(vq.levels)
+    multipliers = list(vq.multipliers) if vq.multipliers is not None else [1] * levels
+    return {
+        "res_depth": [int(vq.res_conv_depth * multipliers[level]) for level in range(levels)],
+        "dilation_growth_rate": int(vq.res_dilation_growth_rate),
+        "dilation_cycle": None if vq.res_dilation_cycle is None else int(vq.res_dilation_cycle),
+        "downs_t": [int(d) for d in vq.res_downs_t[:levels]],
+        "strides_t": [int(s) for s in vq.res_strides_t[:levels]],
+    }
+
+
 def build_manifest(*, name: str, source: str, config, seed, hop_lengths, vocab: dict,
                    priors: list[dict], graphs: list[dict], versions: dict) -> dict:
     vq = config.vqvae_config
@@ -58,9 +76,12 @@ def build_manifest(*, name: str, source: str, config, seed, hop_lengths, vocab: 
             "hop_lengths": [int(h) for h in hop_lengths],
             "codebook_size": int(vq.nb_discrete_codes),
             "codebook_width": int(vq.embed_dim),
+            "decoder": decoder_section(vq),
         },
         "labels": {
-            "max_nb_genres": int(config.max_nb_genres),
+            # Genre names a user may give: the top prior's slots (1 on 1b_lyrics, see
+            # random_weights.shared_params_applied); each prior then checks its own.
+            "max_nb_genres": int(config.prior_configs[0].max_nb_genres),
             "min_duration_s": float(config.min_duration),
             "max_duration_s": float(config.max_duration),
         },

@@ -27,14 +27,35 @@ def load_config(path: Path) -> JukeboxConfig:
     return shared_params_applied(JukeboxConfig(**raw))
 
 
+# openai/jukebox hparams.py: the v3 labels of the 1b_lyrics top prior take one genre
+# (`labels_v3.max_bow_genre_size = 1`); every v2 prior takes a bag of up to 5 genre words
+# (`labels.max_bow_genre_size = 5`), the 1b_lyrics upsamplers included.
+V3_GENRE_SLOTS = 1
+V2_GENRE_SLOTS = 5
+
+
 def shared_params_applied(config: JukeboxConfig) -> JukeboxConfig:
     """JukeboxModel.__init__ copies these model-wide fields into each prior config; we build
-    priors on their own, so do the same here."""
+    priors on their own, so do the same here. Two fields follow openai/jukebox instead of the
+    port, whose configs leave them out:
+    - genre slots per prior: the 1b_lyrics top prior (v3 labels, 79 lyric symbols) takes one
+      genre, every other prior (v2 labels) a bag of 5 genre words, whatever the model-wide
+      `max_nb_genres` says (the slots only index the label vector; no weight depends on them);
+    - the 5b_lyrics lyrics encoder is causal: prior.py builds it as a ConditionalAutoregressive2D
+      without `mask`, which defaults to True there (the port's JukeboxPriorConfig to False)."""
     for prior_config in config.prior_configs:
         for name in ("sampling_rate", "timing_dims", "min_duration", "max_duration", "max_nb_genres",
                      "metadata_conditioning"):
             setattr(prior_config, name, getattr(config, name))
+        prior_config.max_nb_genres = V3_GENRE_SLOTS if uses_v3_labels(prior_config) else V2_GENRE_SLOTS
+        if prior_config.encoder_config is not None:
+            prior_config.encoder_config.mask = True
     return config
+
+
+def uses_v3_labels(prior_config) -> bool:
+    """The 1b_lyrics top prior: lyric tokens as a prefix, from a 79-symbol (v3) vocabulary."""
+    return bool(prior_config.is_encoder_decoder) and prior_config.lyric_vocab_size == 79
 
 
 def _codebook_probe_audio(samples: int, generator: torch.Generator) -> torch.Tensor:

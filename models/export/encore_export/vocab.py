@@ -1,6 +1,14 @@
 """The manifest's vocabularies: artist and genre names -> ids, lyric characters -> ids, and the
-rules (per tokenizer version) that turn user text into those names. Mirrors transformers'
-JukeboxTokenizer (4.40)."""
+rules (per tokenizer version) that turn user text into those names. The ids are transformers'
+JukeboxTokenizer's (4.40); the rules are openai/jukebox's (data/artist_genre_processor.py,
+data/text_processor.py), which the port changed (see docs/manifest.md).
+
+Lyrics need no rule in the manifest: the original transliterates with Unidecode, turns `\\`
+into a newline and removes every character its `not_vocab` regex matches, and that regex is
+exactly the complement of its vocabulary string. So "keep the characters the `lyrics`
+vocabulary has" is the whole rule; the port's `lyrics_oov_regex` is not exported (it had the
+v2 and v3 patterns swapped, dropping `+` from v2 lyrics).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +16,10 @@ import json
 
 # v2 lyric alphabet: JukeboxTokenizer builds it in code, ids 1.. in this order, 0 = unknown.
 V2_LYRIC_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.,:;!?-+'\"()[] \t\n"
-# Characters outside these are dropped from lyrics (after NFD + accent stripping, "\\" -> "\n").
-LYRICS_OOV_REGEX = {"v2": r"[^A-Za-z0-9.,:;!?\-'\"()\[\] \t\n]+", "v3": r"[^A-Za-z0-9.,:;!?\-+'\"()\[\] \t\n]+"}
 NAME_RULES = {
-    "v2": "lowercase; every run of characters outside [a-z0-9.] becomes one '_'; strip '_' at both ends; "
-          "append '.v2'. Genres are split on '_' first, each normalised the same way.",
+    "v2": "lowercase; every run of characters other than ASCII letters and digits becomes one '_'; "
+          "strip '_' at both ends; append '.v2'. A genre is split on '_' after that: each word is "
+          "one genre id.",
     "v3": "lowercase",
 }
 
@@ -41,11 +48,11 @@ def synthetic_names(config) -> tuple[dict[str, int], dict[str, int]]:
     levels = len(config.prior_configs)
     for index, version in enumerate(versions_by_level(config, {}).values()):
         n_genres, n_artists = config.prior_configs[index].metadata_dims
-        suffix = ".v2" if version == "v2" else ""
         for i in range(n_artists):
-            artists[f"artist_{i}{suffix}" if version == "v2" else f"artist {i}"] = i
+            artists[f"artist_{i}.v2" if version == "v2" else f"artist {i}"] = i
+        # One word each: a v2 genre is a bag of words, so "genre 3" would be two ("genre", "3").
         for i in range(n_genres):
-            genres[f"genre_{i}{suffix}" if version == "v2" else f"genre {i}"] = i
+            genres[f"genre{i}.v2" if version == "v2" else f"genre{i}"] = i
     assert levels == 3
     return artists, genres
 
@@ -72,7 +79,6 @@ def vocab_section(source) -> dict:
         "synthetic": synthetic,
         "tokenizer_versions": versions,
         "name_rules": {v: NAME_RULES[v] for v in sorted(set(versions.values()))},
-        "lyrics_oov_regex": LYRICS_OOV_REGEX[top_version],
         "unknown_id": 0,
         "artists": artists,
         "genres": genres,

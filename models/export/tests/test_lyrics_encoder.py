@@ -46,14 +46,54 @@ def test_equals_the_port_bit_for_bit(which, batch):
     assert torch.equal(got, want), f"max |difference| {(got - want).abs().max().item()}"
 
 
-def test_equals_the_port_with_masked_attention():
-    """config.mask is false in every released config; the masked branch is followed too."""
+def test_equals_the_port_without_masked_attention():
+    """The encoder is causal (mask=True) in every config we export; the port's unmasked branch
+    is followed too, so a config that asks for it exports what the port computes."""
     prior = tiny_model("5b_lyrics", seed=3).priors[0]
     for block in prior.encoder.transformer._attn_mods:
-        block.attn.mask = True
+        block.attn.mask = False
     tokens = lyrics(prior, 3)
     with torch.no_grad():
         assert torch.equal(LyricsEncoder(prior).eval()(tokens), prior.get_encoder_states(tokens, sample=True))
+
+
+def causal_violation(prior) -> float:
+    """Largest change of encoder states at positions before j when only token j changes."""
+    tokens = lyrics(prior, 1)
+    n = tokens.shape[1]
+    worst = 0.0
+    with torch.no_grad():
+        base = LyricsEncoder(prior).eval()(tokens)
+        for j in (1, n // 2, n - 1):
+            changed = tokens.clone()
+            changed[0, j] = (changed[0, j] + 1) % prior.config.lyric_vocab_size
+            states = LyricsEncoder(prior).eval()(changed)
+            # The port shifts tokens right by one (start token first): token j feeds position j + 1.
+            worst = max(worst, (states[0, : j + 1] - base[0, : j + 1]).abs().max().item())
+    return worst
+
+
+@pytest.mark.parametrize("which", sorted(PRIORS))
+def test_the_lyrics_encoder_is_causal(which):
+    """openai/jukebox prior.py builds the lyrics encoder without `mask`, and
+    ConditionalAutoregressive2D defaults to mask=True: each lyric position sees only earlier ones."""
+    prior = PRIORS[which]
+    violation = causal_violation(prior)
+    assert violation == 0.0, f"a later lyric token moved earlier encoder states by {violation}"
+    assert all(block.attn.mask for block in prior.encoder.transformer._attn_mods)
+
+
+def test_a_config_without_mask_still_builds_a_causal_encoder(tmp_path):
+    """The Hugging Face configs leave `mask` out (the port then defaults to False)."""
+    import json
+
+    config_file, seed, _ = FIXTURES["tiny-5b-lyrics"]
+    raw = json.loads((CONFIGS / config_file).read_text())
+    raw["prior_config_list"][0]["encoder_config"].pop("mask", None)
+    path = tmp_path / "no_mask.json"
+    path.write_text(json.dumps(raw))
+    violation = causal_violation(RandomWeights(path, seed).prior(0))
+    assert violation == 0.0, f"a later lyric token moved earlier encoder states by {violation}"
 
 
 def test_onnx_export_runs_at_untraced_batches(tmp_path):

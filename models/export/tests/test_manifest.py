@@ -15,7 +15,7 @@ ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(i
 
 def test_manifest_parses_and_is_versioned(tiny):
     manifest = read_manifest(model_dir(tiny))
-    assert manifest["format_version"] == FORMAT_VERSION == 1
+    assert manifest["format_version"] == FORMAT_VERSION == 2
     assert manifest["audio"]["sample_rate"] == 44100
     assert manifest["vqvae"]["hop_lengths"] == [8, 32, 128]
     assert manifest["model"]["kind"] in {"5b", "5b_lyrics", "1b_lyrics"}
@@ -89,3 +89,52 @@ def test_fixtures_stay_small():
     total = sum(p.stat().st_size for name in ("tiny-5b", "tiny-5b-lyrics", "tiny-1b-lyrics")
                 for p in model_dir(name).rglob("*") if p.is_file())
     assert total < 15e6, f"fixtures hold {total / 1e6:.1f} MB"
+
+
+def test_vocabularies_follow_the_original(tiny):
+    """openai/jukebox's rules: lyrics keep what the vocabulary has (no separate regex: the
+    port's had v2 and v3 swapped, dropping '+' from v2 lyrics); v2 genres are single words."""
+    vocab = read_manifest(model_dir(tiny))["vocabularies"]
+    assert "lyrics_oov_regex" not in vocab
+    v2_genres = [key for key in vocab["genres"] if key.endswith(".v2")]
+    assert v2_genres and all(key[:-3].isalnum() for key in v2_genres), v2_genres[:5]
+    assert "+" in vocab["lyrics"] or len(vocab["lyrics"]) == 79  # v3 (1b_lyrics) lost '+'
+
+
+def test_the_decoder_architecture_is_declared(tiny):
+    """What the engine sizes a streamed chunk's context from (Jukebox: depth 4, growth 3,
+    level 0 twice as deep)."""
+    manifest = read_manifest(model_dir(tiny))
+    decoder = manifest["vqvae"]["decoder"]
+    config_file, seed, _ = FIXTURES[tiny]
+    from encore_export.fixtures import CONFIGS
+    from encore_export.random_weights import load_config
+
+    vq = load_config(CONFIGS / config_file).vqvae_config
+    assert decoder == {
+        "res_depth": [vq.res_conv_depth * m for m in vq.multipliers],
+        "dilation_growth_rate": vq.res_dilation_growth_rate,
+        "dilation_cycle": vq.res_dilation_cycle,
+        "downs_t": list(vq.res_downs_t),
+        "strides_t": list(vq.res_strides_t),
+    }
+
+
+def test_the_deep_fixture_has_the_real_decoder_depth():
+    decoder = read_manifest(model_dir("tiny-vqvae-deep"))["vqvae"]["decoder"]
+    assert decoder["res_depth"] == [8, 4, 4] and decoder["dilation_growth_rate"] == 3
+    assert decoder["downs_t"] == [3, 2, 2] and decoder["strides_t"] == [2, 2, 2]
+
+
+def test_1b_lyrics_takes_one_genre():
+    """hparams.py: labels_v3 (the 1b_lyrics top prior) has max_bow_genre_size=1; the v2
+    upsamplers keep 5."""
+    manifest = read_manifest(model_dir("tiny-1b-lyrics"))
+    assert manifest["labels"]["max_nb_genres"] == 1
+    slots = {p["level"]: p["conditioning"]["max_nb_genres"] for p in manifest["priors"]}
+    assert slots == {2: 1, 1: 5, 0: 5}
+    from encore_export.fixtures import CONFIGS
+    from encore_export.random_weights import load_config
+
+    full = load_config(CONFIGS / "1b_lyrics.json")
+    assert [p.max_nb_genres for p in full.prior_configs] == [1, 5, 5]

@@ -61,7 +61,8 @@ pub struct ContinueCli {
     /// Artist to condition on (as listed by `encore models`); default: unknown.
     #[arg(long)]
     pub artist: Option<String>,
-    /// Genre to condition on; repeat for several.
+    /// Genre to condition on; repeat for several (up to 5; 1b_lyrics takes one). A genre of
+    /// several words ("Country Rock") is one genre: 5b models read it as a bag of words.
     #[arg(long)]
     pub genre: Vec<String>,
     /// Lyrics (text file) for lyrics models.

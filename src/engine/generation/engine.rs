@@ -57,8 +57,9 @@ impl Default for EngineOptions {
 }
 
 impl Engine {
-    /// Loads `dir` (manifest, file sizes; with [`Verify::Hashes`] every sha256 too) on the CPU,
-    /// in fp32: what the parity tests and the CPU benchmarks use.
+    /// Loads `dir` (manifest, file sizes and each sha256 once with [`Verify::Sizes`]; every
+    /// sha256 with [`Verify::Hashes`]) on the CPU, in fp32: what the parity tests and the CPU
+    /// benchmarks use.
     pub fn load(
         dir: &Path,
         runtime: &'static Runtime,

@@ -37,7 +37,7 @@ pub use follow_up::{TakeCut, TakeSpan};
 pub use settings::{DEFAULT_SONG_SECONDS, Settings};
 pub use state::GenerationState;
 pub use stepping::{CHECKPOINT_EVERY, GenStep, Outcome};
-pub use streaming::STREAM_CHUNK_SECONDS;
+pub use streaming::{STREAM_CHUNK_SECONDS, Streamer};
 
 use super::error::EngineError;
 use crate::audio::DecodedAudio;

@@ -7,15 +7,17 @@ use crate::engine::vqvae::Vqvae;
 
 /// Audio streamed per [`Event::Audio`] chunk by default, in seconds.
 pub const STREAM_CHUNK_SECONDS: f64 = 1.0;
-/// Codes of context decoded on each side of a streamed chunk (the decoder's convolutions look
-/// this far; the chunk's edges then match a decode of the whole level).
-const STREAM_CONTEXT_CODES: usize = 64;
 
 /// What the level under way has streamed so far.
-pub(super) struct Streamer {
+pub struct Streamer {
     level: usize,
     /// Codes per chunk at this level.
     chunk: usize,
+    /// Codes of context decoded on each side of a chunk: the decoder's reach, from its
+    /// architecture ([`Vqvae::decode_context`]; Jukebox: 84 codes at level 2, 5744 at level 0,
+    /// about a second of audio), so the chunk equals that part of a whole-level decode and its
+    /// edges do not click.
+    context: usize,
     /// Codes per take already sent.
     streamed: usize,
 }
@@ -31,6 +33,7 @@ impl Streamer {
         Self {
             level,
             chunk,
+            context: vqvae.decode_context(level),
             streamed: present,
         }
     }
@@ -50,14 +53,14 @@ impl Streamer {
         let upto = if flush {
             have
         } else {
-            have.saturating_sub(STREAM_CONTEXT_CODES)
+            have.saturating_sub(self.context)
         };
         if upto <= self.streamed || (!flush && upto - self.streamed < self.chunk) {
             return Ok(());
         }
         let hop = vqvae.hop_length(level);
-        let from = self.streamed.saturating_sub(STREAM_CONTEXT_CODES);
-        let to = (upto + STREAM_CONTEXT_CODES).min(have);
+        let from = self.streamed.saturating_sub(self.context);
+        let to = (upto + self.context).min(have);
         for (row, take) in codes.iter().zip(takes) {
             let window = &row[from..to];
             let audio = vqvae.decode(level, window)?;

@@ -73,6 +73,7 @@ _TOP = {
             "n_heads": 2,
             "blocks": 4,
             "attention_pattern": "raw_column_previous_row_attention",
+            "mask": True,  # causal, as openai/jukebox builds it (the port defaults to False)
             "n_ctx": 12,
             "nb_relevant_lyric_tokens": 12,
             "lyric_vocab_size": 80,
