@@ -5,11 +5,14 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Worker;
 use super::resume::RESUME_DELAY;
 use crate::plugin::jobs::{JobContext, report};
+
+/// Pause after each restart.
+const RESTART_PAUSE: Duration = Duration::from_millis(100);
 
 impl Worker {
     /// Runs `duty`; a panic inside it is reported and the worker restarted.
@@ -19,6 +22,8 @@ impl Worker {
             self.restart(&format!(
                 "Encore's worker failed ({reason}) and was restarted"
             ));
+            // A failure that comes back at once must not spin a core.
+            std::thread::sleep(RESTART_PAUSE);
         }
     }
 
