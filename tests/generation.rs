@@ -37,7 +37,7 @@ fn drain(rx: &Receiver<Event>) -> Vec<Event> {
 fn lyrics_settings(seed: u64) -> Settings {
     let mut s = settings(0.5, seed, 2, 1);
     s.artist = Some("Artist 3".into());
-    s.genres = vec!["Genre 2".into()];
+    s.genres = vec!["Genre2".into()];
     s.lyrics = "Hello, world\\la la la".into();
     s
 }
