@@ -23,7 +23,7 @@ mod settings;
 mod stream_resampler;
 mod takes;
 mod timeline;
-mod waveform;
+pub mod waveform;
 mod worker;
 
 use std::num::NonZeroU32;
