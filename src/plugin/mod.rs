@@ -25,7 +25,7 @@ mod start_line;
 mod stream_resampler;
 mod takes;
 mod timeline;
-mod waveform;
+pub mod waveform;
 mod worker;
 
 use std::num::NonZeroU32;

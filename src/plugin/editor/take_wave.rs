@@ -44,7 +44,7 @@ pub fn take_wave(
     };
     let (rect, response) = ui.allocate_exact_size(vec2(ui.available_width(), WAVE_HEIGHT), sense);
     let painter = ui.painter_at(rect);
-    let background = if response.hovered() || dragging {
+    let background = if (draggable && response.hovered()) || dragging {
         style::WAVE_BACKGROUND.gamma_multiply(1.6)
     } else {
         style::WAVE_BACKGROUND
