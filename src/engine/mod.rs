@@ -5,6 +5,7 @@ pub mod device;
 pub mod error;
 pub mod generation;
 pub mod labels;
+pub mod memory_plan;
 pub mod prior;
 pub mod queue;
 pub mod runtime;
@@ -21,7 +22,8 @@ pub use generation::{
     Checkpoint, Engine, EngineOptions, Event, EventSink, GenStep, Generation, GenerationState,
     Outcome, Settings, TakeCut, TakeSpan,
 };
-pub use prior::{ConditioningInputs, Prior};
+pub use memory_plan::MemoryPlan;
+pub use prior::{ConditioningInputs, Prior, StepGraphs};
 pub use queue::{
     DEFAULT_IDLE_RELEASE, Job, JobEvent, JobId, JobInput, JobQueue, JobUpdate, ModelCounts,
     QueueClient,

@@ -13,9 +13,22 @@ use sha2::{Digest, Sha256};
 use super::verified::{self, HashCache};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
-/// The one manifest format this build understands (2: `vqvae.decoder`, a causal 5b_lyrics
-/// lyrics encoder, no `lyrics_oov_regex`).
-pub const FORMAT_VERSION: u32 = 2;
+/// The one manifest format this build understands (3: `vqvae.decoder`, a causal 5b_lyrics
+/// lyrics encoder, no `lyrics_oov_regex`; since 2 the prefill and step graphs take the window's
+/// whole `cond` `[batch, n_ctx, width]` and gather their rows themselves).
+pub const FORMAT_VERSION: u32 = 3;
+
+/// What changed since an older format, for the "re-export" message.
+fn what_changed(found: &str) -> &'static str {
+    match found {
+        "1" | "2" => {
+            " (format 3 prior graphs read the window's conditioning where it lies, on the GPU too, \
+             the VQ-VAE decoder's reach is declared for seamless streaming, and a 5b_lyrics \
+             lyrics encoder is causal as OpenAI trained it)"
+        }
+        _ => "",
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -33,7 +46,8 @@ pub enum ManifestError {
     },
     #[error(
         "{path} has manifest format_version {found}, but this Encore reads version \
-         {FORMAT_VERSION}: re-export the model with this Encore's exporter"
+         {FORMAT_VERSION}{}: re-export the model with this Encore's exporter",
+        what_changed(found)
     )]
     UnsupportedVersion { path: PathBuf, found: String },
     #[error("model file {path} is missing: re-export or re-copy the model folder")]

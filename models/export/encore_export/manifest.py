@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-# 2: vqvae.decoder, no vocabularies.lyrics_oov_regex, a causal 5b_lyrics lyrics encoder.
-FORMAT_VERSION = 2
+# 2: prefill and step graphs take the window's whole cond and gather their rows.
+# 3: vqvae.decoder, no vocabularies.lyrics_oov_regex, a causal 5b_lyrics lyrics encoder.
+FORMAT_VERSION = 3
 MANIFEST_FILE = "manifest.json"
 
 # Sampling defaults, indexed by VQ-VAE level (0 = finest, last = top), as openai/jukebox's

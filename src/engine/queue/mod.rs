@@ -294,6 +294,7 @@ impl JobQueue {
             verify: Verify::Sizes,
             intra_threads,
             device,
+            ..EngineOptions::default()
         };
         let runner = Runner::new(runtime, options, core.clone());
         let thread = std::thread::Builder::new()
