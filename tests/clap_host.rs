@@ -392,7 +392,11 @@ fn a_restored_take_plays_from_the_first_block_of_the_first_activation() {
     // Past the region's fade-in (5 ms at 48 kHz), the first blocks play the take itself.
     let fade = 240;
     for output in &result.output {
-        assert_eq!(output[fade..512], take[fade..512], "the first blocks play the take");
+        assert_eq!(
+            output[fade..512],
+            take[fade..512],
+            "the first blocks play the take"
+        );
     }
     assert_clean(&host);
 }
