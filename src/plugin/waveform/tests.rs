@@ -50,7 +50,8 @@ fn the_recording_envelope_forgets_what_the_recorder_forgets() {
     let waves = Waveforms::default();
     let mut recorder = Recorder::default();
     let block_frames = 10_000;
-    let blocks = (3.0 * KEEP_SECONDS * f64::from(RATE)) as usize / block_frames;
+    // Long enough that the recorder forgets more than one coarsest bin (131 072 frames).
+    let blocks = (8.0 * KEEP_SECONDS * f64::from(RATE)) as usize / block_frames;
     for b in 0..blocks {
         block(&mut recorder, (b * block_frames) as i64, block_frames, 0.5);
         waves.follow_recording(recorder.latest());
