@@ -98,9 +98,15 @@ fn a_streaming_level_shows_over_a_worse_finished_one_until_it_finishes() {
         .unwrap()
         .levels
         .insert(1, finished());
+    // A worse level streaming (a resumed generation redoing it) is not drawn over a better one.
+    let mut redone = TakeWaves::default();
+    redone.levels.insert(1, finished());
+    waves.stores.takes.write().insert(8, redone);
+    waves.stream(8, 2, 0, &[0.5; 64], 44_100.0);
     let takes = waves.takes();
     assert_eq!(takes[&7].best_finished().map(|(l, _)| l), Some(1));
     assert!(takes[&7].streaming().is_none());
+    assert!(takes[&8].streaming().is_none());
 }
 
 #[test]
