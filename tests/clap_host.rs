@@ -417,19 +417,25 @@ fn configure_for_continue(host: &mut Host, dir: &Path, start_at: StartAt) {
     host.load_state(&state);
 }
 
-/// Where the generation a Continue started puts its take: on the session from the request on
-/// (the generation goes on after the run; its take's start is set from the request).
+/// Where the generation a Continue started puts its take, read from the saved session (the
+/// worker starts it off the host's threads and it goes on after the run, so this waits for it).
 fn requested_start(host: &mut Host) -> i64 {
-    let state = host.save_state();
-    let session: SessionState =
-        serde_json::from_str(state["fields"]["session"].as_str().unwrap()).unwrap();
-    let errors = state["fields"]["session"].as_str().unwrap().to_string();
-    let unfinished = session.unfinished.first();
-    let started = session.takes.first().map(|t| t.timeline_start);
-    unfinished
-        .map(|u| u.timeline_start)
-        .or(started)
-        .unwrap_or_else(|| panic!("no generation was started: {errors}"))
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let state = host.save_state();
+        let text = state["fields"]["session"].as_str().unwrap().to_string();
+        let session: SessionState = serde_json::from_str(&text).unwrap();
+        let unfinished = session.unfinished.first().map(|u| u.timeline_start);
+        let started = session.takes.first().map(|t| t.timeline_start);
+        if let Some(start) = unfinished.or(started) {
+            return start;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no generation was started: {text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 #[test]

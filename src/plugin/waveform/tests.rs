@@ -52,7 +52,8 @@ fn the_recording_envelope_forgets_what_the_recorder_forgets() {
     let waves = Waveforms::default();
     let mut recorder = Recorder::default();
     let block_frames = 10_000;
-    let blocks = (3.0 * KEEP_SECONDS * f64::from(RATE)) as usize / block_frames;
+    // Long enough that the recorder forgets more than one coarsest bin (131 072 frames).
+    let blocks = (8.0 * KEEP_SECONDS * f64::from(RATE)) as usize / block_frames;
     for b in 0..blocks {
         block(&mut recorder, (b * block_frames) as i64, block_frames, 0.5);
         waves.follow_recording(recorder.latest());
@@ -99,9 +100,15 @@ fn a_streaming_level_shows_over_a_worse_finished_one_until_it_finishes() {
         .unwrap()
         .levels
         .insert(1, finished());
+    // A worse level streaming (a resumed generation redoing it) is not drawn over a better one.
+    let mut redone = TakeWaves::default();
+    redone.levels.insert(1, finished());
+    waves.stores.takes.write().insert(8, redone);
+    waves.stream(8, 2, 0, &[0.5; 64], 44_100.0);
     let takes = waves.takes();
     assert_eq!(takes[&7].best_finished().map(|(l, _)| l), Some(1));
     assert!(takes[&7].streaming().is_none());
+    assert!(takes[&8].streaming().is_none());
 }
 
 #[test]
