@@ -68,6 +68,11 @@ enum Switch {
 /// THE one place the CUDA-graphs choice reaches the engine. Returns what was applied, in words,
 /// for the report. The engine of this commit has no CUDA-graphs knob yet (issue 10, item 2):
 /// asking for graphs says so instead of silently measuring without them.
+///
+/// TO WIRE ON MERGING the `gpu-engine` branch (its `SessionFactory::cuda_graphs`, default ON,
+/// so "off" must be set explicitly): `factory.cuda_graphs = wanted == Switch::On;` and return
+/// "on"/"off"; then also print `prior.step_graphs()` in each batch line (captured, or why not)
+/// and prefill in chunks of `prior.max_prefill_chunk()` (chunks may cross blocks there).
 fn apply_cuda_graphs(_factory: &mut SessionFactory, wanted: Switch) -> Result<&'static str> {
     match wanted {
         Switch::Off => Ok("off"),

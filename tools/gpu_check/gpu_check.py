@@ -140,7 +140,8 @@ class Skip(Exception):
 
 def sh(cmd, timeout, env=None, log=None) -> str:
     """Runs cmd, streams its output into the log, returns stdout; raises on failure."""
-    print("[gpu-check] $ " + " ".join(str(c) for c in cmd), flush=True)
+    shown = (str(c) if len(str(c)) < 120 else str(c)[:60].replace("\n", " ") + " ..." for c in cmd)
+    print("[gpu-check] $ " + " ".join(shown), flush=True)
     out = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
                          env={**os.environ, **(env or {})})
     if log is not None:
