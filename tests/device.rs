@@ -11,6 +11,7 @@ fn open(device: DevicePreference) -> Result<Engine, EngineError> {
         verify: Verify::Sizes,
         intra_threads: Some(1),
         device,
+        ..EngineOptions::default()
     };
     Engine::open(&common::model_dir("tiny-5b"), common::runtime(), options)
 }

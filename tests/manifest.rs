@@ -94,6 +94,19 @@ fn an_unknown_format_version_is_rejected_with_advice() {
 }
 
 #[test]
+fn a_format_1_model_is_refused_with_what_changed() {
+    let (_scratch, dir) = scratch_copy("tiny-5b");
+    let path = dir.join("manifest.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    json["format_version"] = 1.into();
+    fs::write(&path, json.to_string()).unwrap();
+    let error = Manifest::load(&dir).unwrap_err().to_string();
+    assert!(error.contains("format 1 prior graphs"), "{error}");
+    assert!(error.contains("re-export"), "{error}");
+}
+
+#[test]
 fn a_missing_manifest_or_graph_file_is_named() {
     let (_scratch, dir) = scratch_copy("tiny-5b");
     let manifest = Manifest::load(&dir).unwrap();

@@ -102,14 +102,36 @@ fn teacher_forced_error(
     what: &str,
     cond_tolerance: f32,
 ) -> f32 {
+    teacher_forced(prior, golden, what, cond_tolerance, Chunks::InsideBlocks).0
+}
+
+/// How [`teacher_forced`] cuts the prefill.
+#[derive(Clone, Copy, PartialEq)]
+enum Chunks {
+    /// Block-aligned chunks of at most a block, the first ending mid-block.
+    InsideBlocks,
+    /// Chunks crossing one or more attention blocks (rings written apart, then copied back).
+    AcrossBlocks,
+}
+
+/// [`teacher_forced_error`], with every logit it saw (prefill then steps) and the step's bound
+/// addresses before the first and after the last step.
+fn teacher_forced(
+    prior: &mut Prior,
+    golden: &Golden,
+    what: &str,
+    cond_tolerance: f32,
+    chunks: Chunks,
+) -> (f32, Vec<f32>, [Vec<usize>; 2]) {
+    let mut seen = Vec::new();
     let (batch, n_ctx) = golden.sequence.dim();
     let spec = prior.spec().clone();
     assert_eq!(n_ctx, spec.n_ctx, "{what}: golden window length");
     prior.allocate(batch).unwrap();
     let addresses = prior.cache_addresses().unwrap();
     prior.condition(&golden.inputs).unwrap();
-    let cond_error = max_error(prior.start_emb().unwrap(), &golden.start_emb)
-        .max(max_error(prior.cond().unwrap(), &golden.cond));
+    let cond_error = max_error(&prior.start_emb().unwrap(), &golden.start_emb)
+        .max(max_error(&prior.cond().unwrap(), &golden.cond));
     assert!(
         cond_error < cond_tolerance,
         "{what}: conditioning off by {cond_error}"
@@ -128,12 +150,20 @@ fn teacher_forced_error(
     let mut worst = 0.0f32;
     let mut position = 0;
     while position < split {
-        let limit = if position == 0 { 3 } else { bc };
-        let chunk = (bc - position % bc).min(split - position).min(limit);
+        let chunk = match chunks {
+            Chunks::InsideBlocks => {
+                let limit = if position == 0 { 3 } else { bc };
+                (bc - position % bc).min(split - position).min(limit)
+            }
+            // bc + 3 crosses one boundary, 2 * bc + 1 two (tiny blocks are 10 .. 16 long).
+            Chunks::AcrossBlocks if position == 0 => (bc + 3).min(split),
+            Chunks::AcrossBlocks => (2 * bc + 1).min(split - position),
+        };
         let tokens: Vec<i64> = (0..batch)
             .flat_map(|row| (position..position + chunk).map(move |t| input(row, t)))
             .collect();
         let logits = prior.prefill(&tokens, position).unwrap();
+        seen.extend_from_slice(&logits);
         let vocab = spec.vocab_size;
         for row in 0..batch {
             for (i, t) in (position..position + chunk).enumerate() {
@@ -144,9 +174,11 @@ fn teacher_forced_error(
         }
         position += chunk;
     }
+    let step_addresses = prior.step_addresses().unwrap();
     for t in split..n_ctx {
         let tokens: Vec<i64> = (0..batch).map(|row| input(row, t)).collect();
         let logits = prior.step(&tokens, t).unwrap();
+        seen.extend_from_slice(logits);
         let vocab = spec.vocab_size;
         for row in 0..batch {
             let want = golden.logits.slice(ndarray::s![row, t, ..]);
@@ -161,7 +193,11 @@ fn teacher_forced_error(
         addresses,
         "{what}: caches moved"
     );
-    worst
+    (
+        worst,
+        seen,
+        [step_addresses, prior.step_addresses().unwrap()],
+    )
 }
 
 #[test]
@@ -193,17 +229,67 @@ fn teacher_forced_logits_match_the_reference_for_every_prior() {
     }
 }
 
+/// The device path run on the CPU: the state reached only through ONNX Runtime copies (zeroed
+/// caches copied in, ids and position uploaded, logits downloaded), exactly as on a GPU. Same
+/// logits as the direct path bit for bit, and every tensor the step binds (caches, `cond`,
+/// `start_emb`, ids, position, logits) stays at its address from the first step to the last,
+/// as a CUDA graph replay needs.
 #[test]
-fn a_prefill_chunk_across_a_block_boundary_is_refused() {
+fn the_device_state_path_gives_the_cpu_logits_and_keeps_every_address() {
+    let factory = factory();
+    for name in KINDS {
+        let dir = model_dir(name);
+        let manifest = Manifest::load(&dir).unwrap();
+        let level = 2;
+        let golden = read_golden(&dir.join(format!("goldens/prior_l{level}.teacher_forced.npz")));
+        let mut direct = Prior::open(&dir, &manifest, level, &factory, "fp32").unwrap();
+        let (_, want, _) =
+            teacher_forced(&mut direct, &golden, name, TOLERANCE, Chunks::AcrossBlocks);
+        assert!(!direct.state_is_copied().unwrap());
+
+        let mut staged = Prior::open(&dir, &manifest, level, &factory, "fp32").unwrap();
+        staged.copy_state_as_on_a_device();
+        let (worst, got, [before, after]) =
+            teacher_forced(&mut staged, &golden, name, TOLERANCE, Chunks::AcrossBlocks);
+        assert!(staged.state_is_copied().unwrap());
+        assert!(worst < TOLERANCE, "{name}: staged logits off by {worst}");
+        assert!(got == want, "{name}: the copied state changed the logits");
+        assert_eq!(before, after, "{name}: a bound step tensor moved");
+    }
+}
+
+/// Prefill chunks that cross attention blocks (ring caches wrap inside one chunk), then steps:
+/// the reference's logits at every position, for every prior.
+#[test]
+fn prefill_chunks_across_blocks_match_the_reference() {
+    let factory = factory();
+    for name in KINDS {
+        let dir = model_dir(name);
+        let manifest = Manifest::load(&dir).unwrap();
+        for spec in &manifest.priors {
+            let level = spec.level;
+            let what = format!("{name} level {level} across blocks");
+            let mut prior = Prior::open(&dir, &manifest, level, &factory, "fp32").unwrap();
+            let golden =
+                read_golden(&dir.join(format!("goldens/prior_l{level}.teacher_forced.npz")));
+            let (worst, ..) =
+                teacher_forced(&mut prior, &golden, &what, TOLERANCE, Chunks::AcrossBlocks);
+            assert!(worst < TOLERANCE, "{what}: logits off by {worst}");
+        }
+    }
+}
+
+#[test]
+fn a_prefill_chunk_past_the_window_is_refused() {
     let factory = factory();
     let dir = model_dir("tiny-5b");
     let manifest = Manifest::load(&dir).unwrap();
     let mut prior = Prior::open(&dir, &manifest, 2, &factory, "fp32").unwrap();
-    let bc = prior.spec().block_ctx;
+    let n_ctx = prior.spec().n_ctx;
     assert!(prior.step(&[0], 0).is_err(), "stepping before allocate");
     prior.allocate(1).unwrap();
-    let error = prior.prefill(&[0; 2], bc - 1).unwrap_err();
-    assert!(error.to_string().contains("crosses"), "{error}");
+    let error = prior.prefill(&[0; 2], n_ctx - 1).unwrap_err();
+    assert!(error.to_string().contains("past the window"), "{error}");
 }
 
 /// fp16 graphs (fp16 weights, activations into matmuls and caches; LayerNorm, softmax and

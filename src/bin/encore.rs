@@ -106,6 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Ok(generate::Backend {
             runtime: ensure_loaded(&search)?,
             device,
+            cuda_graphs: true,
         })
     };
     match cli.command {

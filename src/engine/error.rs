@@ -33,6 +33,19 @@ pub enum EngineError {
     TooLong { seconds: f64, max_seconds: f64 },
     #[error(transparent)]
     Prompt(#[from] crate::audio::PromptError),
+    #[error(
+        "{takes} takes do not fit in the GPU's free memory: the level {level} prior needs \
+         {:.1} GB, {:.1} GB are free; at most {max_takes} takes fit",
+        *needed as f64 / 1e9,
+        *free as f64 / 1e9
+    )]
+    OutOfDeviceMemory {
+        takes: usize,
+        needed: u64,
+        free: u64,
+        level: usize,
+        max_takes: usize,
+    },
     #[error("checkpoint {path}: {reason}")]
     Checkpoint { path: PathBuf, reason: String },
 }

@@ -5,6 +5,7 @@ pub mod device;
 pub mod error;
 pub mod generation;
 pub mod labels;
+pub mod memory_plan;
 pub mod prior;
 pub mod queue;
 pub mod runtime;
@@ -20,7 +21,8 @@ pub use generation::{
     Checkpoint, Engine, EngineOptions, Event, EventSink, GenStep, Generation, GenerationState,
     Outcome, Settings, TakeCut, TakeSpan,
 };
-pub use prior::{ConditioningInputs, Prior};
+pub use memory_plan::MemoryPlan;
+pub use prior::{ConditioningInputs, Prior, StepGraphs};
 pub use queue::{Job, JobEvent, JobId, JobInput, JobQueue, JobUpdate};
 pub use runtime::{Runtime, RuntimeError, RuntimeInfo, RuntimeSearch, ensure_loaded};
 pub use sampler::{RngState, RowSampler, SamplingParams, SeededUniforms, UniformSource};

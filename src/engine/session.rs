@@ -31,6 +31,9 @@ pub struct SessionFactory {
     pub device: Device,
     /// Threads per operator; `None` lets ONNX Runtime use every core.
     pub intra_threads: Option<usize>,
+    /// On CUDA, capture the priors' step graph once per batch and replay it (CUDA graphs).
+    /// Ignored on the CPU.
+    pub cuda_graphs: bool,
 }
 
 impl SessionFactory {
@@ -43,7 +46,19 @@ impl SessionFactory {
             runtime,
             device,
             intra_threads: None,
+            cuda_graphs: true,
         }
+    }
+
+    /// The same factory with CUDA-graph capture of the step switched on or off.
+    pub fn with_cuda_graphs(mut self, enabled: bool) -> Self {
+        self.cuda_graphs = enabled;
+        self
+    }
+
+    /// Whether a prior's step graph is to be captured as a CUDA graph.
+    pub fn captures_steps(&self) -> bool {
+        self.device == Device::Cuda && self.cuda_graphs
     }
 
     /// The graphs' precision for this device: fp16 on CUDA (half the weight bytes read per
@@ -56,6 +71,16 @@ impl SessionFactory {
     }
 
     pub fn open(&self, path: &Path) -> Result<Session, EngineError> {
+        self.open_as(path, false)
+    }
+
+    /// Opens a graph whose runs are captured and replayed as CUDA graphs (CUDA only): every
+    /// node must run on the GPU, every input and output be bound at a fixed device address.
+    pub fn open_captured(&self, path: &Path) -> Result<Session, EngineError> {
+        self.open_as(path, true)
+    }
+
+    fn open_as(&self, path: &Path, captured: bool) -> Result<Session, EngineError> {
         let failed = |reason: String| EngineError::OpenGraph {
             path: path.to_path_buf(),
             reason,
@@ -69,10 +94,18 @@ impl SessionFactory {
             // with a reason), not silently turned into a CPU session.
             let cuda = ort::ep::CUDA::default()
                 .with_device_id(0)
+                .with_cuda_graph(captured)
                 .build()
                 .error_on_failure();
             builder = builder
                 .with_execution_providers([cuda])
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        if captured {
+            // A capture needs every node on the GPU: refuse at open (then run uncaptured)
+            // rather than fail at the first replay.
+            builder = builder
+                .with_disable_cpu_fallback()
                 .map_err(|e| failed(e.to_string()))?;
         }
         if let Some(threads) = self.intra_threads {

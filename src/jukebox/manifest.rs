@@ -11,8 +11,20 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
-/// The one manifest format this build understands.
-pub const FORMAT_VERSION: u32 = 1;
+/// The one manifest format this build understands. Version 2: the prefill and step graphs take
+/// the window's whole `cond` `[batch, n_ctx, width]` and gather their rows themselves.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// What changed since an older format, for the "re-export" message.
+fn what_changed(found: &str) -> &'static str {
+    match found {
+        "1" => {
+            " (format 1 prior graphs take one conditioning row per step, copied by the host; \
+             format 2 graphs read the window's conditioning where it lies, on the GPU too)"
+        }
+        _ => "",
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -30,7 +42,8 @@ pub enum ManifestError {
     },
     #[error(
         "{path} has manifest format_version {found}, but this Encore reads version \
-         {FORMAT_VERSION}: re-export the model with this Encore's exporter"
+         {FORMAT_VERSION}{}: re-export the model with this Encore's exporter",
+        what_changed(found)
     )]
     UnsupportedVersion { path: PathBuf, found: String },
     #[error("model file {path} is missing: re-export or re-copy the model folder")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 
 # Sampling defaults, indexed by VQ-VAE level (0 = finest, last = top), as openai/jukebox's

@@ -94,7 +94,7 @@ def main(argv=None) -> int:
         tokens = logits[:, -1].argmax(axis=1)
         for position in range(args.prime, args.prime + args.warmup + args.steps):
             began = time.perf_counter()
-            logits = engine.step(tokens, position, cond["cond"][:, position], cond["start_emb"])
+            logits = engine.step(tokens, position, cond["cond"], cond["start_emb"])
             times.append((time.perf_counter() - began) * 1e3)
             tokens = logits.argmax(axis=1)
         assert np.isfinite(logits).all(), "non-finite logits"

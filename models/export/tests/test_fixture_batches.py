@@ -112,7 +112,7 @@ def test_prefill_and_step_graphs_at_batch(name, index, precision, batch):
     half = eng.section["block_ctx"] + 1  # prefill across a block boundary, then step
     logits = [eng.prefill_all(inputs[:, :half], 0, cond["cond"], cond["start_emb"], max_chunk=7)]
     for t in range(half, seq.shape[1]):
-        logits.append(eng.step(inputs[:, t], t, cond["cond"][:, t], cond["start_emb"])[:, None])
+        logits.append(eng.step(inputs[:, t], t, cond["cond"], cond["start_emb"])[:, None])
     logits = np.concatenate(logits, axis=1)
     assert logits.shape == g["logits"].shape
     err = float(np.abs(logits - g["logits"]).max())

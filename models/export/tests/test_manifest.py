@@ -15,7 +15,7 @@ ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(i
 
 def test_manifest_parses_and_is_versioned(tiny):
     manifest = read_manifest(model_dir(tiny))
-    assert manifest["format_version"] == FORMAT_VERSION == 1
+    assert manifest["format_version"] == FORMAT_VERSION == 2
     assert manifest["audio"]["sample_rate"] == 44100
     assert manifest["vqvae"]["hop_lengths"] == [8, 32, 128]
     assert manifest["model"]["kind"] in {"5b", "5b_lyrics", "1b_lyrics"}

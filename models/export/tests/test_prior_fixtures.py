@@ -54,7 +54,7 @@ def test_fixture_step_graphs_match_teacher_forced_goldens(name):
         half = eng.section["block_ctx"] + 1
         logits = [eng.prefill_all(inputs[:, :half], 0, cond["cond"], cond["start_emb"], max_chunk=7)]
         for t in range(half, n):
-            logits.append(eng.step(inputs[:, t], t, cond["cond"][:, t], cond["start_emb"])[:, None])
+            logits.append(eng.step(inputs[:, t], t, cond["cond"], cond["start_emb"])[:, None])
         err = np.abs(np.concatenate(logits, axis=1) - g["logits"]).max()
         assert err < 1e-4, f"{name} level {level}: max |logit error| {err}"
 

@@ -74,9 +74,10 @@ def conditioning_feeds(eng, g):
     return {name: g[name] for name in eng.section["conditioning"]["inputs"]}
 
 
-def run_window(eng, g, prefill_until=0, chunk_pattern=(3, 1, 5, 2)):
+def run_window(eng, g, prefill_until=0, chunk_pattern=(3, 1, 5, 2), cross_blocks=False):
     """Logits at every position of the golden window: positions < prefill_until through the
-    prefill graph (irregular chunks, never crossing a block), the rest through the step graph."""
+    prefill graph (irregular chunks, crossing blocks only if cross_blocks), the rest through the
+    step graph."""
     seq = g["sequence"]
     batch, n = seq.shape
     eng.new_caches(batch)
@@ -85,11 +86,13 @@ def run_window(eng, g, prefill_until=0, chunk_pattern=(3, 1, 5, 2)):
     out, pos, i = [], 0, 0
     bc = eng.section["block_ctx"]
     while pos < prefill_until:
-        size = min(chunk_pattern[i % len(chunk_pattern)], bc - pos % bc, prefill_until - pos)
-        out.append(eng.prefill(inputs[:, pos : pos + size], pos, cond["cond"][:, pos : pos + size], cond["start_emb"]))
+        size = min(chunk_pattern[i % len(chunk_pattern)], prefill_until - pos)
+        if not cross_blocks:
+            size = min(size, bc - pos % bc)
+        out.append(eng.prefill(inputs[:, pos : pos + size], pos, cond["cond"], cond["start_emb"]))
         pos, i = pos + size, i + 1
     for t in range(pos, n):
-        out.append(eng.step(inputs[:, t], t, cond["cond"][:, t], cond["start_emb"])[:, None])
+        out.append(eng.step(inputs[:, t], t, cond["cond"], cond["start_emb"])[:, None])
     return cond, np.concatenate(out, axis=1)
 
 
@@ -118,6 +121,19 @@ def test_prefill_then_step_logits_match_port(export_dir, kind, index):
     n = g["sequence"].shape[1]
     until = n - eng.section["block_ctx"] - 3  # prefill across several block boundaries, then step
     _, logits = run_window(eng, g, prefill_until=until)
+    err = np.abs(logits - g["logits"]).max(axis=(0, 2))
+    assert err.max() < FP32_TOL, f"positions over tolerance: {np.nonzero(err >= FP32_TOL)[0].tolist()}"
+
+
+@pytest.mark.parametrize("kind,index", PRIORS, ids=IDS)
+def test_prefill_chunks_across_blocks_match_port(export_dir, kind, index):
+    """Chunks that cross attention blocks (a ring cache wraps inside one chunk): ring outputs
+    bound apart and copied back, then steps; the same logits as the port everywhere."""
+    g = teacher_forced(kind, index)
+    eng = engine(export_dir, kind, index)
+    bc, n = eng.section["block_ctx"], g["sequence"].shape[1]
+    pattern = (bc + 3, 1, 3 * bc - 1, 2)  # the first chunk crosses one boundary, the third two
+    _, logits = run_window(eng, g, prefill_until=n - 4, chunk_pattern=pattern, cross_blocks=True)
     err = np.abs(logits - g["logits"]).max(axis=(0, 2))
     assert err.max() < FP32_TOL, f"positions over tolerance: {np.nonzero(err >= FP32_TOL)[0].tolist()}"
 
@@ -176,7 +192,7 @@ def test_step_graph_updates_the_bound_cache_in_place(export_dir):
     feeds = {
         "token": g["sequence"][:, t - 1],
         "position": np.array([t], np.int64),
-        "cond": cond_out["cond"][:, t],
+        "cond": cond_out["cond"],
         "start_emb": cond_out["start_emb"],
     }
     zeroed = {}
@@ -280,7 +296,8 @@ def test_manifest_section_names_every_graph_cache(export_dir):
 def test_decoder_graphs_touch_caches_only_by_scatter_then_read(export_dir, graph):
     """No node copies a cache: each cache input feeds exactly one ScatterElements (as its data),
     whose output is the graph's `_out` and is read only by MatMul (attention) or Gather (type 2
-    step rows)."""
+    rows). Ring caches in the prefill are read as they were before the chunk (MatMul) and
+    written by the scatter, whose output nothing reads."""
     import onnx
 
     for kind, index in PRIORS:
@@ -296,6 +313,11 @@ def test_decoder_graphs_touch_caches_only_by_scatter_then_read(export_dir, graph
             for name in (layer["key"], layer["value"]):
                 if layer["written_by"] == "conditioning":
                     assert {op for op, _ in consumers[name]} <= {"MatMul"}, (kind, name, consumers[name])
+                    continue
+                if graph == "prefill" and layer["kind"] == "ring":
+                    assert sorted(op for op, _ in consumers[name]) == ["MatMul", "ScatterElements"], (kind, name)
+                    assert producers[name + "_out"] == "ScatterElements"
+                    assert name + "_out" not in consumers, (kind, name, consumers.get(name + "_out"))
                     continue
                 assert consumers[name] == [("ScatterElements", 0)], (kind, name, consumers[name])
                 assert producers[name + "_out"] == "ScatterElements"

@@ -74,6 +74,9 @@ pub struct ContinueCli {
     /// Check every model file's sha256 before starting.
     #[arg(long)]
     pub verify: bool,
+    /// On CUDA, run every step uncaptured instead of replaying it as a CUDA graph.
+    #[arg(long)]
+    pub no_cuda_graphs: bool,
 }
 
 /// Where a generating subcommand writes.

@@ -25,6 +25,8 @@ use crate::takes::{Job, Sidecar, TakeOrigin, unused_path, write_take};
 pub struct Backend {
     pub runtime: &'static Runtime,
     pub device: DevicePreference,
+    /// On CUDA, replay the steps as CUDA graphs.
+    pub cuda_graphs: bool,
 }
 
 impl Backend {
@@ -33,12 +35,14 @@ impl Backend {
             verify,
             intra_threads: None,
             device: self.device,
+            cuda_graphs: self.cuda_graphs,
         };
         Engine::open(dir, self.runtime, options)
     }
 }
 
-pub fn continue_prompt(backend: Backend, args: ContinueCli) -> anyhow::Result<()> {
+pub fn continue_prompt(mut backend: Backend, args: ContinueCli) -> anyhow::Result<()> {
+    backend.cuda_graphs &= !args.no_cuda_graphs;
     let lyrics = match &args.lyrics_file {
         Some(path) => fs::read_to_string(path)
             .with_context(|| format!("reading lyrics {}", path.display()))?,

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::device::{self, DeviceChoice, DevicePreference};
 use crate::engine::error::EngineError;
+use crate::engine::memory_plan::{MemoryPlan, check_fits, device_memory, job_plan};
 use crate::engine::runtime::Runtime;
 use crate::engine::session::{Device, SessionFactory};
 use crate::engine::vqvae::Vqvae;
@@ -37,6 +38,9 @@ pub struct EngineOptions {
     /// Threads per ONNX Runtime operator on the CPU; `None`: every core.
     pub intra_threads: Option<usize>,
     pub device: DevicePreference,
+    /// On CUDA, capture each prior's step once per batch and replay it as a CUDA graph
+    /// (default); `false` runs every step uncaptured. Ignored on the CPU.
+    pub cuda_graphs: bool,
 }
 
 impl Default for EngineOptions {
@@ -45,6 +49,7 @@ impl Default for EngineOptions {
             verify: Verify::Sizes,
             intra_threads: None,
             device: DevicePreference::Auto,
+            cuda_graphs: true,
         }
     }
 }
@@ -62,6 +67,7 @@ impl Engine {
             verify,
             intra_threads,
             device: DevicePreference::Cpu,
+            cuda_graphs: false,
         };
         Self::open(dir, runtime, options)
     }
@@ -107,7 +113,8 @@ impl Engine {
         options: EngineOptions,
         choice: &DeviceChoice,
     ) -> Result<Opened, EngineError> {
-        let mut factory = SessionFactory::on(runtime, choice.device);
+        let mut factory =
+            SessionFactory::on(runtime, choice.device).with_cuda_graphs(options.cuda_graphs);
         factory.intra_threads = options.intra_threads;
         let vqvae = Vqvae::open(dir, manifest, &factory, "fp32")?;
         let wanted = factory.precision();
@@ -154,6 +161,36 @@ impl Engine {
     /// "fp16" or "fp32": the prior graphs this engine opens.
     pub fn prior_precision(&self) -> &'static str {
         self.prior_precision
+    }
+
+    /// How this engine opens sessions (device, threads, CUDA graphs): for opening a
+    /// [`crate::engine::Prior`] directly (benchmarks, the GPU check).
+    pub fn session_factory(&self) -> &SessionFactory {
+        &self.factory
+    }
+
+    /// The device memory the largest prior needs for `takes` takes (see [`MemoryPlan`]).
+    pub fn memory_plan(&self, takes: usize) -> Result<Option<MemoryPlan>, EngineError> {
+        let levels = self.manifest.priors.iter().map(|p| p.level);
+        job_plan(
+            &self.manifest,
+            levels,
+            self.prior_precision,
+            self.factory.captures_steps(),
+            takes,
+        )
+    }
+
+    /// Refuses `takes` takes when the largest prior would not fit in the free device memory
+    /// (`free`: bytes; `None` measures it now). Always passes on the CPU.
+    pub fn check_device_memory(&self, takes: usize, free: Option<u64>) -> Result<(), EngineError> {
+        let Some(free) = free.or_else(|| device_memory(self.device()).map(|(free, _)| free)) else {
+            return Ok(());
+        };
+        match self.memory_plan(takes)? {
+            Some(plan) => check_fits(&plan, takes, free),
+            None => Ok(()),
+        }
     }
 
     /// Hop length in samples of every level, finest first.

@@ -75,6 +75,9 @@ impl Generation {
     /// Continues the generation saved in `checkpoint` (on `engine`, loaded from the same model).
     pub fn resume(engine: Engine, checkpoint: Checkpoint) -> Result<Self, EngineError> {
         let plans = checkpoint.plans(&engine)?;
+        // On a GPU, a batch that cannot fit is refused now, naming the takes that fit, rather
+        // than failing with CUDA out of memory mid-job.
+        engine.check_device_memory(checkpoint.state.take_numbers.len(), None)?;
         Ok(Self {
             engine,
             state: checkpoint.state,

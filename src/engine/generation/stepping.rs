@@ -10,6 +10,7 @@ use super::progress::ProgressClock;
 use super::streaming::Streamer;
 use crate::engine::error::EngineError;
 use crate::engine::prior::Prior;
+use crate::engine::session::Device;
 use crate::engine::streams::TakeStreams;
 use crate::engine::windows::LevelSampler;
 
@@ -139,6 +140,17 @@ impl Generation {
             &engine.factory,
             engine.prior_precision,
         )?;
+        if engine.device() == Device::Cuda {
+            // The device line, with how this level's steps run (CUDA graphs or why not).
+            events.emit(Event::Device {
+                device: engine.device(),
+                reason: format!(
+                    "{}; level {level}: {}",
+                    engine.device_reason(),
+                    prior.step_graphs()
+                ),
+            });
+        }
         let plan = &self.plans[level];
         let upper = state.finished.get(level + 1).cloned().flatten();
         let sampler = match state.current.take() {

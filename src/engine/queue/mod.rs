@@ -151,6 +151,7 @@ impl JobQueue {
                 verify: Verify::Sizes,
                 intra_threads,
                 device,
+                ..EngineOptions::default()
             },
             shared.clone(),
             events_tx.clone(),

@@ -1,5 +1,5 @@
-//! One graph call of a level: condition the next window, prefill one block-aligned chunk of its
-//! prime, or sample one position of every take.
+//! One graph call of a level: condition the next window, prefill one chunk of its prime, or
+//! sample one position of every take.
 
 use super::layout::Window;
 use super::sampler::{LevelSampler, Phase};
@@ -21,8 +21,8 @@ pub enum StepOutcome {
 }
 
 impl LevelSampler {
-    /// Does the next unit of work: condition a window, prefill one block-aligned chunk of its
-    /// prime, or sample one position of every take.
+    /// Does the next unit of work: condition a window, prefill one chunk of its prime, or
+    /// sample one position of every take.
     pub fn step(
         &mut self,
         prior: &mut Prior,
@@ -101,8 +101,7 @@ impl LevelSampler {
 
     fn prefill(&mut self, prior: &mut Prior, next: usize) -> Result<StepOutcome, EngineError> {
         let n_ctx = self.spec.n_ctx;
-        let bc = self.spec.block_ctx;
-        let chunk = (bc - next % bc).min(self.n_prime - next);
+        let chunk = prior.max_prefill_chunk().min(self.n_prime - next);
         // Input at position t is the id at t - 1 (the start embedding at 0).
         self.tokens.clear();
         for row in 0..self.batch() {

@@ -45,7 +45,7 @@ export_prior(prior, level, out_dir, precision, **opts) -> dict
       },
       "lyrics": None | {"mode": "encoder" | "prefix", "n_tokens": int, "vocab_size": int,
                         "prefix_len": int, "prime_len": int},
-      "prefill": {"max_chunk": "block_ctx - position % block_ctx"},
+      "prefill": {"max_chunk": "any: a chunk crossing an attention block binds its ring-cache outputs apart"},
       "cache": {                                   # the same for both precisions:
         "dtype": {"fp32": "float32", "fp16": "float16"},   # cache dtype of each precision's graphs
         "shape": ["batch", heads, "slots", head_dim],
@@ -123,7 +123,7 @@ def manifest_section(prior) -> dict:
             "cond_downsample": spec.cond_downsample,
         },
         "lyrics": lyrics,
-        "prefill": {"max_chunk": "block_ctx - position % block_ctx"},
+        "prefill": {"max_chunk": "any: a chunk crossing an attention block binds its ring-cache outputs apart"},
         "cache": {
             "dtype": {name: ONNX_DTYPE_NAME[dtype] for name, dtype in DTYPES.items()},
             "shape": ["batch", spec.heads, "slots", spec.head_dim],

@@ -1,14 +1,24 @@
 """The prior's transformer rewritten around fixed-shape, in-place-updatable KV caches.
 
 One module serves both exported graphs:
-  * prefill: `L` consecutive positions `position .. position+L-1` (a chunk that stays inside one
-    attention block: `position % block_ctx + L <= block_ctx`), logits for every position;
-  * step: the same with `L == 1`; type-2 layers then gather only their `blocks` keys.
+  * prefill: `L` consecutive positions `position .. position+L-1`, any `L`, logits for every
+    position;
+  * step: the same with `L == 1`.
 
-Every layer first scatters the chunk's new keys/values into its cache (the ONLY write; the
-engine binds input `cache.{i}.key` and output `cache.{i}.key.out` to one buffer), then attends
-over the updated cache with a mask computed from positions alone. Because a chunk never leaves
-its block, no ring slot it overwrites is still needed by any of its queries.
+Both take the window's whole conditioning `cond` (B, n_ctx, W) and gather the rows of their
+positions themselves, so an engine binds `cond` once per window and never copies a row. Type-2
+layers gather, for every query, only the `blocks` keys at its offset (`blocks` rows instead of
+`n_ctx`), in prefill as in step.
+
+Every layer scatters the chunk's new keys/values into its cache (the ONLY write; the engine
+binds input `cache.{i}.key` and output `cache.{i}.key_out` to one buffer), with masks computed
+from positions alone. Layers whose cache holds every position (types 0, 2, 7) write first and
+attend over the updated cache. Ring caches (types 1, 3) are too small for a chunk that leaves its
+block: there the prefill attends over the ring as it was before the chunk (old keys) plus the
+chunk's own keys, and writes the chunk's last `ring` keys. A chunk inside one block overwrites
+only slots none of its queries may see, so its ring outputs may be bound in place (the step
+always is); a chunk that crosses a block needs its ring outputs bound to other buffers (the
+engine copies them back after the run).
 
 Numerics follow `JukeboxAttention` in transformers 4.40: scores = (q . k) * head_dim**-0.5,
 softmax in fp32, QuickGELU MLP, `x + a + mlp(ln1(x + a))`. In fp16 graphs the matmul weights,
@@ -63,7 +73,8 @@ class CachedDecoder(nn.Module):
     tokens    (B, L) int64   sequence id fed at each position: the id at position-1
                              (music code + token_offset); ignored at position 0. Step: (B,)
     position  (1,) int64     sequence position of tokens[:, 0]
-    cond      (B, L, W) fp32 per-position conditioning rows (conditioning graph's `cond`). Step: (B, W)
+    cond      (B, n_ctx, W) fp32 the window's conditioning (conditioning graph's `cond`); the
+                             rows at the chunk's positions are gathered here
     start_emb (B, W) fp32    start embedding (used at position 0 only)
     caches    per layer key, value: (B, heads, slots, head_dim), cache dtype
     returns   logits (B, L, V) fp32 (step: (B, V)) and, per non-type-6 layer, key/value updated
@@ -154,13 +165,44 @@ class CachedDecoder(nn.Module):
         probs = torch.softmax(scores, dim=2).to(self.dtype)
         return torch.matmul(probs.transpose(-1, -2), values)  # (B, H, L, hd)
 
+    def _finish_layer(self, x, ctx, w):
+        """Attention output projection, MLP and residuals of one layer."""
+        spec = self.spec
+        a = (torch.matmul(ctx, w.w_out) + w.b_out).float()
+        m = self._ln(x + a, w.ln1_w, w.ln1_b, w.ln1_eps)
+        m = w.act(torch.matmul(m, w.w_fc) + w.b_fc)
+        m = (torch.matmul(m, w.w_proj) + w.b_proj).float()
+        if spec.res_scale == 1.0:
+            return x + a + m
+        return x + spec.res_scale * (a + m)
+
+    def _attend_ring(self, q, k_cache, v_cache, k, v, mask, ring: int):
+        """q, k, v (B,H,L,hd): the chunk; caches (B,H,R,hd) as before it; mask (R+L, L). Scores
+        of the old ring and of the chunk side by side, one softmax, no copy of the cache."""
+        scores = torch.cat([torch.matmul(k_cache, q.transpose(-1, -2)), torch.matmul(k, q.transpose(-1, -2))], dim=2)
+        scores = torch.where(mask, scores.float() * self.scale, torch.full_like(scores, MASKED, dtype=torch.float32))
+        probs = torch.softmax(scores, dim=2).to(self.dtype).transpose(-1, -2)  # (B, H, L, R+L)
+        return torch.matmul(probs[..., :ring], v_cache) + torch.matmul(probs[..., ring:], v)
+
+    def _attend_per_query(self, q, k_cache, v_cache, gather, mask):
+        """q (B,H,L,hd); gather/mask (L, K): each query attends to its own K slots -> (B,H,L,hd)."""
+        s = self.spec
+        shape = (q.shape[0], s.heads, -1, gather.shape[1], s.head_dim)  # (B, H, L, K, hd)
+        keys = k_cache.index_select(2, gather.reshape(-1)).reshape(shape)
+        values = v_cache.index_select(2, gather.reshape(-1)).reshape(shape)
+        scores = torch.matmul(keys, q.unsqueeze(-1)).squeeze(-1).float() * self.scale  # (B, H, L, K)
+        scores = torch.where(mask, scores, torch.full_like(scores, MASKED))
+        probs = torch.softmax(scores, dim=-1).to(self.dtype)
+        return torch.matmul(probs.unsqueeze(-2), values).squeeze(-2)  # (B, H, L, hd)
+
     def forward(self, tokens, position, cond, start_emb, *caches):
         spec = self.spec
-        if self.step:  # token (B,), cond (B, W): one position
-            tokens, cond = tokens.unsqueeze(1), cond.unsqueeze(1)
+        if self.step:  # token (B,): one position
+            tokens = tokens.unsqueeze(1)
             qpos = position  # (1,)
         else:
             qpos = position + torch.cumsum(torch.ones_like(tokens[0]), 0) - 1  # (L,)
+        cond = cond.index_select(1, qpos)  # (B, L, W): this chunk's rows, gathered in the graph
         n_tok = tokens.shape[1]
         p_last = qpos[-1:]
 
@@ -174,13 +216,30 @@ class CachedDecoder(nn.Module):
         for t in {layer.attn_type for layer in spec.layers} - {6}:
             slots = next(layer.slots for layer in spec.layers if layer.attn_type == t)
             write = self._write_slots(t, qpos)
-            if self.step and t == 2:
+            if self.step and t in (1, 3):
+                kpos, kok = self._key_positions(t, p_last, slots)
+                plans[t] = (write, self._mask(t, kpos, kok, qpos), None)
+            elif self.step and t == 2:
                 # Only the `blocks` keys at this offset: slots (p % bc) * blocks + j.
                 j = torch.arange(spec.blocks, dtype=torch.int64)
                 gather = (p_last % spec.block_ctx) * spec.blocks + j
                 kpos = j * spec.block_ctx + p_last % spec.block_ctx
                 mask = kpos.unsqueeze(1) <= qpos.unsqueeze(0)
                 plans[t] = (write, mask, gather)
+            elif t == 2:
+                # Per query, the `blocks` keys at its own offset: (L, blocks) slots, so a chunk
+                # reads L * blocks rows instead of scoring every query against all n_ctx slots.
+                j = torch.arange(spec.blocks, dtype=torch.int64).unsqueeze(0)
+                offset = (qpos % spec.block_ctx).unsqueeze(1)
+                gather = offset * spec.blocks + j
+                mask = j * spec.block_ctx + offset <= qpos.unsqueeze(1)  # (L, blocks)
+                plans[t] = (write, mask, gather)
+            elif t in (1, 3):
+                # The ring before this chunk (positions up to position - 1), then the chunk.
+                old_pos, old_ok = self._key_positions(t, qpos[:1] - 1, slots)
+                mask = torch.cat([self._mask(t, old_pos, old_ok, qpos),
+                                  self._mask(t, qpos, torch.ones_like(qpos, dtype=torch.bool), qpos)])
+                plans[t] = (write[-slots:], mask, "ring")
             else:
                 kpos, kok = self._key_positions(t, p_last, slots)
                 plans[t] = (write, self._mask(t, kpos, kok, qpos), None)
@@ -198,25 +257,31 @@ class CachedDecoder(nn.Module):
                 q, k, v = (torch.matmul(h, w.w_in) + w.b_in).chunk(3, dim=2)
                 q, k, v = self._split(q), self._split(k), self._split(v)
                 write, mask, gather = plans[layer.attn_type]
+                if isinstance(gather, str):  # ring, prefill: old ring + the chunk, then write
+                    ring = layer.slots
+                    ctx = self._attend_ring(q, k_cache, v_cache, k, v, mask, ring)
+                    k_tail, v_tail = k[:, :, -ring:], v[:, :, -ring:]
+                    index = write.view(1, 1, -1, 1).expand_as(k_tail)
+                    updated += [k_cache.scatter(2, index, k_tail), v_cache.scatter(2, index, v_tail)]
+                    if layer.attn_type == 3:
+                        ctx = torch.where(prev_block_live, ctx, torch.zeros_like(ctx))
+                    ctx = ctx.transpose(1, 2).reshape(x.shape[0], n_tok, spec.attn_width)
+                    x = self._finish_layer(x, ctx, w)
+                    continue
                 index = write.view(1, 1, -1, 1).expand_as(k)
                 k_cache = k_cache.scatter(2, index, k)  # the in-place write
                 v_cache = v_cache.scatter(2, index, v)
                 updated += [k_cache, v_cache]
-                keys, values = k_cache, v_cache
-                if gather is not None:
-                    keys, values = keys.index_select(2, gather), values.index_select(2, gather)
-                ctx = self._attend(q, keys, values, mask)
+                if gather is None:
+                    ctx = self._attend(q, k_cache, v_cache, mask)
+                elif gather.dim() == 1:
+                    ctx = self._attend(q, k_cache.index_select(2, gather), v_cache.index_select(2, gather), mask)
+                else:
+                    ctx = self._attend_per_query(q, k_cache, v_cache, gather, mask)
                 if layer.attn_type == 3:  # before the first block the port attends to zeros: context 0
                     ctx = torch.where(prev_block_live, ctx, torch.zeros_like(ctx))
             ctx = ctx.transpose(1, 2).reshape(x.shape[0], n_tok, spec.attn_width)
-            a = (torch.matmul(ctx, w.w_out) + w.b_out).float()
-            m = self._ln(x + a, w.ln1_w, w.ln1_b, w.ln1_eps)
-            m = w.act(torch.matmul(m, w.w_fc) + w.b_fc)
-            m = (torch.matmul(m, w.w_proj) + w.b_proj).float()
-            if spec.res_scale == 1.0:
-                x = x + a + m
-            else:
-                x = x + spec.res_scale * (a + m)
+            x = self._finish_layer(x, ctx, w)
 
         if spec.add_cond_after_transformer:
             x = x + cond

@@ -34,7 +34,7 @@ def decoder_io(spec: PriorSpec, cache_dtype: torch.dtype, step: bool):
         inputs = [
             _io("token", i64, ["batch"]),
             _io("position", i64, [1]),
-            _io("cond", f32, ["batch", spec.width]),
+            _io("cond", f32, ["batch", spec.n_ctx, spec.width]),
             _io("start_emb", f32, ["batch", spec.width]),
         ]
         outputs = [_io("logits", f32, ["batch", spec.vocab_size])]
@@ -42,7 +42,7 @@ def decoder_io(spec: PriorSpec, cache_dtype: torch.dtype, step: bool):
         inputs = [
             _io("tokens", i64, ["batch", "chunk"]),
             _io("position", i64, [1]),
-            _io("cond", f32, ["batch", "chunk", spec.width]),
+            _io("cond", f32, ["batch", spec.n_ctx, spec.width]),
             _io("start_emb", f32, ["batch", spec.width]),
         ]
         outputs = [_io("logits", f32, ["batch", "chunk", spec.vocab_size])]

@@ -70,55 +70,70 @@ class OrtPrior:
         names = [o.name for o in sess.get_outputs()]
         return {n: v.numpy() for n, v in zip(names, values) if n in outs}
 
-    def _run_decoder(self, graph: str, feeds: dict) -> np.ndarray:
+    def _run_decoder(self, graph: str, feeds: dict, rings_apart: bool = False) -> np.ndarray:
+        """rings_apart: bind the ring caches' outputs to other buffers and copy them back after
+        the run (a prefill chunk that crosses an attention block must)."""
         sess = self.sessions[graph]
         io = sess.io_binding()
         for name, value in feeds.items():
             io.bind_cpu_input(name, value)
         for name, value in self.caches.items():
             io.bind_ortvalue_input(name, value)
+        rings = {n for layer in self.section["cache"]["layers"] if layer["kind"] == "ring"
+                 for n in (layer["key"], layer["value"])} if rings_apart else set()
+        apart = []
         for out in sess.get_outputs():
+            cache = out.name[: -len("_out")]
             if out.name == "logits":
                 io.bind_output("logits", "cpu")
+            elif cache in rings:
+                io.bind_output(out.name, "cpu")
+                apart.append(cache)
             else:  # cache.{i}.key_out -> the very buffer bound as cache.{i}.key
-                io.bind_ortvalue_output(out.name, self.caches[out.name[: -len("_out")]])
+                io.bind_ortvalue_output(out.name, self.caches[cache])
         sess.run_with_iobinding(io)
-        return io.get_outputs()[0].numpy()
+        names = [o.name for o in sess.get_outputs()]
+        values = dict(zip(names, io.get_outputs()))
+        for cache in apart:
+            self.caches[cache].update_inplace(values[cache + "_out"].numpy())
+        return values["logits"].numpy()
 
-    def step(self, token, position: int, cond_row, start_emb) -> np.ndarray:
-        """token (B,) ids fed at `position` (previous id; ignored at 0); cond_row (B, W)."""
+    def step(self, token, position: int, cond, start_emb) -> np.ndarray:
+        """token (B,) ids fed at `position` (previous id; ignored at 0); cond (B, n_ctx, W): the
+        window's whole conditioning (the graph gathers the row)."""
         return self._run_decoder(
             "step",
             {
                 "token": np.ascontiguousarray(token, dtype=np.int64),
                 "position": np.array([position], dtype=np.int64),
-                "cond": np.ascontiguousarray(cond_row, dtype=np.float32),
+                "cond": np.ascontiguousarray(cond, dtype=np.float32),
                 "start_emb": np.ascontiguousarray(start_emb, dtype=np.float32),
             },
         )
 
-    def prefill(self, tokens, position: int, cond_rows, start_emb) -> np.ndarray:
-        """tokens (B, L) ids fed at positions position..position+L-1 (one block at most)."""
+    def prefill(self, tokens, position: int, cond, start_emb) -> np.ndarray:
+        """tokens (B, L) ids fed at positions position..position+L-1 (any L)."""
         bc = self.section["block_ctx"]
-        if position % bc + tokens.shape[1] > bc:
-            raise ValueError(f"prefill chunk [{position}, +{tokens.shape[1]}) crosses a block of {bc}")
+        spans = position % bc + tokens.shape[1] > bc
         return self._run_decoder(
             "prefill",
             {
                 "tokens": np.ascontiguousarray(tokens, dtype=np.int64),
                 "position": np.array([position], dtype=np.int64),
-                "cond": np.ascontiguousarray(cond_rows, dtype=np.float32),
+                "cond": np.ascontiguousarray(cond, dtype=np.float32),
                 "start_emb": np.ascontiguousarray(start_emb, dtype=np.float32),
             },
+            rings_apart=spans,
         )
 
     def prefill_all(self, seq_inputs, start: int, cond, start_emb, max_chunk: int | None = None):
-        """Prefill positions start..start+L-1 in block-aligned chunks; returns logits (B, L, V)."""
+        """Prefill positions start..start+L-1 in chunks of max_chunk (default: 4 blocks);
+        returns logits (B, L, V)."""
         bc = self.section["block_ctx"]
         out, pos, end = [], start, start + seq_inputs.shape[1]
         while pos < end:
-            n = min(bc - pos % bc, end - pos, max_chunk or bc)
-            out.append(self.prefill(seq_inputs[:, pos - start : pos - start + n], pos, cond[:, pos : pos + n], start_emb))
+            n = min(end - pos, max_chunk or 4 * bc)
+            out.append(self.prefill(seq_inputs[:, pos - start : pos - start + n], pos, cond, start_emb))
             pos += n
         return np.concatenate(out, axis=1)
 
@@ -166,7 +181,7 @@ def replay_level(engine: OrtPrior, golden: dict, level: int, prefill_chunk: int 
         new_ids = []
         for t in range(n_prime, n_prime + int(golden[v + "window_new"][w])):
             token = seq[:, t - 1] if t > 0 else np.zeros(batch, np.int64)
-            logits = engine.step(token, t, cond_rows[:, t], start_emb)
+            logits = engine.step(token, t, cond_rows, start_emb)
             ids = sample_rows(logits, uniforms[call], temperature, top_k, top_p)
             call += 1
             seq = np.concatenate([seq, ids[:, None]], axis=1)
