@@ -421,6 +421,9 @@ def wait_for_prepare(args, clock: Clock, ready) -> dict:
     """prepare.json once `ready(data)` holds, prepare has ended, or the clock has run out."""
     path, pid_file = Path(args.work) / "prepare.json", Path(args.work) / "prepare.pid"
     data: dict = {}
+    if not path.exists() and not pid_file.exists():
+        print("[gpu-check] no prepare phase was started (did the first call run?)", flush=True)
+        return data
     while clock.left() > 0:
         try:
             data = json.loads(path.read_text()) if path.exists() else {}
