@@ -10,12 +10,16 @@
 #                             tests on CUDA, times Encore, writes the report under $OUT
 #                             (again after a cut-short run: steps already done are kept)
 #
-# Everything lands in /tmp/encore-gpu, which stays while the machine is warm (30 s after a
+# `start` and `run` take extra driver options after PAYLOAD, the same for both: `--with-5b` adds
+# 5b_lyrics' top prior (about 3-4 minutes more). Everything lands in /tmp/encore-gpu, which stays while the machine is warm (30 s after a
 # call): make the calls back to back.
 set -uo pipefail
 WORK=/tmp/encore-gpu
 verb=${1:?start, stage or run}
 payload=${2:?the call\'s carried folder}
+shift 2
+# Extra driver options (e.g. --with-5b), given alike to `start` and `run`.
+extra=("$@")
 OUT=${OUT:-$WORK/out}
 
 mkdir -p "$WORK/parts"
@@ -40,7 +44,7 @@ start)
     python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$WORK/site" "$payload"/*.whl || exit 1
     # The background phase reads its own copy of the code: later calls may re-send the tree.
     rm -rf "$WORK/code" && mkdir -p "$WORK/code/models" && cp -r tools "$WORK/code/" && cp -r models/export "$WORK/code/models/"
-    setsid nohup python3 "$WORK/code/tools/gpu_check/gpu_check.py" prepare --mode cuda --work "$WORK" \
+    setsid nohup python3 "$WORK/code/tools/gpu_check/gpu_check.py" prepare --mode cuda --work "$WORK" "${extra[@]}" \
         >"$WORK/prepare.log" 2>&1 </dev/null &
     # Long enough to see it start well (imports, the bandwidth step), short on device time.
     for _ in $(seq 30); do
@@ -55,7 +59,7 @@ stage)
     tail -n 5 "$WORK/prepare.log"
     ;;
 run)
-    python3 tools/gpu_check/gpu_check.py run --mode cuda --work "$WORK" --payload "$payload" --out "$OUT" --resume
+    python3 tools/gpu_check/gpu_check.py run --mode cuda --work "$WORK" --payload "$payload" --out "$OUT" --resume "${extra[@]}"
     status=$?
     mkdir -p "$OUT" && cp "$WORK/prepare.log" "$OUT/prepare.log" 2>/dev/null
     exit $status

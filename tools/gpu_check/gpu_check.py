@@ -49,8 +49,9 @@ FP16_BOUND = "1e-3 of the largest |logit| (tests/prior_parity.rs FP16_TOLERANCE)
 # ----------------------------------------------------------------------------- models and plan
 
 def models_for(args) -> list[dict]:
-    """What to measure: the 1b_lyrics top prior and its level-0 upsampler, then 5b_lyrics' top
-    prior if time allows; the tiny configs on `--scale tiny`; one given folder with --model."""
+    """What to measure: the 1b_lyrics top prior and its level-0 upsampler, and with --with-5b
+    5b_lyrics' top prior, last and only while its budget lasts; the tiny configs on
+    `--scale tiny`; one given folder with --model."""
     if args.model:
         manifest = json.loads((Path(args.model) / "manifest.json").read_text())
         return [{"key": f"{manifest['model']['name']}_l{args.level}", "dir": str(Path(args.model).resolve()),
@@ -60,7 +61,7 @@ def models_for(args) -> list[dict]:
     # One folder per config: the exporter makes the VQ-VAE once for all its priors.
     return [{"key": f"{name}_l{level}", "config": str(CONFIGS / f"{name}.json"), "level": level, "optional": optional,
              "seed": SEEDS.get(name, 0), "dir": str(Path(args.work) / "models" / name)}
-            for name, level, optional in plan if not (args.skip_5b and name.endswith("5b_lyrics"))]
+            for name, level, optional in plan if args.with_5b or not name.endswith("5b_lyrics")]
 
 
 def precision(args) -> str:
@@ -607,7 +608,8 @@ def parse(argv=None):
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="CPU intra-op threads (Encore and torch alike)")
-    p.add_argument("--skip-5b", action="store_true")
+    p.add_argument("--with-5b", action="store_true",
+                   help="also 5b_lyrics' top prior (fp16 weights 11 GB: minutes more; give it to both phases)")
     p.add_argument("--resume", action="store_true", help="keep the steps an earlier run of this phase finished")
     p.add_argument("--test-filter", nargs="*", default=[], help="passed to the test binaries (a test name filter)")
     p.add_argument("--prepare-budget-s", type=float, default=420)

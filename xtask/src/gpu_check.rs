@@ -25,6 +25,7 @@ Usage: cargo xtask gpu-check pack
                 reference's wheels into target/gpu-check/call*/, and print the device calls
   --cpu         run the device sequence here on the tiny models (CUDA-only steps skipped)
   --quick       the CI form of --cpu: no tiny 5b_lyrics, one parity test, batches 1 and 3
+                (without it: tiny 1b_lyrics' two priors and 5b_lyrics' top, every test)
   --full-size   with --model DIR (a random-weight export): Encore's release step against the
                 reference on that folder, batches 1 and 3, 30 steps after a 400-position prime
 ";
@@ -117,8 +118,11 @@ fn cpu(args: &[String]) -> Result<()> {
         // Minutes per side on 2 cores: building 1B random weights, a 400-position prime.
         driver.args(["--prepare-budget-s", "3600", "--run-budget-s", "3600"]);
         driver.args(["--reference-budget-s", "1800", "--encore-budget-s", "1800"]);
-    } else if quick {
-        driver.args(["--skip-5b", "--batch", "1", "3", "--steps", "5"]);
+    } else if !quick {
+        driver.arg("--with-5b");
+    }
+    if quick {
+        driver.args(["--batch", "1", "3", "--steps", "5"]);
         driver.args(["--test-filter", "fp16_teacher_forced"]);
     }
     if let Some(threads) = &threads {
