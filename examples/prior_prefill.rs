@@ -89,8 +89,8 @@ fn main() {
     }
     let prefill = started.elapsed();
     println!(
-        "prefill {prime} positions x {batch} takes: {:.2} s in {runs} runs; rss {:.0} MB",
-        prefill.as_secs_f64(),
+        "prefill {prime} positions x {batch} takes: {:.1} ms in {runs} runs; rss {:.0} MB",
+        prefill.as_secs_f64() * 1e3,
         rss_mb().0
     );
     let mut times = Vec::new();
