@@ -19,13 +19,17 @@ const TOLERANCE: f32 = 1e-4;
 const RELATIVE: f32 = 1e-5;
 
 /// fp16 logits against the fp32 reference, relative to the largest |logit|: measured 3.6e-4 ..
-/// 4.2e-4 on tiny-5b (errors 3.7e-3 .. 4.3e-3 on logits up to 10 .. 12), bound 2.5x that.
+/// 4.2e-4 on tiny-5b on the CPU (errors 3.7e-3 .. 4.3e-3 on logits up to 10 .. 12), bound 2.5x
+/// that. The GPU check runs this test on CUDA (`ENCORE_TEST_DEVICE=cuda`) under the same bound:
+/// the graphs keep LayerNorm, softmax and logits in fp32 on both devices, so a CUDA result
+/// outside it is a finding to explain, not a reason to widen it.
 const FP16_TOLERANCE: f32 = 1e-3;
 /// Conditioning outputs (start embedding, per-position conditioning) of the fp16 graphs.
 const FP16_COND_TOLERANCE: f32 = 1e-4;
 
+/// One CPU thread, or CUDA under `ENCORE_TEST_DEVICE=cuda` (the GPU check).
 fn factory() -> SessionFactory {
-    common::single_threaded_cpu()
+    common::test_factory()
 }
 
 fn max_error(a: &[f32], b: &[f32]) -> f32 {

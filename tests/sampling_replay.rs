@@ -16,8 +16,9 @@ use encore::jukebox::{Manifest, PriorSpec};
 use ndarray::{Array1, Array2, Array3, Axis};
 use ndarray_npy::NpzReader;
 
+/// One CPU thread, or CUDA under `ENCORE_TEST_DEVICE=cuda` (the GPU check).
 fn factory() -> SessionFactory {
-    common::single_threaded_cpu()
+    common::test_factory()
 }
 
 /// The uniforms the reference drew, handed out in the order it drew them.

@@ -4,17 +4,28 @@
 
 pub mod cli;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use encore::engine::{Runtime, RuntimeSearch, SessionFactory, ensure_loaded};
+use encore::engine::{Device, Runtime, RuntimeSearch, SessionFactory, ensure_loaded};
 
 /// The committed tiny models, one per kind of top prior.
 pub const TINY_MODELS: [&str; 3] = ["tiny-5b", "tiny-5b-lyrics", "tiny-1b-lyrics"];
 
+/// Where the tests find the repository's files (models, examples) when they run from a copy of
+/// it elsewhere, as the GPU check's prebuilt test binaries do on the device machine.
+pub const REPO_DIR_VAR: &str = "ENCORE_TEST_REPO_DIR";
+/// `cuda` runs the parity and replay tests' priors on CUDA (the GPU check); unset or `cpu`:
+/// on the CPU.
+pub const DEVICE_VAR: &str = "ENCORE_TEST_DEVICE";
+
+pub fn repo_dir() -> PathBuf {
+    std::env::var_os(REPO_DIR_VAR)
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 pub fn model_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join(name)
+    repo_dir().join("models").join(name)
 }
 
 pub fn runtime() -> &'static Runtime {
@@ -27,6 +38,25 @@ pub fn single_threaded_cpu() -> SessionFactory {
     let mut factory = SessionFactory::cpu(runtime());
     factory.intra_threads = Some(1);
     factory
+}
+
+/// The device `ENCORE_TEST_DEVICE` names; the CPU when unset. A value that is neither is a
+/// mistake of whoever runs the tests, not a reason to test the CPU quietly.
+pub fn test_device() -> Device {
+    match std::env::var(DEVICE_VAR).as_deref() {
+        Err(_) | Ok("") | Ok("cpu") => Device::Cpu,
+        Ok("cuda") => Device::Cuda,
+        Ok(other) => panic!("{DEVICE_VAR}={other}: use cpu or cuda"),
+    }
+}
+
+/// Sessions for the parity and replay tests: one CPU thread (tests run in parallel, and
+/// results must not depend on it), or CUDA when `ENCORE_TEST_DEVICE=cuda`.
+pub fn test_factory() -> SessionFactory {
+    match test_device() {
+        Device::Cpu => single_threaded_cpu(),
+        Device::Cuda => SessionFactory::on(runtime(), Device::Cuda),
+    }
 }
 
 /// The tiny model `name` on one CPU thread.

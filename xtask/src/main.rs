@@ -2,6 +2,7 @@
 
 mod bench;
 mod bundle;
+mod gpu_check;
 mod python;
 mod setup;
 mod test;
@@ -18,6 +19,10 @@ Usage: cargo xtask <command> [args]
                          exporter parity tests
   bench [--e2e-only]     criterion bench of prior steps and VQ-VAE decodes on the tiny models,
                          then an end-to-end continuation table (docs/performance.md)
+  gpu-check pack         prepare the GPU check (binaries, ONNX Runtime GPU parts, wheels under
+                         target/gpu-check/) and print the device calls to make
+  gpu-check --cpu [..]   the GPU check's sequence here on the tiny models (--quick: CI's form;
+                         --full-size --model DIR: the CPU side-by-side of docs/performance.md)
   export ARGS..          run the Jukebox exporter (models/export) in its own venv
   fixtures               rebuild the tiny test models and their goldens
 ";
@@ -32,6 +37,7 @@ fn main() -> Result<()> {
         "bundle" => bundle::run(&rest),
         "test" => test::run(&rest),
         "bench" => bench::run(&rest),
+        "gpu-check" => gpu_check::run(&rest),
         "export" => python::run_exporter("encore_export", &rest),
         "fixtures" => python::run_exporter("encore_export.fixtures", &rest),
         "" | "help" | "--help" | "-h" => {

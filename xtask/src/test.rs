@@ -5,6 +5,7 @@ use std::process::Command;
 use anyhow::{Result, bail};
 
 use crate::bundle;
+use crate::gpu_check;
 use crate::python::{self, HOSTS_REQUIREMENTS, HOSTS_VENV, run as run_command};
 
 pub fn run_all(skip_python: bool) -> Result<()> {
@@ -32,6 +33,9 @@ pub fn run_all(skip_python: bool) -> Result<()> {
             .env("PYTHONPATH", "models/export")
             .args(["-m", "pytest", "-q", "models/export/tests"]),
     )?;
+    // The GPU check's sequence on the CPU, so that every line of it has run before a device
+    // is lent (about 2 minutes: one tiny export, the reference, Encore's steps, one test).
+    gpu_check::run(&["--cpu".into(), "--quick".into()])?;
     Ok(())
 }
 

@@ -105,6 +105,9 @@ def export_module(module: torch.nn.Module, spec: GraphSpec, example_inputs: tupl
             dynamic_axes=_dynamic_axes((*spec.inputs, *spec.outputs)),
             opset_version=OPSET,
             do_constant_folding=True,
+            # The TorchScript exporter, which reads dynamic_axes: torch >= 2.9 defaults to the
+            # torch.export one (the GPU machine has torch 2.11; the pinned 2.4.1 takes it too).
+            dynamo=False,
         )
     model = onnx.load(str(path))
     _stamp_declared_shapes(model, spec)

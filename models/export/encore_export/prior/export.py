@@ -146,6 +146,7 @@ def _torch_export(module, args, tmp: str, inputs, outputs, export_params: bool) 
             opset_version=OPSET,
             do_constant_folding=True,
             export_params=export_params,
+            dynamo=False,  # the TorchScript exporter on every torch (see onnx_graph.export_module)
         )
     return onnx.load(tmp_path, load_external_data=False)
 
