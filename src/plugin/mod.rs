@@ -47,6 +47,11 @@ pub use takes::TAKES_DIR_ENV;
 use timeline::{TimelinePlayer, timeline};
 use worker::{AudioLinks, WorkerCommand, WorkerHandle, WorkerLinks};
 
+/// How long activate waits for the worker to load a just-restored project's chosen take (it
+/// reads one WAV: milliseconds), in a real-time and in an offline render.
+const RESTORED_TAKE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+const RESTORED_TAKE_WAIT_OFFLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct Encore {
     params: Arc<EncoreParams>,
     /// Commands from the editor to the worker.
@@ -145,8 +150,15 @@ impl Plugin for Encore {
         let (capture_tx, capture_rx) = capture_rings(buffer_config.sample_rate, max_block);
         let (playback_tx, playback_rx) = playback_ring(buffer_config.sample_rate);
         // The chosen take as the worker loaded it (at state load or earlier), so that a render
-        // right after activate plays it from its first block; no disk access here.
-        let playing = self.worker.ready_take(self.sample_rate);
+        // right after activate plays it from its first block; no disk access here. Only right
+        // after a state load does this wait for the worker, briefly (longer for an offline
+        // render, which must not miss the take and has no deadline).
+        let restores = self.params.shared.restored.load(Ordering::Acquire);
+        let wait = match buffer_config.process_mode {
+            ProcessMode::Offline => RESTORED_TAKE_WAIT_OFFLINE,
+            _ => RESTORED_TAKE_WAIT,
+        };
+        let playing = self.worker.ready_take(self.sample_rate, restores, wait);
         let (timeline_tx, timeline_player) = timeline(playing.clone());
         self.worker.attach(AudioLinks {
             sample_rate: buffer_config.sample_rate,

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::engine::device::{self, DeviceChoice, DevicePreference};
 use crate::engine::error::EngineError;
-use crate::engine::prior::Prior;
 use crate::engine::memory_plan::{MemoryPlan, check_fits, device_memory, job_plan};
+use crate::engine::prior::Prior;
 use crate::engine::runtime::Runtime;
 use crate::engine::session::{Device, SessionFactory};
 use crate::engine::vqvae::Vqvae;

@@ -9,6 +9,7 @@
 //! never notice.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -52,9 +53,20 @@ impl AudioLinks {
 #[derive(Default)]
 pub struct ReadyTake {
     slot: Mutex<Option<(f32, Arc<TakeBuffer>)>>,
+    /// The count of restored states (`Shared::restored`) whose chosen take the slot reflects.
+    restores_handled: AtomicU64,
 }
 
 impl ReadyTake {
+    /// Whether the slot reflects the restored state number `restores` (or a later one).
+    pub fn has_handled(&self, restores: u64) -> bool {
+        self.restores_handled.load(Ordering::Acquire) >= restores
+    }
+
+    pub(super) fn mark_handled(&self, restores: u64) {
+        self.restores_handled.fetch_max(restores, Ordering::AcqRel);
+    }
+
     pub fn for_rate(&self, sample_rate: f32) -> Option<Arc<TakeBuffer>> {
         let slot = self.slot.try_lock_for(Duration::from_millis(1))?;
         let (rate, buffer) = slot.as_ref()?;

@@ -123,9 +123,20 @@ impl WorkerHandle {
         let _ = self.audio.send(audio);
     }
 
-    /// The chosen take, loaded by the worker at `sample_rate`, if it is ready now (never
-    /// waits for it).
-    pub fn ready_take(&self, sample_rate: f32) -> Option<Arc<super::timeline::TakeBuffer>> {
+    /// The chosen take, loaded by the worker at `sample_rate`. Waits only while the worker
+    /// has not yet looked at the last restored state (`restores`, `Shared::restored`), and at
+    /// most `wait`: a host that renders right after loading a project then plays the take from
+    /// the first block. Otherwise it never waits.
+    pub fn ready_take(
+        &self,
+        sample_rate: f32,
+        restores: u64,
+        wait: Duration,
+    ) -> Option<Arc<super::timeline::TakeBuffer>> {
+        let until = Instant::now() + wait;
+        while !self.ready.has_handled(restores) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         self.ready.for_rate(sample_rate)
     }
 

@@ -17,10 +17,14 @@ impl Worker {
         if restores != self.seen_restores {
             self.seen_restores = restores;
             self.ensure_instance_id();
+            // The chosen take first: a host may render right after the load, and the take must
+            // be on the timeline by then (reading the model folder can take longer).
+            self.timeline_stale = true;
+            self.update_timeline();
+            self.ready.mark_handled(restores);
             // The project's model folder is read now, so a Continue right after the load
             // finds it ready; resuming (which loads the model) waits a little.
             self.reload_model_if_changed();
-            self.timeline_stale = true;
             self.resume_at = Some(Instant::now() + RESUME_DELAY);
         }
     }
