@@ -299,18 +299,19 @@ impl Prior {
             state.rebind_step(&self.spec, StepSession::Decoder(&self.sessions.decoder))?;
             self.run_step(tokens, position)?;
         }
-        let graph = format!("prior l{} step", self.spec.level);
+        let level = self.spec.level;
         let state = self.state.as_mut().ok_or_else(not_allocated)?;
         let io = &mut state.step;
         state
             .placement
             .download(&io.logits, &mut io.logits_host)
-            .map_err(|e| run_error(&graph, e))
+            .map_err(|e| step_error(level, e))
     }
 
     fn run_step(&mut self, tokens: &[i64], position: usize) -> Result<(), EngineError> {
-        let graph = format!("prior l{} step", self.spec.level);
-        let err = |e: ort::Error| run_error(&graph, e);
+        // Named only on failure: this runs once per sampled token.
+        let level = self.spec.level;
+        let err = |e: ort::Error| step_error(level, e);
         let state = self.state.as_mut().ok_or_else(not_allocated)?;
         let io = &mut state.step;
         let placement = &state.placement;
@@ -384,3 +385,7 @@ const _: fn() = || {
     fn send<T: Send>() {}
     send::<Prior>();
 };
+
+fn step_error(level: usize, error: ort::Error) -> EngineError {
+    run_error(&format!("prior l{level} step"), error)
+}
