@@ -227,10 +227,12 @@ fn pack() -> Result<()> {
     //    the binaries and pack.json.
     for entry in fs::read_dir(root)? {
         let path = entry?.path();
-        if path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.starts_with("call"))
+        // The call folders only: calls.txt beside them is rewritten below.
+        if path.is_dir()
+            && path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("call"))
         {
             fs::remove_dir_all(&path)?;
         }
