@@ -405,7 +405,12 @@ def step_tiny_tests(args, results: Results, clock: Clock):
         def fn(timeout, name=name):
             binary = Path(args.bin) / name
             env = {**runtime_env(args), "ENCORE_TEST_DEVICE": args.mode, "ENCORE_TEST_REPO_DIR": str(REPO)}
-            out = subprocess.run([str(binary), "--nocapture", *args.test_filter], capture_output=True, text=True,
+            # One test at a time: ONNX Runtime captures CUDA graphs in the global capture mode,
+            # where another thread's synchronising CUDA call during a capture breaks it (the
+            # first device run had the parallel tests fail exactly so). The engine itself runs
+            # every graph from one thread (the queue's).
+            out = subprocess.run([str(binary), "--nocapture", "--test-threads=1", *args.test_filter],
+                                 capture_output=True, text=True,
                                  timeout=timeout, env={**os.environ, **env})
             text = out.stdout + out.stderr
             with open(Path(args.work) / "tests.log", "a") as f:
