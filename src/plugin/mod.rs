@@ -7,6 +7,7 @@
 //! takes play at their timeline position, the input passes through untouched elsewhere.
 
 mod capture;
+mod cost;
 mod diagnostics;
 mod editor;
 mod engine_host;

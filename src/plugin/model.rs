@@ -87,6 +87,8 @@ fn model_info(dir: &Path, manifest: &Manifest) -> ModelInfo {
         max_song_seconds: manifest.labels.max_duration_s,
         // Replaced by the device choice once ONNX Runtime is loaded (see the worker).
         device: "not chosen yet: ONNX Runtime is not loaded".into(),
+        sample_rate: manifest.audio.sample_rate,
+        hop_lengths: manifest.vqvae.hop_lengths.clone(),
     }
 }
 

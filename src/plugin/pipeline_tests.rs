@@ -411,6 +411,8 @@ fn a_restored_take_is_ready_for_the_first_block_of_the_next_activation() {
             frames: take_audio.len() as u64,
             batch_row: 0,
             settings: GenerationSettings::new(0.1, 1),
+            source: None,
+            parent: None,
         }],
         chosen: Some(3),
         next_take_id: 4,

@@ -48,6 +48,10 @@ pub struct ModelInfo {
     pub max_song_seconds: f64,
     /// Where the graphs run and why, e.g. "CPU: no CUDA library found (...)".
     pub device: String,
+    /// The model's sample rate and each level's hop (samples per code, index = level): how
+    /// many codes a length of audio costs at each level.
+    pub sample_rate: u32,
+    pub hop_lengths: Vec<usize>,
 }
 
 /// Progress of one level of the generation under way.
@@ -106,6 +110,41 @@ pub struct Take {
     /// Which row of its generation's batch this take is.
     pub batch_row: usize,
     pub settings: GenerationSettings,
+    /// The finished generation that holds this take's codes: what Upsample, Extend and
+    /// Re-generate start from. `None` for takes made before follow-ups existed.
+    #[serde(default)]
+    pub source: Option<TakeSource>,
+    /// The take this one was derived from (Extend, Re-generate from here, Retry). Only a link:
+    /// deleting the parent never touches its children.
+    #[serde(default)]
+    pub parent: Option<TakeParent>,
+}
+
+/// A take's codes on disk: a finished generation's checkpoint and the take's number in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TakeSource {
+    pub checkpoint: PathBuf,
+    /// The take's number in that generation (not its row: an upsample keeps numbers).
+    pub number: usize,
+}
+
+/// Where a derived take came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TakeParent {
+    pub take: u64,
+    /// The parent's name when the child was made (the parent may be renamed or deleted since).
+    pub name: String,
+    pub derivation: Derivation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Derivation {
+    /// Continued from the parent's end.
+    Extended,
+    /// The parent's first `seconds` of continuation kept, the rest sampled anew.
+    RegeneratedFrom { seconds: f64 },
+    /// The parent's request again with a new seed.
+    Retried,
 }
 
 /// A generation that had not finished when the state was saved; resumed on load.
@@ -132,6 +171,8 @@ pub struct SessionState {
     /// Every level's file of each take (by id), worst level first; the take's `file` is the
     /// last. Renaming and deleting a take act on all of them.
     pub level_files: BTreeMap<u64, Vec<PathBuf>>,
+    /// How fast each level sampled last time (for the editor's cost estimates).
+    pub speeds: super::cost::LevelSpeeds,
 }
 
 impl SessionState {

@@ -278,6 +278,8 @@ mod tests {
             frames: 4,
             batch_row: 0,
             settings: GenerationSettings::new(1.0, 7),
+            source: None,
+            parent: None,
         };
         let mut files = Vec::new();
         for level in [2, 0] {

@@ -80,6 +80,8 @@ fn model_ready(params: &EncoreParams) {
         has_lyrics: false,
         max_song_seconds: 600.0,
         device: "CPU: no CUDA library found".into(),
+        sample_rate: 44100,
+        hop_lengths: vec![8, 32, 128],
     });
 }
 
@@ -94,6 +96,8 @@ fn take(id: u64) -> Take {
         frames: 44_100 * 20,
         batch_row: 0,
         settings: GenerationSettings::new(20.0, 7),
+        source: None,
+        parent: None,
     }
 }
 

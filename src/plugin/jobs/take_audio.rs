@@ -179,6 +179,8 @@ impl Generations {
                 frames,
                 batch_row: row,
                 settings: prepared.settings.clone(),
+                source: None,
+                parent: None,
             }),
         }
         Ok(())

@@ -33,6 +33,20 @@ pub enum WorkerCommand {
     Rename { take: u64, name: String },
     /// Removes the take from the list and deletes its files.
     Delete { take: u64 },
+    /// Upsample a previewed take down to `level` (1 or 0); the new levels replace its audio
+    /// on the timeline as they finish, as in a generation made at that level.
+    Upsample { take: u64, level: usize },
+    /// Continue a take from its end by `seconds`: a new take (its parent linked).
+    Extend { take: u64, seconds: f64 },
+    /// Keep a take's first `at_seconds` of continuation and sample the rest anew: `takes` new
+    /// takes, each as long as the parent.
+    RegenerateFrom {
+        take: u64,
+        at_seconds: f64,
+        takes: usize,
+    },
+    /// The take's request again (same prompt and settings) with a new seed.
+    Retry { take: u64 },
     /// Tests only: the worker panics with this message (a stand-in for any bug in it).
     #[cfg(test)]
     Fail(String),
@@ -80,6 +94,14 @@ impl Worker {
                     report(&self.shared, format!("cannot delete the take: {e}"));
                 }
             }
+            WorkerCommand::Upsample { take, level } => self.upsample_take(take, level),
+            WorkerCommand::Extend { take, seconds } => self.extend_take(take, seconds),
+            WorkerCommand::RegenerateFrom {
+                take,
+                at_seconds,
+                takes,
+            } => self.regenerate_take(take, at_seconds, takes),
+            WorkerCommand::Retry { take } => self.retry_take(take),
             #[cfg(test)]
             WorkerCommand::Fail(message) => panic!("{message}"),
         }

@@ -18,6 +18,7 @@ mod audio_links;
 mod audition;
 mod capture_drain;
 mod commands;
+mod follow_ups;
 mod continue_request;
 mod prompt;
 mod resume;
