@@ -8,6 +8,8 @@
 mod conditioning;
 mod drag;
 mod drag_out;
+mod estimates;
+mod follow_ups;
 mod format;
 mod length_and_prompt;
 mod picker;
