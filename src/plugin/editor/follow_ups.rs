@@ -17,6 +17,8 @@ use super::take_row::TakeAction;
 
 /// Left indent of a derived take's origin line, past the row's radio button.
 const ORIGIN_INDENT: f32 = 24.0;
+/// A little under the body text: a note on the row, still readable.
+const ORIGIN_TEXT_SIZE: f32 = 12.0;
 
 /// Why a take cannot be followed up, or `None` when it can.
 pub fn unavailable(take: &Take) -> Option<&'static str> {
@@ -71,7 +73,7 @@ pub fn upsample_menu(ui: &mut Ui, take: &Take, estimator: &Estimator) -> Option<
     action
 }
 
-/// The row's "⋯" and right-click menu: the less-used follow-ups and the file's ways out.
+/// The row's "More…" and right-click menu: the less-used follow-ups and the file's ways out.
 pub fn more_menu(ui: &mut Ui, take: &Take, estimator: &Estimator) -> Option<TakeAction> {
     let mut action = None;
     let reason = unavailable(take).unwrap_or_default();
@@ -128,7 +130,7 @@ pub fn more_menu(ui: &mut Ui, take: &Take, estimator: &Estimator) -> Option<Take
     action
 }
 
-/// A derived take's origin, under its row: "↳ from Take 2 at 12.0 s". `parent_now` is the
+/// A derived take's origin, under its row: "re-generated from Take 2 at 12.0 s". `parent_now` is the
 /// parent as it is today (renamed, or `None` once deleted).
 pub fn origin_line(ui: &mut Ui, take: &Take, parent_now: Option<&Take>) {
     let Some(parent) = &take.parent else {
@@ -137,15 +139,15 @@ pub fn origin_line(ui: &mut Ui, take: &Take, parent_now: Option<&Take>) {
     let name = parent_now.map_or(parent.name.as_str(), |p| p.name.as_str());
     let (mut text, mut help) = match parent.derivation {
         Derivation::Extended => (
-            format!("↳ {name} extended"),
+            format!("extends {name}"),
             format!("Continues “{name}” from its end."),
         ),
         Derivation::RegeneratedFrom { seconds } => (
-            format!("↳ from {name} at {seconds:.1} s"),
+            format!("re-generated from {name} at {seconds:.1} s"),
             format!("Keeps the first {seconds:.1} s of “{name}” and samples the rest anew."),
         ),
         Derivation::Retried => (
-            format!("↳ retry of {name}"),
+            format!("retry of {name}"),
             format!("“{name}”'s request again, with a new seed."),
         ),
     };
@@ -161,7 +163,7 @@ pub fn origin_line(ui: &mut Ui, take: &Take, parent_now: Option<&Take>) {
     }
     ui.horizontal(|ui| {
         ui.add_space(ORIGIN_INDENT);
-        ui.label(RichText::new(text).small().weak())
+        ui.label(RichText::new(text).size(ORIGIN_TEXT_SIZE).weak())
             .on_hover_text(help);
     });
 }
@@ -231,8 +233,12 @@ pub fn extend_dialog(
             ui.weak(tempo_note(form.bars, meter));
         }
         let cost = seconds.and_then(|s| estimator.new_take(target, s));
-        ui.label(format!("{} (down to {})", about(cost), level_name(target)))
-            .on_hover_text(estimator.measured());
+        ui.label(format!("A new take, {}, down to L{target}", about(cost)))
+            .on_hover_text(format!(
+                "Sampled down to {} (the Quality setting).\n{}",
+                level_name(target),
+                estimator.measured()
+            ));
         ui.add_space(4.0);
         ui.horizontal(|ui| {
             let extend = ui.add_enabled(seconds.is_some(), Button::new("Extend"));
@@ -282,7 +288,7 @@ pub fn regenerate_menu(
     ui.add_enabled_ui(reason.is_none(), |ui| {
         ui.horizontal(|ui| {
             if ui
-                .small_button("−")
+                .small_button("–")
                 .on_hover_text("One take fewer")
                 .clicked()
             {

@@ -17,7 +17,11 @@ mod recording_view;
 mod reveal;
 mod run_controls;
 mod sampling;
+#[cfg(test)]
+mod screenshots;
 mod settings_copy;
+#[cfg(test)]
+mod software_render;
 mod startup;
 mod status;
 mod style;

@@ -123,7 +123,7 @@ pub fn take_row(ui: &mut Ui, take: &Take, state: RowState) -> Option<TakeAction>
         if let Some(chosen) = upsample_menu(ui, take, &state.estimator) {
             action = Some(chosen);
         }
-        let more = ui.menu_button("⋯", |ui| more_menu(ui, take, &state.estimator));
+        let more = ui.menu_button("More…", |ui| more_menu(ui, take, &state.estimator));
         more.response
             .on_hover_text("More: extend, retry, its seed, its file");
         if let Some(chosen) = more.inner.flatten() {

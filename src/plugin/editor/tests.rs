@@ -21,6 +21,7 @@ use super::super::session::{
     TakeParent, TakeSource,
 };
 use super::super::worker::WorkerCommand;
+use super::software_render::{Canvas, Textures};
 use super::{EditorApp, HEIGHT, StartupRequest, WIDTH};
 use crate::engine::runtime::Origin;
 use crate::engine::{RuntimeInfo, Settings as GenerationSettings};
@@ -67,7 +68,7 @@ fn draw(app: &mut EditorApp) {
     }
 }
 
-fn runtime_ready(params: &EncoreParams) {
+pub(super) fn runtime_ready(params: &EncoreParams) {
     *params.diagnostics.runtime.write() = RuntimeStatus::Ready(RuntimeInfo {
         path: "/opt/onnxruntime/libonnxruntime.so".into(),
         origin: Origin::ProjectLocal,
@@ -75,7 +76,7 @@ fn runtime_ready(params: &EncoreParams) {
     });
 }
 
-fn model_ready(params: &EncoreParams) {
+pub(super) fn model_ready(params: &EncoreParams) {
     *params.shared.model.write() = ModelStatus::Ready(ModelInfo {
         dir: "/models/tiny".into(),
         name: "tiny-1b-lyrics".into(),
@@ -90,7 +91,7 @@ fn model_ready(params: &EncoreParams) {
     });
 }
 
-fn take(id: u64) -> Take {
+pub(super) fn take(id: u64) -> Take {
     Take {
         id,
         name: format!("take {id}"),
@@ -177,19 +178,22 @@ fn the_startup_request_loads_the_model_then_presses_continue_once() {
 
 /// The editor in a headless egui, driven as a user would: widgets are found by their accessible
 /// name and clicked where they are drawn.
-struct Harness {
-    app: EditorApp,
-    params: Arc<EncoreParams>,
+pub(super) struct Harness {
+    pub app: EditorApp,
+    pub params: Arc<EncoreParams>,
     commands: Receiver<WorkerCommand>,
     ctx: egui::Context,
     gui: GuiContext,
     events: Vec<Event>,
     /// The last frame's widgets: accessible name (label or value), bounds, enabled.
-    widgets: Vec<(String, Rect, bool)>,
+    pub widgets: Vec<(String, Rect, bool)>,
+    /// What the last frame drew, and the textures drawn with, for screenshots.
+    shapes: Vec<egui::epaint::ClippedShape>,
+    textures: Textures,
 }
 
 impl Harness {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let (app, params, commands) = editor();
         let ctx = egui::Context::default();
         ctx.enable_accesskit();
@@ -201,10 +205,20 @@ impl Harness {
             gui: GuiContext::new(Arc::new(NoHost)),
             events: Vec::new(),
             widgets: Vec::new(),
+            shapes: Vec::new(),
+            textures: Textures::default(),
         }
     }
 
-    fn frame(&mut self) {
+    /// The last frame as the window would show it.
+    pub fn screenshot(&self, path: &Path) -> std::io::Result<()> {
+        let primitives = self.ctx.tessellate(self.shapes.clone(), 1.0);
+        let mut canvas = Canvas::new(WIDTH as usize, HEIGHT as usize);
+        canvas.paint(&primitives, &self.textures);
+        canvas.save_png(path)
+    }
+
+    pub fn frame(&mut self) {
         let input = RawInput {
             screen_rect: Some(Rect::from_min_size(
                 Pos2::ZERO,
@@ -215,7 +229,9 @@ impl Harness {
         };
         let (app, setter) = (&mut self.app, self.gui.param_setter());
         let mut output = self.ctx.run_ui(input, |ui| app.draw(ui, &setter));
+        self.textures.apply(&output.textures_delta);
         output.textures_delta.clear();
+        self.shapes = output.shapes;
         let update = output
             .platform_output
             .accesskit_update
@@ -243,14 +259,14 @@ impl Harness {
         self.widgets.dedup();
     }
 
-    fn frames(&mut self, count: usize) {
+    pub fn frames(&mut self, count: usize) {
         for _ in 0..count {
             self.frame();
         }
     }
 
     /// The one widget named `name` exactly, or else the one whose name holds it.
-    fn widget(&self, name: &str) -> (Rect, bool) {
+    pub fn widget(&self, name: &str) -> (Rect, bool) {
         let exact: Vec<_> = self.widgets.iter().filter(|w| w.0 == name).collect();
         let found = if exact.is_empty() {
             self.widgets.iter().filter(|w| w.0.contains(name)).collect()
@@ -266,7 +282,7 @@ impl Harness {
 
     /// The widget named `name` exactly in the dialog headed `heading` (below it and right of
     /// its left edge): the same words can be in the settings, under the dialog.
-    fn widget_in_dialog(&self, name: &str, heading: &str) -> (Rect, bool) {
+    pub fn widget_in_dialog(&self, name: &str, heading: &str) -> (Rect, bool) {
         let (heading, _) = self.widget(heading);
         let (_, rect, enabled) = self
             .widgets
@@ -276,20 +292,20 @@ impl Harness {
         (*rect, *enabled)
     }
 
-    fn shows(&self, name: &str) -> bool {
+    pub fn shows(&self, name: &str) -> bool {
         self.widgets.iter().any(|w| w.0.contains(name))
     }
 
-    fn names(&self) -> Vec<&str> {
+    pub fn names(&self) -> Vec<&str> {
         self.widgets.iter().map(|w| w.0.as_str()).collect()
     }
 
-    fn click(&mut self, name: &str) {
+    pub fn click(&mut self, name: &str) {
         let (rect, _) = self.widget(name);
         self.click_at(rect.center(), PointerButton::Primary);
     }
 
-    fn click_at(&mut self, pos: Pos2, button: PointerButton) {
+    pub fn click_at(&mut self, pos: Pos2, button: PointerButton) {
         let press = |pressed| Event::PointerButton {
             pos,
             button,
@@ -305,18 +321,18 @@ impl Harness {
     }
 
     /// Every command sent so far.
-    fn sent(&self) -> Vec<WorkerCommand> {
+    pub fn sent(&self) -> Vec<WorkerCommand> {
         self.commands.try_iter().collect()
     }
 
-    fn with_takes(self, takes: Vec<Take>) -> Self {
+    pub fn with_takes(self, takes: Vec<Take>) -> Self {
         self.params.shared.session.write().takes = takes;
         self
     }
 }
 
 /// A take whose codes are on disk: every follow-up can start from it.
-fn kept(id: u64) -> Take {
+pub(super) fn kept(id: u64) -> Take {
     Take {
         source: Some(TakeSource {
             checkpoint: PathBuf::from(format!("/music/Encore/.generation-{id}")),
@@ -365,13 +381,13 @@ fn a_take_without_its_codes_offers_no_follow_up() {
     assert!(!enabled, "Upsample offered for a take without codes");
     h.click("Upsample…");
     assert!(!h.shows("Upsample to L0"));
-    h.click("⋯");
+    h.click("More…");
     assert!(
         !h.widget("Retry").1,
         "Retry offered for a take without codes"
     );
     h.click("Retry");
-    h.click("⋯");
+    h.click("More…");
     assert!(
         !h.widget("Extend…").1,
         "Extend offered for a take without codes"
@@ -399,7 +415,7 @@ fn retry_asks_for_the_take_again() {
     let menus: Vec<Rect> = h
         .widgets
         .iter()
-        .filter(|w| w.0 == "⋯")
+        .filter(|w| w.0 == "More…")
         .map(|w| w.1)
         .collect();
     assert_eq!(menus.len(), 2);
@@ -449,7 +465,7 @@ fn a_right_click_on_the_waveform_regenerates_from_that_point() {
 fn extend_sends_the_length_in_seconds() {
     let mut h = Harness::new().with_takes(vec![kept(1)]);
     h.frames(2);
-    h.click("⋯");
+    h.click("More…");
     h.click("Extend…");
     assert!(h.shows("Extend “take 1”"), "{:?}", h.names());
     let (_, bars) = h.widget_in_dialog("bars", "Extend “take 1”");
@@ -479,7 +495,7 @@ fn extend_turns_bars_into_seconds_at_the_hosts_tempo() {
         .store(waltz.packed(), Ordering::Relaxed);
     h.params.settings.write().length_unit = LengthUnit::Seconds;
     h.frames(2);
-    h.click("⋯");
+    h.click("More…");
     h.click("Extend…");
     let (bars, _) = h.widget_in_dialog("bars", "Extend “take 1”");
     h.click_at(bars.center(), PointerButton::Primary);
@@ -538,7 +554,11 @@ fn a_derived_take_shows_where_it_came_from() {
         },
     ]);
     h.frames(2);
-    assert!(h.shows("↳ from take 1 at 12.0 s"), "{:?}", h.names());
-    assert!(h.shows("↳ retry of gone (deleted)"));
-    assert!(h.shows("↳ take 1 extended"), "the parent's name now");
+    assert!(
+        h.shows("re-generated from take 1 at 12.0 s"),
+        "{:?}",
+        h.names()
+    );
+    assert!(h.shows("retry of gone (deleted)"));
+    assert!(h.shows("extends take 1"), "the parent's name now");
 }
