@@ -65,9 +65,9 @@ impl EditorApp {
             ui.weak("Takes appear here as they are generated, each as its own WAV file.");
         } else {
             ui.weak(
-                "The round button picks the take that plays on the timeline. Drag a take's \
-                 waveform onto the DAW's timeline to place it as a clip; click it to hear it \
-                 from there.",
+                "The round button picks the take that plays on the timeline. Drag a waveform \
+                 onto the DAW's timeline; click it to hear from there, right-click it to \
+                 re-generate from there.",
             );
         }
         let mut action = None;
