@@ -17,6 +17,29 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// A rough length of time, for estimates: `40 s`, `6 min`, `1.5 h`.
+pub fn rough_duration(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "–".into();
+    }
+    if seconds < 1.0 {
+        return "under 1 s".into();
+    }
+    if seconds < 59.5 {
+        return format!("{seconds:.0} s");
+    }
+    let minutes = seconds / 60.0;
+    if minutes < 59.5 {
+        return format!("{minutes:.0} min");
+    }
+    let hours = minutes / 60.0;
+    if hours < 9.95 {
+        format!("{hours:.1} h")
+    } else {
+        format!("{hours:.0} h")
+    }
+}
+
 /// A timeline position in seconds as `m:ss.s`.
 pub fn position(seconds: f64) -> String {
     let seconds = seconds.max(0.0);
@@ -71,6 +94,18 @@ mod tests {
         assert_eq!(duration(185.0), "3:05");
         assert_eq!(duration(3723.0), "1:02:03");
         assert_eq!(duration(f64::NAN), "–");
+    }
+
+    #[test]
+    fn estimates_are_rounded_to_a_unit_people_plan_with() {
+        assert_eq!(rough_duration(0.3), "under 1 s");
+        assert_eq!(rough_duration(40.2), "40 s");
+        assert_eq!(rough_duration(59.7), "1 min");
+        assert_eq!(rough_duration(6.0 * 60.0 + 20.0), "6 min");
+        assert_eq!(rough_duration(59.0 * 60.0 + 40.0), "1.0 h");
+        assert_eq!(rough_duration(1.5 * 3600.0), "1.5 h");
+        assert_eq!(rough_duration(26.0 * 3600.0), "26 h");
+        assert_eq!(rough_duration(f64::INFINITY), "–");
     }
 
     #[test]

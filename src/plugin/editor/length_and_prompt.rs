@@ -18,7 +18,7 @@ use super::{EditorApp, style};
 /// Heard with "Hear prompt" when the prompt's length is not known in seconds.
 const HEAR_SECONDS_FALLBACK: f32 = 5.0;
 const MAX_PROMPT_SECONDS: f32 = 60.0;
-const MAX_BARS: f32 = 256.0;
+pub const MAX_BARS: f32 = 256.0;
 
 /// The prompt sources in the order the picker lists them, with a new value of each.
 fn source_choices(current: PromptSource) -> [(PromptSource, &'static str); 4] {
@@ -242,18 +242,26 @@ impl EditorApp {
         self.song_length_warning(ui);
     }
 
+    /// The length of the next Continue in seconds; `None` in bars without the host's tempo.
+    pub(super) fn continuation_seconds(&self) -> Option<f64> {
+        match self.settings.length_unit {
+            LengthUnit::Seconds => Some(f64::from(self.params.seconds.modulated_plain_value())),
+            LengthUnit::Bars => self
+                .view
+                .host
+                .meter()
+                .bars_to_seconds(f64::from(self.settings.length_bars))
+                .ok(),
+        }
+    }
+
     /// Jukebox's top prior only knows songs up to a length; past it the result degrades.
     fn song_length_warning(&self, ui: &mut Ui) {
         let ModelStatus::Ready(info) = &self.view.model else {
             return;
         };
         let meter = self.view.host.meter();
-        let continuation = match self.settings.length_unit {
-            LengthUnit::Seconds => Some(f64::from(self.params.seconds.modulated_plain_value())),
-            LengthUnit::Bars => meter
-                .bars_to_seconds(f64::from(self.settings.length_bars))
-                .ok(),
-        };
+        let continuation = self.continuation_seconds();
         let prompt = prompt_seconds(self.settings.prompt, &meter).unwrap_or(0.0);
         if let Some(continuation) = continuation
             && prompt + continuation > info.max_song_seconds
@@ -278,7 +286,7 @@ fn seconds_value(seconds: &mut f32) -> DragValue<'_> {
 }
 
 /// "= 16 s at 120 BPM in 4/4" or why bars cannot be used.
-fn tempo_note(bars: f64, meter: &Meter) -> String {
+pub fn tempo_note(bars: f64, meter: &Meter) -> String {
     match (meter.bars_to_seconds(bars), meter.tempo_bpm) {
         (Ok(seconds), Some(tempo)) => {
             let signature = match meter.time_signature {

@@ -8,6 +8,8 @@
 mod conditioning;
 mod drag;
 mod drag_out;
+mod estimates;
+mod follow_ups;
 mod format;
 mod length_and_prompt;
 mod picker;
@@ -15,7 +17,11 @@ mod recording_view;
 mod reveal;
 mod run_controls;
 mod sampling;
+#[cfg(test)]
+mod screenshots;
 mod settings_copy;
+#[cfg(test)]
+mod software_render;
 mod startup;
 mod status;
 mod style;

@@ -1,5 +1,5 @@
-//! Continue and Cancel, what the generation is doing, and a progress bar per level with its
-//! speed and time left.
+//! Continue and Cancel with what a Continue will cost here, what the generation is doing, and
+//! a progress bar per level it runs with its speed and time left.
 
 use egui::{ProgressBar, RichText, Ui};
 
@@ -7,12 +7,10 @@ use super::super::diagnostics::RuntimeStatus;
 use super::super::session::{GenerationPhase, GenerationView, LevelProgress, ModelStatus};
 use super::super::settings::{LengthUnit, PromptSource, Settings};
 use super::super::worker::WorkerCommand;
+use super::estimates::{Estimator, TOP_LEVEL, continue_cost, target_level};
 use super::format::{codes_per_second, duration, level_name};
 use super::view::FrameView;
 use super::{EditorApp, style};
-
-/// Jukebox's top level; generations go from here down to their target level.
-const TOP_LEVEL: usize = 2;
 const CONTINUE_BUTTON_SIZE: [f32; 2] = [140.0, 32.0];
 
 /// Why Continue cannot be pressed now, in words for the user; `None` when it can.
@@ -84,6 +82,7 @@ impl EditorApp {
         if let Some(reason) = &blocker {
             ui.colored_label(style::WARNING, reason);
         }
+        self.cost_line(ui);
         match &self.view.generation {
             Some(generation) => generation_progress(ui, generation),
             None => {
@@ -91,6 +90,44 @@ impl EditorApp {
             }
         }
     }
+}
+
+impl EditorApp {
+    /// What the next Continue costs on this machine, once a model says how many codes it is.
+    fn cost_line(&self, ui: &mut Ui) {
+        if !matches!(self.view.model, ModelStatus::Ready(_)) {
+            return;
+        }
+        let Some(seconds) = self.continuation_seconds() else {
+            return;
+        };
+        let estimator = Estimator::new(&self.view);
+        let target = target_level(self.params.level.value());
+        ui.weak(continue_cost(&estimator, seconds, target))
+            .on_hover_text(format!(
+                "For {seconds:.1} s of new audio per take, down to {}.\n{}",
+                level_name(target),
+                estimator.measured()
+            ));
+    }
+}
+
+/// The levels a job runs, coarsest first: those it started and the finer ones still to come,
+/// down to its target. An upsample starts below the top level, so the top is not shown.
+fn shown_levels(generation: &GenerationView) -> Vec<usize> {
+    let target = generation.target_level.min(TOP_LEVEL);
+    let finest_started = generation
+        .levels
+        .iter()
+        .map(|p| p.level)
+        .min()
+        .unwrap_or(TOP_LEVEL + 1);
+    (target..=TOP_LEVEL)
+        .rev()
+        .filter(|level| {
+            *level < finest_started || generation.levels.iter().any(|p| p.level == *level)
+        })
+        .collect()
 }
 
 fn generation_progress(ui: &mut Ui, generation: &GenerationView) {
@@ -131,7 +168,7 @@ fn generation_progress(ui: &mut Ui, generation: &GenerationView) {
         .num_columns(2)
         .spacing([10.0, 4.0])
         .show(ui, |ui| {
-            for level in (generation.target_level..=TOP_LEVEL).rev() {
+            for level in shown_levels(generation) {
                 ui.label(level_name(level));
                 match generation.levels.iter().find(|p| p.level == level) {
                     Some(progress) => level_bar(ui, progress),
@@ -167,4 +204,43 @@ fn level_bar(ui: &mut Ui, progress: &LevelProgress) {
             .fill(style::PROGRESS)
             .desired_width(ui.available_width()),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(target_level: usize, started: &[usize]) -> GenerationView {
+        GenerationView {
+            job: 1,
+            phase: GenerationPhase::Running,
+            levels: started
+                .iter()
+                .map(|&level| LevelProgress {
+                    level,
+                    done: 1,
+                    total: 2,
+                    codes_per_second: 1.0,
+                    eta_seconds: None,
+                })
+                .collect(),
+            target_level,
+            takes: 1,
+            timeline_start: 0,
+        }
+    }
+
+    #[test]
+    fn the_grid_shows_the_levels_the_job_runs() {
+        // A Continue: every level from the top, the finer ones waiting.
+        assert_eq!(shown_levels(&view(0, &[])), [2, 1, 0]);
+        assert_eq!(shown_levels(&view(0, &[2])), [2, 1, 0]);
+        assert_eq!(shown_levels(&view(2, &[2])), [2]);
+        // An upsample starts at level 1: level 2 is not waiting for anything.
+        assert_eq!(shown_levels(&view(0, &[1])), [1, 0]);
+        assert_eq!(shown_levels(&view(1, &[1])), [1]);
+        assert_eq!(shown_levels(&view(0, &[1, 0])), [1, 0]);
+        // A view that lists the finished top level too shows it.
+        assert_eq!(shown_levels(&view(0, &[2, 1])), [2, 1, 0]);
+    }
 }

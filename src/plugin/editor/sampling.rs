@@ -7,6 +7,7 @@ use nice_plug::prelude::{Enum, EnumParam};
 use nice_plug_egui::widgets::ParamSlider;
 
 use super::super::params::{PlaybackMode, TargetLevel};
+use super::estimates::{Estimator, about};
 use super::{EditorApp, style};
 
 #[derive(Debug, Default)]
@@ -93,13 +94,44 @@ impl EditorApp {
             style::field_label(
                 ui,
                 "Quality",
-                "How far down Jukebox's levels to go: the preview comes minutes sooner, \
-                 level 0 sounds best. Each level's audio replaces the last as it finishes.",
+                "How far down Jukebox's levels each Continue goes. Preview (L2), the default, \
+                 comes many times sooner: listen to the takes, then upsample only the ones you \
+                 like (each take's Upsample…). Level 0 sounds best. Each level's audio replaces \
+                 the last as it finishes.",
             );
+            let estimator = Estimator::new(&self.view);
+            let seconds = self.continuation_seconds();
+            let cost = |level: usize| {
+                about(seconds.and_then(|s| estimator.new_take(level, s)))
+            };
+            let choices = [
+                (
+                    TargetLevel::Preview,
+                    "Preview (L2)",
+                    format!(
+                        "The default: every take at level 2 only, {} here. Upsample the takes \
+                         you like afterwards, one by one.",
+                        cost(2)
+                    ),
+                ),
+                (
+                    TargetLevel::Level1,
+                    "Level 1",
+                    format!("Every take down to level 1: {} here.", cost(1)),
+                ),
+                (
+                    TargetLevel::Level0,
+                    "Full (L0)",
+                    format!(
+                        "Every take all the way to level 0, full quality: {} here.",
+                        cost(0)
+                    ),
+                ),
+            ];
             ui.horizontal(|ui| {
-                enum_choice(ui, setter, &p.level, TargetLevel::Preview, "Preview (L2)");
-                enum_choice(ui, setter, &p.level, TargetLevel::Level1, "Level 1");
-                enum_choice(ui, setter, &p.level, TargetLevel::Level0, "Full (L0)");
+                for (value, text, help) in choices {
+                    enum_choice(ui, setter, &p.level, value, text).on_hover_text(help);
+                }
             });
             ui.end_row();
             style::field_label(
@@ -123,11 +155,13 @@ fn enum_choice<T: Enum + PartialEq + Copy + 'static>(
     param: &EnumParam<T>,
     value: T,
     text: &str,
-) {
+) -> egui::Response {
     let selected = param.value() == value;
-    if ui.selectable_label(selected, text).clicked() && !selected {
+    let response = ui.selectable_label(selected, text);
+    if response.clicked() && !selected {
         setter.begin_set_parameter(param);
         setter.set_parameter(param, value);
         setter.end_set_parameter(param);
     }
+    response
 }

@@ -55,3 +55,7 @@ pub const PROMPT_REGION: Color32 = Color32::from_rgba_premultiplied(50, 35, 60, 
 pub const PROMPT_EDGE: Color32 = Color32::from_rgb(200, 140, 230);
 /// Where the continuation of the generation shown goes.
 pub const CONTINUATION: Color32 = Color32::from_rgb(120, 220, 220);
+/// The point picked on a take's waveform (Re-generate from here), and the part after it that
+/// would be sampled anew.
+pub const PICK: Color32 = Color32::from_rgb(240, 220, 110);
+pub const PICK_AFTER: Color32 = Color32::from_rgba_premultiplied(40, 36, 16, 40);

@@ -1,5 +1,6 @@
-//! One row of the takes list. Drawing a row only reports what the user asked for (a
-//! [`TakeAction`]); the list applies it after drawing, when nothing is borrowed.
+//! One row of the takes list, with a derived take's origin under it. Drawing a row only
+//! reports what the user asked for (a [`TakeAction`]); the list applies it after drawing, when
+//! nothing is borrowed.
 
 use std::path::PathBuf;
 
@@ -7,6 +8,8 @@ use egui::{Key, RichText, Sense, TextEdit, Ui};
 
 use super::super::session::Take;
 use super::super::takes::valid_name;
+use super::estimates::Estimator;
+use super::follow_ups::{more_menu, origin_line, upsample_menu};
 use super::format::{duration, level_badge, level_name, position};
 use super::style;
 
@@ -16,9 +19,15 @@ const NAME_WIDTH: f32 = 130.0;
 pub enum TakeAction {
     Choose(Option<u64>),
     Audition(u64),
-    StartRename { take: u64, name: String },
+    StartRename {
+        take: u64,
+        name: String,
+    },
     EditRename(String),
-    CommitRename { take: u64, name: String },
+    CommitRename {
+        take: u64,
+        name: String,
+    },
     CancelRename,
     AskDelete(u64),
     Delete(u64),
@@ -26,6 +35,22 @@ pub enum TakeAction {
     ShowInFolder(PathBuf),
     CopyPath(PathBuf),
     ReuseSeed(u64),
+    AuditionFrom {
+        take: u64,
+        seconds: f64,
+    },
+    Upsample {
+        take: u64,
+        level: usize,
+    },
+    /// Opens the Extend dialog for this take.
+    OpenExtend(u64),
+    RegenerateFrom {
+        take: u64,
+        at_seconds: f64,
+        takes: usize,
+    },
+    Retry(u64),
 }
 
 /// What the row shows besides the take itself.
@@ -34,6 +59,10 @@ pub struct RowState<'a> {
     /// The name being typed, when this take is being renamed.
     pub renaming: Option<&'a str>,
     pub confirming_delete: bool,
+    /// What follow-ups cost on this machine.
+    pub estimator: Estimator<'a>,
+    /// The take this one was derived from, as it is now (`None`: none, or deleted).
+    pub parent_now: Option<&'a Take>,
 }
 
 pub fn take_row(ui: &mut Ui, take: &Take, state: RowState) -> Option<TakeAction> {
@@ -66,11 +95,8 @@ pub fn take_row(ui: &mut Ui, take: &Take, state: RowState) -> Option<TakeAction>
                 });
             }
             label.context_menu(|ui| {
-                if ui
-                    .button("Use this take's seed for the next Continue")
-                    .clicked()
-                {
-                    action = Some(TakeAction::ReuseSeed(take.settings.seed));
+                if let Some(chosen) = more_menu(ui, take, &state.estimator) {
+                    action = Some(chosen);
                 }
             });
         }
@@ -87,34 +113,31 @@ pub fn take_row(ui: &mut Ui, take: &Take, state: RowState) -> Option<TakeAction>
             }
             return;
         }
-        let buttons = [
-            (
-                "Play",
-                "Hear this take now, on this track",
-                TakeAction::Audition(take.id),
-            ),
-            (
-                "Show in folder",
-                "Open the file manager on the take's file, to drag it onto the timeline",
-                TakeAction::ShowInFolder(take.file.clone()),
-            ),
-            (
-                "Copy path",
-                "Copy the file's path, to paste in the DAW's import dialog",
-                TakeAction::CopyPath(take.file.clone()),
-            ),
-            (
-                "Delete",
-                "Delete this take and its files",
-                TakeAction::AskDelete(take.id),
-            ),
-        ];
-        for (text, help, clicked) in buttons {
-            if ui.small_button(text).on_hover_text(help).clicked() {
-                action = Some(clicked);
-            }
+        if ui
+            .small_button("Play")
+            .on_hover_text("Hear this take now, on this track")
+            .clicked()
+        {
+            action = Some(TakeAction::Audition(take.id));
+        }
+        if let Some(chosen) = upsample_menu(ui, take, &state.estimator) {
+            action = Some(chosen);
+        }
+        let more = ui.menu_button("More…", |ui| more_menu(ui, take, &state.estimator));
+        more.response
+            .on_hover_text("More: extend, retry, its seed, its file");
+        if let Some(chosen) = more.inner.flatten() {
+            action = Some(chosen);
+        }
+        if ui
+            .small_button("Delete")
+            .on_hover_text("Delete this take and its files")
+            .clicked()
+        {
+            action = Some(TakeAction::AskDelete(take.id));
         }
     });
+    origin_line(ui, take, state.parent_now);
     action
 }
 

@@ -1,8 +1,9 @@
 //! A take's waveform under its row: the best finished level, and a better level growing over
 //! it while it streams. It is the take's handle: click to hear the take from that point, drag
-//! it out of the editor onto the DAW's timeline (or anywhere that takes files).
+//! it out of the editor onto the DAW's timeline (or anywhere that takes files), right-click it
+//! for what can be done from that point.
 
-use egui::{Align2, CursorIcon, FontId, Sense, Ui, vec2};
+use egui::{Align2, CursorIcon, FontId, Rect, Response, Sense, Ui, WidgetInfo, vec2};
 
 use super::super::waveform::TakeWaves;
 use super::format::level_badge;
@@ -27,22 +28,42 @@ pub struct TakeWaveUi {
     streaming: WaveCache,
 }
 
-/// Draws the waveform of a take `seconds` long (at least as long as its audio so far).
-/// `draggable`: whether it has a file to drag yet.
+/// A drawn waveform: what was done with it, and where it is (for its right-click menu).
+pub struct WaveResponse {
+    pub action: Option<WaveAction>,
+    pub response: Response,
+    pub rect: Rect,
+    /// Seconds the waveform's width stands for.
+    pub length: f64,
+}
+
+impl WaveResponse {
+    /// Seconds into the take at the pointer's last press (a click or a right-click).
+    pub fn pointer_seconds(&self) -> Option<f64> {
+        let pointer = self.response.interact_pointer_pos()?;
+        let t = f64::from((pointer.x - self.rect.left()) / self.rect.width().max(1.0));
+        Some(t.clamp(0.0, 1.0) * self.length)
+    }
+}
+
+/// Draws the waveform of a take `seconds` long (at least as long as its audio so far), named
+/// `name` for screen readers. `draggable`: whether it has a file to drag yet.
 pub fn take_wave(
     ui: &mut Ui,
     caches: &mut TakeWaveUi,
     waves: Option<&TakeWaves>,
     seconds: f64,
-    draggable: bool,
-    dragging: bool,
-) -> Option<WaveAction> {
+    (name, draggable, dragging): (&str, bool, bool),
+) -> WaveResponse {
     let sense = if draggable {
         Sense::click_and_drag()
     } else {
         Sense::click()
     };
     let (rect, response) = ui.allocate_exact_size(vec2(ui.available_width(), WAVE_HEIGHT), sense);
+    response.widget_info(|| {
+        WidgetInfo::labeled(egui::Role::Image, true, format!("Waveform of {name}"))
+    });
     let painter = ui.painter_at(rect);
     let background = if (draggable && response.hovered()) || dragging {
         style::WAVE_BACKGROUND.gamma_multiply(1.6)
@@ -86,20 +107,26 @@ pub fn take_wave(
             );
         }
     }
+    let mut drawn = WaveResponse {
+        action: None,
+        response,
+        rect,
+        length,
+    };
     if !draggable {
-        return None;
+        return drawn;
     }
-    let response = response
-        .on_hover_text("Click to hear the take from here; drag it onto the DAW's timeline")
+    drawn.response = drawn
+        .response
+        .on_hover_text(
+            "Click to hear the take from here; drag it onto the DAW's timeline; right-click to \
+             re-generate it from here",
+        )
         .on_hover_cursor(CursorIcon::Grab);
-    if response.drag_started() {
-        return Some(WaveAction::DragOut);
+    if drawn.response.drag_started() {
+        drawn.action = Some(WaveAction::DragOut);
+    } else if drawn.response.clicked() {
+        drawn.action = drawn.pointer_seconds().map(WaveAction::AuditionFrom);
     }
-    if response.clicked()
-        && let Some(pointer) = response.interact_pointer_pos()
-    {
-        let t = f64::from((pointer.x - rect.left()) / rect.width().max(1.0));
-        return Some(WaveAction::AuditionFrom(t.clamp(0.0, 1.0) * length));
-    }
-    None
+    drawn
 }

@@ -5,10 +5,16 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use egui::{ScrollArea, Ui};
+use egui::{Popup, PopupCloseBehavior, ScrollArea, Ui};
 
+use super::super::params::MAX_TAKES;
+use super::super::settings::LengthUnit;
 use super::super::takes::valid_name;
 use super::super::worker::WorkerCommand;
+use super::estimates::{Estimator, target_level};
+use super::follow_ups::{
+    ExtendForm, ExtendOutcome, RegeneratePick, extend_dialog, paint_pick, regenerate_menu,
+};
 use super::format::level_badge;
 use super::take_row::{RowState, TakeAction, take_row};
 use super::take_wave::{TakeWaveUi, WaveAction, take_wave};
@@ -24,6 +30,10 @@ pub struct TakesUi {
     waves: HashMap<u64, TakeWaveUi>,
     /// The level and file each take's finished waveform was asked for.
     asked: HashMap<u64, (usize, PathBuf)>,
+    /// The take being extended, while its dialog is open.
+    pub(super) extend: Option<ExtendForm>,
+    /// The point right-clicked on a take's waveform, while its menu is open.
+    pub(super) regenerate: Option<RegeneratePick>,
 }
 
 impl EditorApp {
@@ -55,21 +65,25 @@ impl EditorApp {
             ui.weak("Takes appear here as they are generated, each as its own WAV file.");
         } else {
             ui.weak(
-                "The round button picks the take that plays on the timeline. Drag a take's \
-                 waveform onto the DAW's timeline to place it as a clip; click it to hear it \
-                 from there.",
+                "The round button picks the take that plays on the timeline. Drag a waveform \
+                 onto the DAW's timeline; click it to hear from there, right-click it to \
+                 re-generate from there.",
             );
         }
         let mut action = None;
         let mut wave_action = None;
+        let target = target_level(self.params.level.value());
+        let default_takes = self.params.takes.value().clamp(1, MAX_TAKES) as usize;
         ScrollArea::vertical()
             .id_salt("takes-scroll")
             .auto_shrink([false, false])
             .show(ui, |ui| {
+                let estimator = Estimator::new(&self.view);
+                let session = &self.view.session;
                 // Newest first: the take just made is the one to listen to.
-                for take in self.view.session.takes.iter().rev() {
+                for take in session.takes.iter().rev() {
                     let state = RowState {
-                        chosen: self.view.session.chosen == Some(take.id),
+                        chosen: session.chosen == Some(take.id),
                         renaming: self
                             .takes
                             .renaming
@@ -77,6 +91,8 @@ impl EditorApp {
                             .filter(|(id, _)| *id == take.id)
                             .map(|(_, name)| name.as_str()),
                         confirming_delete: self.takes.confirm_delete == Some(take.id),
+                        estimator,
+                        parent_now: take.parent.as_ref().and_then(|p| session.take(p.take)),
                     };
                     if let Some(row_action) = take_row(ui, take, state) {
                         action = Some(row_action);
@@ -86,8 +102,48 @@ impl EditorApp {
                     let caches = self.takes.waves.entry(take.id).or_default();
                     let waves = self.params.shared.waveforms.takes();
                     let waves = waves.get(&take.id);
-                    if let Some(done) = take_wave(ui, caches, waves, seconds, true, dragging) {
+                    let wave = take_wave(ui, caches, waves, seconds, (&take.name, true, dragging));
+                    if let Some(done) = wave.action {
                         wave_action = Some((take.id, take.file.clone(), done));
+                    }
+                    // A right-click picks the point its menu acts on.
+                    if wave.response.secondary_clicked()
+                        && let Some(at_seconds) = wave.pointer_seconds()
+                    {
+                        self.takes.regenerate = Some(RegeneratePick {
+                            take: take.id,
+                            at_seconds,
+                            takes: default_takes,
+                        });
+                    }
+                    let pick = &mut self.takes.regenerate;
+                    // Stays open while the number of takes is set; its buttons close it.
+                    let menu = Popup::context_menu(&wave.response)
+                        .close_behavior(PopupCloseBehavior::CloseOnClickOutside)
+                        .show(|ui| {
+                            if let Some(pick) = pick.as_mut().filter(|p| p.take == take.id)
+                                && let Some(chosen) = regenerate_menu(
+                                    ui,
+                                    take,
+                                    pick,
+                                    &estimator,
+                                    target,
+                                    MAX_TAKES as usize,
+                                )
+                            {
+                                action = Some(chosen);
+                            }
+                        });
+                    match pick {
+                        Some(p) if p.take == take.id && menu.is_some() => {
+                            paint_pick(
+                                &ui.painter_at(wave.rect),
+                                wave.rect,
+                                p.at_seconds / wave.length,
+                            );
+                        }
+                        Some(p) if p.take == take.id => *pick = None,
+                        _ => {}
                     }
                     ui.add_space(4.0);
                 }
@@ -95,6 +151,7 @@ impl EditorApp {
                     self.generating_waves(ui);
                 }
             });
+        self.extend_dialog(ui);
         if let Some((take, file, done)) = wave_action {
             match done {
                 WaveAction::DragOut => self.start_drag(take, file),
@@ -150,7 +207,8 @@ impl EditorApp {
             let level = waves.levels.keys().next().copied().unwrap_or_default();
             ui.weak(format!("Take {id} · {} · generating", level_badge(level)));
             let caches = self.takes.waves.entry(id).or_default();
-            take_wave(ui, caches, Some(waves), seconds, false, false);
+            let name = format!("take {id}");
+            take_wave(ui, caches, Some(waves), seconds, (&name, false, false));
             ui.add_space(4.0);
         }
     }
@@ -191,6 +249,63 @@ impl EditorApp {
             TakeAction::ReuseSeed(seed) => {
                 self.settings.seed = seed;
                 self.settings.new_seed_each_time = false;
+            }
+            TakeAction::AuditionFrom { take, seconds } => {
+                self.send(WorkerCommand::AuditionFrom { take, seconds });
+            }
+            TakeAction::Upsample { take, level } => {
+                self.send(WorkerCommand::Upsample { take, level });
+            }
+            TakeAction::OpenExtend(take) => self.open_extend(take),
+            TakeAction::RegenerateFrom {
+                take,
+                at_seconds,
+                takes,
+            } => {
+                self.takes.regenerate = None;
+                self.send(WorkerCommand::RegenerateFrom {
+                    take,
+                    at_seconds,
+                    takes,
+                });
+            }
+            TakeAction::Retry(take) => self.send(WorkerCommand::Retry { take }),
+        }
+    }
+
+    /// Opens the Extend dialog on the Continue's length, in its unit where the host allows.
+    fn open_extend(&mut self, take: u64) {
+        let Some(name) = self.view.session.take(take).map(|t| t.name.clone()) else {
+            return;
+        };
+        let has_tempo = self.view.host.meter().tempo_bpm.is_some();
+        self.takes.extend = Some(ExtendForm {
+            take,
+            name,
+            seconds: f64::from(self.params.seconds.value()),
+            bars: f64::from(self.settings.length_bars),
+            unit: if has_tempo {
+                self.settings.length_unit
+            } else {
+                LengthUnit::Seconds
+            },
+        });
+    }
+
+    fn extend_dialog(&mut self, ui: &Ui) {
+        let Some(form) = self.takes.extend.as_mut() else {
+            return;
+        };
+        let meter = self.view.host.meter();
+        let estimator = Estimator::new(&self.view);
+        let target = target_level(self.params.level.value());
+        match extend_dialog(ui.ctx(), form, &meter, &estimator, target) {
+            ExtendOutcome::Open => {}
+            ExtendOutcome::Cancel => self.takes.extend = None,
+            ExtendOutcome::Extend(seconds) => {
+                let take = form.take;
+                self.takes.extend = None;
+                self.send(WorkerCommand::Extend { take, seconds });
             }
         }
     }

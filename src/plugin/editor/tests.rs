@@ -1,25 +1,31 @@
-//! The editor drawn headless (egui without a window) in each state it can be in, and the
-//! commands its startup request sends.
+//! The editor drawn headless (egui without a window) in each state it can be in, the commands
+//! its startup request sends, and a user's clicks on a take's follow-ups (widgets found by
+//! their accessible names, as a screen reader sees them).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crossbeam_channel::Receiver;
-use egui::{Pos2, RawInput, Rect, vec2};
+use egui::{Event, Modifiers, PointerButton, Pos2, RawInput, Rect, pos2, vec2};
 use nice_plug::context::PluginApi;
 use nice_plug::context::gui::{GuiContext, GuiContextInner};
 use nice_plug::params::internals::ParamPtr;
 use nice_plug::plugin::PluginState;
 
+use super::super::capture::TimeSignature;
 use super::super::diagnostics::RuntimeStatus;
 use super::super::params::EncoreParams;
 use super::super::session::{
-    GenerationPhase, GenerationView, LevelProgress, ModelInfo, ModelStatus, Take,
+    Derivation, GenerationPhase, GenerationView, LevelProgress, ModelInfo, ModelStatus, Take,
+    TakeParent, TakeSource,
 };
 use super::super::worker::WorkerCommand;
+use super::software_render::{Canvas, Textures};
 use super::{EditorApp, HEIGHT, StartupRequest, WIDTH};
 use crate::engine::runtime::Origin;
 use crate::engine::{RuntimeInfo, Settings as GenerationSettings};
+use crate::plugin::settings::LengthUnit;
 
 /// A host that accepts parameter changes and nothing else.
 struct NoHost;
@@ -62,7 +68,7 @@ fn draw(app: &mut EditorApp) {
     }
 }
 
-fn runtime_ready(params: &EncoreParams) {
+pub(super) fn runtime_ready(params: &EncoreParams) {
     *params.diagnostics.runtime.write() = RuntimeStatus::Ready(RuntimeInfo {
         path: "/opt/onnxruntime/libonnxruntime.so".into(),
         origin: Origin::ProjectLocal,
@@ -70,7 +76,7 @@ fn runtime_ready(params: &EncoreParams) {
     });
 }
 
-fn model_ready(params: &EncoreParams) {
+pub(super) fn model_ready(params: &EncoreParams) {
     *params.shared.model.write() = ModelStatus::Ready(ModelInfo {
         dir: "/models/tiny".into(),
         name: "tiny-1b-lyrics".into(),
@@ -85,7 +91,7 @@ fn model_ready(params: &EncoreParams) {
     });
 }
 
-fn take(id: u64) -> Take {
+pub(super) fn take(id: u64) -> Take {
     Take {
         id,
         name: format!("take {id}"),
@@ -168,4 +174,391 @@ fn the_startup_request_loads_the_model_then_presses_continue_once() {
     draw(&mut app);
     assert!(commands.try_recv().is_err(), "Continue pressed twice");
     assert!(app.startup.is_none());
+}
+
+/// The editor in a headless egui, driven as a user would: widgets are found by their accessible
+/// name and clicked where they are drawn.
+pub(super) struct Harness {
+    pub app: EditorApp,
+    pub params: Arc<EncoreParams>,
+    commands: Receiver<WorkerCommand>,
+    ctx: egui::Context,
+    gui: GuiContext,
+    events: Vec<Event>,
+    /// The last frame's widgets: accessible name (label or value), bounds, enabled.
+    pub widgets: Vec<(String, Rect, bool)>,
+    /// What the last frame drew, and the textures drawn with, for screenshots.
+    shapes: Vec<egui::epaint::ClippedShape>,
+    textures: Textures,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let (app, params, commands) = editor();
+        let ctx = egui::Context::default();
+        ctx.enable_accesskit();
+        Self {
+            app,
+            params,
+            commands,
+            ctx,
+            gui: GuiContext::new(Arc::new(NoHost)),
+            events: Vec::new(),
+            widgets: Vec::new(),
+            shapes: Vec::new(),
+            textures: Textures::default(),
+        }
+    }
+
+    /// The last frame as the window would show it.
+    pub fn screenshot(&self, path: &Path) -> std::io::Result<()> {
+        let primitives = self.ctx.tessellate(self.shapes.clone(), 1.0);
+        let mut canvas = Canvas::new(WIDTH as usize, HEIGHT as usize);
+        canvas.paint(&primitives, &self.textures);
+        canvas.save_png(path)
+    }
+
+    pub fn frame(&mut self) {
+        let input = RawInput {
+            screen_rect: Some(Rect::from_min_size(
+                Pos2::ZERO,
+                vec2(WIDTH as f32, HEIGHT as f32),
+            )),
+            events: std::mem::take(&mut self.events),
+            ..Default::default()
+        };
+        let (app, setter) = (&mut self.app, self.gui.param_setter());
+        let mut output = self.ctx.run_ui(input, |ui| app.draw(ui, &setter));
+        self.textures.apply(&output.textures_delta);
+        output.textures_delta.clear();
+        self.shapes = output.shapes;
+        let update = output
+            .platform_output
+            .accesskit_update
+            .expect("accesskit is on");
+        self.widgets = update
+            .nodes
+            .iter()
+            .filter_map(|(_, node)| {
+                let name = node.label().or(node.value())?.to_string();
+                let b = node.bounds()?;
+                let rect = Rect::from_min_max(
+                    pos2(b.x0 as f32, b.y0 as f32),
+                    pos2(b.x1 as f32, b.y1 as f32),
+                );
+                Some((name, rect, !node.is_disabled()))
+            })
+            .collect();
+        // Top to bottom, left to right: the order a user reads them in.
+        self.widgets.sort_by(|a, b| {
+            (a.1.top(), a.1.left())
+                .partial_cmp(&(b.1.top(), b.1.left()))
+                .unwrap()
+        });
+        // A label's text run repeats its name.
+        self.widgets.dedup();
+    }
+
+    pub fn frames(&mut self, count: usize) {
+        for _ in 0..count {
+            self.frame();
+        }
+    }
+
+    /// The one widget named `name` exactly, or else the one whose name holds it.
+    pub fn widget(&self, name: &str) -> (Rect, bool) {
+        let exact: Vec<_> = self.widgets.iter().filter(|w| w.0 == name).collect();
+        let found = if exact.is_empty() {
+            self.widgets.iter().filter(|w| w.0.contains(name)).collect()
+        } else {
+            exact
+        };
+        match found.as_slice() {
+            [(_, rect, enabled)] => (*rect, *enabled),
+            [] => panic!("no widget named {name:?} among {:?}", self.names()),
+            many => panic!("several widgets named {name:?}: {many:?}"),
+        }
+    }
+
+    /// The widget named `name` exactly in the dialog headed `heading` (below it and right of
+    /// its left edge): the same words can be in the settings, under the dialog.
+    pub fn widget_in_dialog(&self, name: &str, heading: &str) -> (Rect, bool) {
+        let (heading, _) = self.widget(heading);
+        let (_, rect, enabled) = self
+            .widgets
+            .iter()
+            .find(|w| w.0 == name && w.1.left() >= heading.left() && w.1.top() >= heading.top())
+            .unwrap_or_else(|| panic!("no widget named {name:?} in the dialog"));
+        (*rect, *enabled)
+    }
+
+    pub fn shows(&self, name: &str) -> bool {
+        self.widgets.iter().any(|w| w.0.contains(name))
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.widgets.iter().map(|w| w.0.as_str()).collect()
+    }
+
+    pub fn click(&mut self, name: &str) {
+        let (rect, _) = self.widget(name);
+        self.click_at(rect.center(), PointerButton::Primary);
+    }
+
+    pub fn click_at(&mut self, pos: Pos2, button: PointerButton) {
+        let press = |pressed| Event::PointerButton {
+            pos,
+            button,
+            pressed,
+            modifiers: Modifiers::NONE,
+        };
+        self.events.push(Event::PointerMoved(pos));
+        self.events.push(press(true));
+        self.frame();
+        self.events.push(press(false));
+        // The click acts after its frame is drawn, and a new window is sized before it shows.
+        self.frames(3);
+    }
+
+    /// Every command sent so far.
+    pub fn sent(&self) -> Vec<WorkerCommand> {
+        self.commands.try_iter().collect()
+    }
+
+    pub fn with_takes(self, takes: Vec<Take>) -> Self {
+        self.params.shared.session.write().takes = takes;
+        self
+    }
+}
+
+/// A take whose codes are on disk: every follow-up can start from it.
+pub(super) fn kept(id: u64) -> Take {
+    Take {
+        source: Some(TakeSource {
+            checkpoint: PathBuf::from(format!("/music/Encore/.generation-{id}")),
+            number: 0,
+        }),
+        ..take(id)
+    }
+}
+
+fn follow_up_commands(sent: Vec<WorkerCommand>) -> Vec<WorkerCommand> {
+    sent.into_iter()
+        .filter(|c| {
+            matches!(
+                c,
+                WorkerCommand::Upsample { .. }
+                    | WorkerCommand::Extend { .. }
+                    | WorkerCommand::RegenerateFrom { .. }
+                    | WorkerCommand::Retry { .. }
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_preview_take_is_upsampled_to_the_level_picked() {
+    let mut h = Harness::new().with_takes(vec![kept(1)]);
+    h.frames(2);
+    h.click("Upsample…");
+    assert!(
+        h.shows("Upsample to L1 · time not measured yet"),
+        "{:?}",
+        h.names()
+    );
+    h.click("Upsample to L0");
+    assert!(matches!(
+        follow_up_commands(h.sent()).as_slice(),
+        [WorkerCommand::Upsample { take: 1, level: 0 }]
+    ));
+}
+
+#[test]
+fn a_take_without_its_codes_offers_no_follow_up() {
+    let mut h = Harness::new().with_takes(vec![take(1)]);
+    h.frames(2);
+    let (_, enabled) = h.widget("Upsample…");
+    assert!(!enabled, "Upsample offered for a take without codes");
+    h.click("Upsample…");
+    assert!(!h.shows("Upsample to L0"));
+    h.click("More…");
+    assert!(
+        !h.widget("Retry").1,
+        "Retry offered for a take without codes"
+    );
+    h.click("Retry");
+    h.click("More…");
+    assert!(
+        !h.widget("Extend…").1,
+        "Extend offered for a take without codes"
+    );
+    h.click("Extend…");
+    assert!(follow_up_commands(h.sent()).is_empty());
+    assert!(h.app.takes.extend.is_none());
+}
+
+#[test]
+fn a_finished_take_offers_no_upsample() {
+    let mut h = Harness::new().with_takes(vec![Take {
+        level: 0,
+        ..kept(1)
+    }]);
+    h.frames(2);
+    assert!(!h.shows("Upsample…"));
+}
+
+#[test]
+fn retry_asks_for_the_take_again() {
+    let mut h = Harness::new().with_takes(vec![kept(1), kept(2)]);
+    h.frames(2);
+    // Newest first: the second row's menu is take 1's.
+    let menus: Vec<Rect> = h
+        .widgets
+        .iter()
+        .filter(|w| w.0 == "More…")
+        .map(|w| w.1)
+        .collect();
+    assert_eq!(menus.len(), 2);
+    h.click_at(menus[1].center(), PointerButton::Primary);
+    h.click("Retry");
+    assert!(matches!(
+        follow_up_commands(h.sent()).as_slice(),
+        [WorkerCommand::Retry { take: 1 }]
+    ));
+}
+
+#[test]
+fn a_right_click_on_the_waveform_regenerates_from_that_point() {
+    let mut h = Harness::new().with_takes(vec![kept(1)]);
+    h.frames(2);
+    let (wave, _) = h.widget("Waveform of take 1");
+    // A quarter of the way into the 20 s take.
+    let at = pos2(wave.left() + wave.width() / 4.0, wave.center().y);
+    h.click_at(at, PointerButton::Secondary);
+    assert!(h.shows("Re-generate from 5.0 s…"), "{:?}", h.names());
+    let pick = h
+        .app
+        .takes
+        .regenerate
+        .expect("the point is kept while the menu is open");
+    assert_eq!(
+        (pick.take, pick.takes),
+        (1, 3),
+        "3: the takes parameter's default"
+    );
+    h.click("+");
+    h.click("Re-generate 4 takes");
+    match follow_up_commands(h.sent()).as_slice() {
+        [
+            WorkerCommand::RegenerateFrom {
+                take: 1,
+                at_seconds,
+                takes: 4,
+            },
+        ] => assert!((at_seconds - 5.0).abs() < 0.05, "{at_seconds}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(h.app.takes.regenerate.is_none(), "the menu closes");
+}
+
+#[test]
+fn extend_sends_the_length_in_seconds() {
+    let mut h = Harness::new().with_takes(vec![kept(1)]);
+    h.frames(2);
+    h.click("More…");
+    h.click("Extend…");
+    assert!(h.shows("Extend “take 1”"), "{:?}", h.names());
+    let (_, bars) = h.widget_in_dialog("bars", "Extend “take 1”");
+    assert!(!bars, "bars without the host's tempo");
+    h.click("Extend");
+    match follow_up_commands(h.sent()).as_slice() {
+        // The Length parameter's 20 s.
+        [WorkerCommand::Extend { take: 1, seconds }] => assert_eq!(*seconds, 20.0),
+        other => panic!("{other:?}"),
+    }
+    assert!(!h.shows("Extend “take 1”"), "the dialog closes");
+}
+
+#[test]
+fn extend_turns_bars_into_seconds_at_the_hosts_tempo() {
+    let mut h = Harness::new().with_takes(vec![kept(1)]);
+    let diagnostics = &h.params.diagnostics;
+    diagnostics
+        .host_tempo_bits
+        .store(90f64.to_bits(), Ordering::Relaxed);
+    let waltz = TimeSignature {
+        numerator: 3,
+        denominator: 4,
+    };
+    diagnostics
+        .host_time_signature
+        .store(waltz.packed(), Ordering::Relaxed);
+    h.params.settings.write().length_unit = LengthUnit::Seconds;
+    h.frames(2);
+    h.click("More…");
+    h.click("Extend…");
+    let (bars, _) = h.widget_in_dialog("bars", "Extend “take 1”");
+    h.click_at(bars.center(), PointerButton::Primary);
+    assert!(h.shows("at 90 BPM in 3/4"), "{:?}", h.names());
+    h.click("Extend");
+    match follow_up_commands(h.sent()).as_slice() {
+        // The settings' 8 bars of 3/4 at 90 BPM: 24 beats of 2/3 s.
+        [WorkerCommand::Extend { take: 1, seconds }] => {
+            assert!((seconds - 16.0).abs() < 1e-9, "{seconds}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_continue_says_what_it_costs_once_measured() {
+    let mut h = Harness::new();
+    runtime_ready(&h.params);
+    model_ready(&h.params);
+    h.frames(2);
+    assert!(h.shows("Time: not measured yet"), "{:?}", h.names());
+    {
+        let mut session = h.params.shared.session.write();
+        // The Length parameter's 20 s at level 2: 6890.6 codes, 10 s at this speed.
+        session.speeds.record(2, 689.0625, 3);
+        session.speeds.record(1, 689.0625, 3);
+        session.speeds.record(0, 689.0625, 3);
+    }
+    h.frames(2);
+    assert!(h.shows("Time: about 10 s at level 2"), "{:?}", h.names());
+    assert!(!h.shows("not measured"));
+}
+
+#[test]
+fn a_derived_take_shows_where_it_came_from() {
+    let parent = |take, name: &str, derivation| {
+        Some(TakeParent {
+            take,
+            name: name.into(),
+            derivation,
+        })
+    };
+    let mut h = Harness::new().with_takes(vec![
+        kept(1),
+        Take {
+            parent: parent(1, "take 1", Derivation::RegeneratedFrom { seconds: 12.0 }),
+            ..kept(2)
+        },
+        Take {
+            parent: parent(9, "gone", Derivation::Retried),
+            ..kept(3)
+        },
+        Take {
+            parent: parent(1, "old name", Derivation::Extended),
+            ..kept(4)
+        },
+    ]);
+    h.frames(2);
+    assert!(
+        h.shows("re-generated from take 1 at 12.0 s"),
+        "{:?}",
+        h.names()
+    );
+    assert!(h.shows("retry of gone (deleted)"));
+    assert!(h.shows("extends take 1"), "the parent's name now");
 }

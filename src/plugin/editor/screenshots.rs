@@ -1,0 +1,220 @@
+//! Pictures of the takes' follow-ups for the docs (docs/screenshots/), drawn headless and
+//! rasterised on the CPU: states only a user's clicks reach (open menus, a dialog). Run by hand:
+//! `cargo test --lib plugin::editor::screenshots -- --ignored`, then look at them.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui::{PointerButton, pos2};
+
+use super::super::capture::TimeSignature;
+use super::super::session::{
+    Derivation, GenerationPhase, GenerationView, LevelProgress, Take, TakeParent,
+};
+use super::super::settings::LengthUnit;
+use super::tests::{Harness, kept, model_ready, runtime_ready};
+use std::sync::atomic::Ordering;
+
+const SAMPLE_RATE: u32 = 44_100;
+
+/// A few plucked notes, different for each seed: something that looks like music.
+fn write_audio(path: &Path, seconds: f64, seed: u64) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: SAMPLE_RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).expect("a temporary file");
+    let frames = (seconds * f64::from(SAMPLE_RATE)) as usize;
+    let beat = 0.5 + (seed % 3) as f64 * 0.125;
+    for i in 0..frames {
+        let t = i as f64 / f64::from(SAMPLE_RATE);
+        let note = (t / beat).floor();
+        let since = t - note * beat;
+        let pitch = 110.0 * 2f64.powf(((note as u64 * 7 + seed * 5) % 12) as f64 / 12.0);
+        let swell = 0.6 + 0.4 * (t * 0.3 + seed as f64).sin();
+        let value = (since * -6.0).exp() * swell * (t * pitch * std::f64::consts::TAU).sin();
+        writer
+            .write_sample((value * 0.8 * f64::from(i16::MAX)) as i16)
+            .expect("written");
+    }
+    writer.finalize().expect("finished");
+}
+
+fn named(id: u64, name: &str, dir: &Path, seconds: f64) -> Take {
+    let file = dir.join(format!("{name}.wav"));
+    write_audio(&file, seconds, id);
+    Take {
+        name: name.into(),
+        file,
+        frames: (seconds * f64::from(SAMPLE_RATE)) as u64,
+        ..kept(id)
+    }
+}
+
+fn parent(take: u64, name: &str, derivation: Derivation) -> Option<TakeParent> {
+    Some(TakeParent {
+        take,
+        name: name.into(),
+        derivation,
+    })
+}
+
+/// A session after some previews: one upsampled, one re-generated from a point, one extended,
+/// one retried (its parent deleted since), one from before follow-ups; an upsample running.
+fn session(dir: &Path) -> Harness {
+    let h = Harness::new();
+    runtime_ready(&h.params);
+    model_ready(&h.params);
+    let takes = vec![
+        Take {
+            level: 0,
+            ..named(2, "Take 2", dir, 20.0)
+        },
+        Take {
+            settings: crate::engine::Settings::new(20.0, 99),
+            source: None,
+            ..named(3, "Old take", dir, 20.0)
+        },
+        named(7, "Take 7", dir, 20.0),
+        Take {
+            parent: parent(7, "Take 7", Derivation::RegeneratedFrom { seconds: 12.0 }),
+            ..named(8, "Take 7 from 12.0 s", dir, 20.0)
+        },
+        Take {
+            parent: parent(2, "Take 2", Derivation::Extended),
+            ..named(9, "Take 2 extended", dir, 30.0)
+        },
+        Take {
+            parent: parent(5, "Take 5", Derivation::Retried),
+            ..named(10, "Retry of Take 5", dir, 20.0)
+        },
+    ];
+    {
+        let mut session = h.params.shared.session.write();
+        session.takes = takes;
+        session.chosen = Some(2);
+        // Speeds of the order a GPU gives (codes/s per take): illustrative, not measured.
+        session.speeds.record(2, 350.0, 3);
+        session.speeds.record(1, 520.0, 3);
+        session.speeds.record(0, 900.0, 3);
+    }
+    // An upsample of one take to level 0: it starts at level 1.
+    *h.params.shared.generation.write() = Some(GenerationView {
+        job: 4,
+        phase: GenerationPhase::Running,
+        levels: vec![LevelProgress {
+            level: 1,
+            done: 11_000,
+            total: 27_563,
+            codes_per_second: 520.0,
+            eta_seconds: Some(31.8),
+        }],
+        target_level: 0,
+        takes: 1,
+        timeline_start: 0,
+    });
+    let diagnostics = &h.params.diagnostics;
+    diagnostics
+        .host_tempo_bits
+        .store(120f64.to_bits(), Ordering::Relaxed);
+    let four_four = TimeSignature {
+        numerator: 4,
+        denominator: 4,
+    };
+    diagnostics
+        .host_time_signature
+        .store(four_four.packed(), Ordering::Relaxed);
+    h
+}
+
+/// Frames until every take's waveform is read (off this thread).
+fn wait_for_waveforms(h: &mut Harness) {
+    let takes = h.params.shared.session.read().takes.len();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        h.frame();
+        let read = h
+            .params
+            .shared
+            .waveforms
+            .takes()
+            .values()
+            .filter(|w| w.best_finished().is_some())
+            .count();
+        if read == takes {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{read} of {takes} waveforms read"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.frames(2);
+}
+
+/// Frames until menus and dialogs have faded in.
+fn settle(h: &mut Harness) {
+    h.frames(30);
+}
+
+fn out(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    std::fs::create_dir_all(&dir).expect("docs/screenshots");
+    dir.join(name)
+}
+
+fn enabled(h: &Harness, name: &str) -> egui::Rect {
+    h.widgets
+        .iter()
+        .find(|w| w.0 == name && w.2)
+        .unwrap_or_else(|| panic!("no enabled {name:?}"))
+        .1
+}
+
+#[test]
+#[ignore = "writes docs/screenshots/; run by hand and look at the pictures"]
+fn follow_ups() {
+    let dir = std::env::temp_dir().join(format!("encore-screenshots-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // The list, with the newest preview's Upsample menu open.
+    let mut h = session(&dir);
+    wait_for_waveforms(&mut h);
+    let upsample = enabled(&h, "Upsample…");
+    h.click_at(upsample.center(), PointerButton::Primary);
+    settle(&mut h);
+    h.screenshot(&out("editor-takes-upsample.png")).unwrap();
+
+    // A right-click on a waveform, 60 % in: the point, and what can start from it.
+    let mut h = session(&dir);
+    wait_for_waveforms(&mut h);
+    let (wave, _) = h.widget("Waveform of Take 2 extended");
+    let at = pos2(wave.left() + wave.width() * 0.6, wave.center().y);
+    h.click_at(at, PointerButton::Secondary);
+    settle(&mut h);
+    h.screenshot(&out("editor-regenerate-from-here.png"))
+        .unwrap();
+
+    // The row's More… menu.
+    let mut h = session(&dir);
+    wait_for_waveforms(&mut h);
+    let more = enabled(&h, "More…");
+    h.click_at(more.center(), PointerButton::Primary);
+    settle(&mut h);
+    h.screenshot(&out("editor-take-menu.png")).unwrap();
+
+    // Extend, in bars at the host's 120 BPM.
+    let mut h = session(&dir);
+    h.params.settings.write().length_unit = LengthUnit::Bars;
+    wait_for_waveforms(&mut h);
+    let more = enabled(&h, "More…");
+    h.click_at(more.center(), PointerButton::Primary);
+    h.click("Extend…");
+    settle(&mut h);
+    h.screenshot(&out("editor-extend.png")).unwrap();
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
