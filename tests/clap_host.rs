@@ -287,6 +287,8 @@ fn state_with_a_take(
             frames: audio.len() as u64,
             batch_row: 0,
             settings: GenerationSettings::new(1.0, 3),
+            source: None,
+            parent: None,
         }],
         chosen: Some(5),
         next_take_id: 6,
