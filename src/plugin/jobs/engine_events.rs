@@ -26,6 +26,7 @@ impl Generations {
             JobUpdate::Prepared {
                 settings,
                 prompt_samples,
+                take_numbers: _,
                 client,
             } => return self.prepared(ctx, job, settings, prompt_samples, client),
             JobUpdate::Engine(event) => self.engine_event(ctx, job, event),

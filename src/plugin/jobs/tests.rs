@@ -41,6 +41,7 @@ fn prepared_job(generations: &mut Generations, ctx: &JobContext) -> JobId {
             update: crate::engine::JobUpdate::Prepared {
                 settings,
                 prompt_samples: 0,
+                take_numbers: (0..TAKES as usize).collect(),
                 client,
             },
         },

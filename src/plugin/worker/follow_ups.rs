@@ -6,11 +6,17 @@ use crate::plugin::jobs::report;
 
 impl Worker {
     pub(super) fn upsample_take(&mut self, take: u64, level: usize) {
-        report(&self.shared, format!("Upsample take {take} to level {level}: not built yet"));
+        report(
+            &self.shared,
+            format!("Upsample take {take} to level {level}: not built yet"),
+        );
     }
 
     pub(super) fn extend_take(&mut self, take: u64, seconds: f64) {
-        report(&self.shared, format!("Extend take {take} by {seconds} s: not built yet"));
+        report(
+            &self.shared,
+            format!("Extend take {take} by {seconds} s: not built yet"),
+        );
     }
 
     pub(super) fn regenerate_take(&mut self, take: u64, at_seconds: f64, takes: usize) {
