@@ -23,6 +23,7 @@ fn prepared_job(generations: &mut Generations, ctx: &JobContext) -> JobId {
             prepared: None,
             skipped: HashSet::new(),
             discard: false,
+            wrote_level: false,
         },
     );
     let mut settings = GenerationSettings::new(SECONDS, 1);
@@ -33,6 +34,9 @@ fn prepared_job(generations: &mut Generations, ctx: &JobContext) -> JobId {
         sample_rate: HOST_RATE,
         take_ids: (0..TAKES).collect(),
         model_rate: MODEL_RATE,
+        origin_samples: None,
+        names: Vec::new(),
+        parent: None,
     };
     let client = serde_json::to_value(&client).unwrap();
     generations.handle(
