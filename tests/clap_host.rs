@@ -106,7 +106,9 @@ fn declares_stereo_and_mono_layouts_with_in_place_main_ports() {
             "Top-k",
             "Top-p",
             "Target level",
-            "Playback"
+            "Playback",
+            "Upsample chosen take",
+            "Upsample to"
         ]
     );
     assert_clean(&host);
@@ -287,6 +289,8 @@ fn state_with_a_take(
             frames: audio.len() as u64,
             batch_row: 0,
             settings: GenerationSettings::new(1.0, 3),
+            source: None,
+            parent: None,
         }],
         chosen: Some(5),
         next_take_id: 6,

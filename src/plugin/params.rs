@@ -161,3 +161,41 @@ impl Default for EncoreParams {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use nice_plug::params::InternalParamMut;
+    use nice_plug::plugin::ParamValue;
+
+    use super::*;
+    use crate::plugin::Encore;
+
+    #[test]
+    fn the_upsample_trigger_counts_rising_edges_and_a_restore_never_sets_it() {
+        let params = EncoreParams::default();
+        assert_eq!(params.level.value(), TargetLevel::Preview);
+        assert_eq!(params.upsample_to.value(), UpsampleTarget::Level0);
+        // SAFETY: no host and no audio thread exist in this test; the setter only stores atomics.
+        unsafe {
+            params.upsample_trigger._internal_set_plain_value(true);
+            params.upsample_trigger._internal_set_plain_value(false);
+            params.upsample_trigger._internal_set_plain_value(true);
+        }
+        assert_eq!(params.upsample_edges.load(Ordering::Acquire), 2);
+        assert_eq!(params.continue_edges.load(Ordering::Acquire), 0);
+
+        // A project saved with the trigger high loads without it (the other values stay).
+        let mut state = PluginState {
+            version: String::new(),
+            params: BTreeMap::from([
+                ("upsample".to_string(), ParamValue::Bool(true)),
+                ("upsample_to".to_string(), ParamValue::I32(0)),
+            ]),
+            fields: BTreeMap::new(),
+        };
+        <Encore as Plugin>::filter_state(&mut state);
+        assert_eq!(state.params.keys().collect::<Vec<_>>(), ["upsample_to"]);
+    }
+}
