@@ -115,8 +115,13 @@ fn a_derived_take_starts_with_its_parent_and_streams_after_the_cut() {
         .map(|i| (i as f32 * 0.01).sin() * 0.3)
         .collect();
     let file = dir.path().join("Take 4 L2.wav");
-    crate::audio::write_wav_new(&file, &parent_audio, 48_000, crate::audio::WavFormat::Float32)
-        .unwrap();
+    crate::audio::write_wav_new(
+        &file,
+        &parent_audio,
+        48_000,
+        crate::audio::WavFormat::Float32,
+    )
+    .unwrap();
     {
         let mut session = shared.session.write();
         session.takes.push(crate::plugin::session::Take {
@@ -184,7 +189,11 @@ fn a_derived_take_starts_with_its_parent_and_streams_after_the_cut() {
     let kept = HOST_RATE as usize / 2;
     assert_eq!(buffer.timeline_start, 96_000);
     assert_eq!(buffer.ready(), kept);
-    assert_eq!(buffer.region(), HOST_RATE as usize, "the parent's part and its own");
+    assert_eq!(
+        buffer.region(),
+        HOST_RATE as usize,
+        "the parent's part and its own"
+    );
     assert!((0..kept).all(|i| buffer.sample(i) == parent_audio[i]));
     // Its own audio, from the cut (take number 0 of its generation).
     generations.stream_audio(job, 0, 2, cut, &vec![0.5; MODEL_RATE as usize / 4]);
