@@ -106,7 +106,9 @@ fn declares_stereo_and_mono_layouts_with_in_place_main_ports() {
             "Top-k",
             "Top-p",
             "Target level",
-            "Playback"
+            "Playback",
+            "Upsample chosen take",
+            "Upsample to"
         ]
     );
     assert_clean(&host);

@@ -121,7 +121,7 @@ fn the_queue_upsamples_a_saved_preview() {
         input: JobInput::Upsample {
             checkpoint: path,
             target_level: 1,
-            takes: vec![0],
+            takes: vec![1],
         },
         checkpoint_path: None,
         client: serde_json::Value::Null,
@@ -130,8 +130,9 @@ fn the_queue_upsamples_a_saved_preview() {
     let updates = common::updates_until_end(&queue, job);
     assert_eq!(updates.last(), Some(&JobUpdate::Engine(Event::Finished)));
     assert!(updates.iter().any(|u| matches!(u,
-        JobUpdate::Prepared { settings, client, .. }
-            if settings.target_level == 1 && settings.takes == 1 && client == "the preview's")));
+        JobUpdate::Prepared { settings, client, take_numbers, .. }
+            if settings.target_level == 1 && settings.takes == 1 && client == "the preview's"
+                && take_numbers == &[1])));
     let events: Vec<Event> = updates
         .into_iter()
         .filter_map(|u| match u {
@@ -139,5 +140,68 @@ fn the_queue_upsamples_a_saved_preview() {
             _ => None,
         })
         .collect();
-    assert_eq!(finished_takes(&events), [(0, 1)]);
+    assert_eq!(finished_takes(&events), [(1, 1)]);
+}
+
+/// A full-quality run cancelled after its preview: its level-2 takes upsample later to the
+/// codes one uninterrupted run gives.
+#[test]
+fn a_run_stopped_after_its_preview_upsamples_like_one_run() {
+    let one_go = codes(&finished(0));
+    let mut generation =
+        Generation::new(engine("tiny-5b"), &prompt(), settings(0.3, 11, 2, 0)).unwrap();
+    let (tx, _rx) = crossbeam_channel::unbounded();
+    while generation.codes(2).is_none() {
+        generation.step(&tx).unwrap();
+    }
+    // Into level 1, then stopped (as a cancel saves it).
+    generation.step(&tx).unwrap();
+    generation.step(&tx).unwrap();
+    let stopped = generation.checkpoint();
+    assert_eq!(stopped.finest_finished_level(), Some(2));
+    assert!(!stopped.state.done);
+    let refused = stopped.clone().stopped_after(1).unwrap_err().to_string();
+    assert!(refused.contains("not finished"), "{refused}");
+    let preview = stopped.stopped_after(2).unwrap();
+    assert!(preview.state.done);
+    assert_eq!(preview.state.current, None);
+    let (later, _) = upsampled(preview, 0, &[1]);
+    assert_eq!(later.take_numbers(), [1]);
+    assert_eq!(
+        later.codes(0).unwrap()[0],
+        one_go[0].as_ref().unwrap()[1],
+        "the take's level-0 codes are not those of one run"
+    );
+}
+
+/// A restart asks for the same prompt again: the same seed gives the same takes, another seed
+/// other ones (a retry), whatever takes the checkpoint held.
+#[test]
+fn a_restart_is_the_same_request_and_a_new_seed_retries_it() {
+    let preview = finished(2);
+    // Restarted from an upsample of take 1 alone: the prompt is the same at every level.
+    let (upsample, _) = upsampled(preview.checkpoint(), 1, &[1]);
+    let again = upsample
+        .checkpoint()
+        .restart(settings(0.3, 11, 2, 2))
+        .unwrap();
+    assert_eq!(again.state.take_numbers, [0, 1]);
+    assert!(again.state.finished.iter().all(Option::is_none));
+    let mut same = Generation::resume(engine("tiny-5b"), again).unwrap();
+    run_to_end(&mut same);
+    assert_eq!(codes(&same), codes(&preview));
+
+    let retry = preview
+        .checkpoint()
+        .restart(settings(0.3, 12, 1, 2))
+        .unwrap();
+    let mut retried = Generation::resume(engine("tiny-5b"), retry).unwrap();
+    run_to_end(&mut retried);
+    let new = &retried.codes(2).unwrap()[0];
+    let old = &preview.codes(2).unwrap()[0];
+    assert_eq!(new.len(), old.len());
+    assert_ne!(new, old, "a new seed sampled the same codes");
+    // The prompt's codes are kept: the new codes start with them.
+    let prompt = &preview.checkpoint().state.prompt_codes[2];
+    assert_eq!(&new[..prompt.len()], &prompt[..]);
 }

@@ -11,6 +11,8 @@ mod cost;
 mod diagnostics;
 mod editor;
 mod engine_host;
+#[cfg(test)]
+mod follow_up_pipeline_tests;
 mod jobs;
 mod model;
 mod params;
@@ -125,6 +127,13 @@ impl Plugin for Encore {
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    /// A trigger's saved value is not set again on load: setting it would count as a press.
+    fn filter_state(state: &mut PluginState) {
+        for id in params::TRIGGER_IDS {
+            state.params.remove(id);
+        }
     }
 
     fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {

@@ -33,6 +33,28 @@ pub enum TargetLevel {
     Level0,
 }
 
+/// How far the `upsample` parameter takes the chosen take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum UpsampleTarget {
+    #[name = "Level 1"]
+    Level1,
+    #[name = "Full quality (level 0)"]
+    Level0,
+}
+
+impl UpsampleTarget {
+    pub fn level(self) -> usize {
+        match self {
+            UpsampleTarget::Level1 => 1,
+            UpsampleTarget::Level0 => 0,
+        }
+    }
+}
+
+/// Parameters that are triggers, not settings: a saved project never sets them again (a
+/// restore would count as a press).
+pub const TRIGGER_IDS: [&str; 1] = ["upsample"];
+
 pub const MAX_TAKES: i32 = 16;
 pub const MAX_SECONDS: f32 = 180.0;
 
@@ -55,6 +77,13 @@ pub struct EncoreParams {
     pub level: EnumParam<TargetLevel>,
     #[id = "playback"]
     pub playback: EnumParam<PlaybackMode>,
+    /// A rising edge upsamples the chosen take to `upsample_to`, as the editor's Upsample does;
+    /// automatable so a DAW can ask for it without the GUI. Appended after the parameters
+    /// above, so their host indices stay.
+    #[id = "upsample"]
+    pub upsample_trigger: BoolParam,
+    #[id = "upsample_to"]
+    pub upsample_to: EnumParam<UpsampleTarget>,
 
     #[persist = "settings"]
     pub settings: Arc<RwLock<Settings>>,
@@ -68,22 +97,29 @@ pub struct EncoreParams {
     /// is set (an edge and its fall within one block still count); the audio thread hands new
     /// ones to the worker with the captured audio.
     pub continue_edges: Arc<AtomicU64>,
+    /// Rising edges of `upsample`, counted the same way; the worker polls it and keeps the
+    /// count it has acted on.
+    pub upsample_edges: Arc<AtomicU64>,
+}
+
+/// A callback for a trigger parameter that counts its rising edges in `edges`. Wait-free: it
+/// runs on the audio thread when the host automates the parameter.
+fn edge_counter(edges: &Arc<AtomicU64>) -> Arc<dyn Fn(bool) + Send + Sync> {
+    let edges = edges.clone();
+    Arc::new(move |on: bool| {
+        if on {
+            edges.fetch_add(1, Ordering::AcqRel);
+        }
+    })
 }
 
 impl Default for EncoreParams {
     fn default() -> Self {
         let continue_edges = Arc::new(AtomicU64::new(0));
-        let count_edges = {
-            let edges = continue_edges.clone();
-            // Wait-free: it runs on the audio thread when the host automates the parameter.
-            Arc::new(move |on: bool| {
-                if on {
-                    edges.fetch_add(1, Ordering::AcqRel);
-                }
-            })
-        };
+        let upsample_edges = Arc::new(AtomicU64::new(0));
         Self {
-            continue_trigger: BoolParam::new("Continue", false).with_callback(count_edges),
+            continue_trigger: BoolParam::new("Continue", false)
+                .with_callback(edge_counter(&continue_edges)),
             seconds: FloatParam::new(
                 "Length",
                 20.0,
@@ -111,12 +147,55 @@ impl Default for EncoreParams {
             top_k: IntParam::new("Top-k", 0, IntRange::Linear { min: 0, max: 2048 }),
             top_p: FloatParam::new("Top-p", 0.0, FloatRange::Linear { min: 0.0, max: 1.0 })
                 .with_step_size(0.01),
-            level: EnumParam::new("Target level", TargetLevel::Level0),
+            // Previews first: the user upsamples the take they like.
+            level: EnumParam::new("Target level", TargetLevel::Preview),
             playback: EnumParam::new("Playback", PlaybackMode::Mix),
+            upsample_trigger: BoolParam::new("Upsample chosen take", false)
+                .with_callback(edge_counter(&upsample_edges)),
+            upsample_to: EnumParam::new("Upsample to", UpsampleTarget::Level0),
             settings: Arc::new(RwLock::new(Settings::default())),
             diagnostics: Arc::new(Diagnostics::default()),
             shared: Arc::new(Shared::default()),
             continue_edges,
+            upsample_edges,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use nice_plug::params::InternalParamMut;
+    use nice_plug::plugin::ParamValue;
+
+    use super::*;
+    use crate::plugin::Encore;
+
+    #[test]
+    fn the_upsample_trigger_counts_rising_edges_and_a_restore_never_sets_it() {
+        let params = EncoreParams::default();
+        assert_eq!(params.level.value(), TargetLevel::Preview);
+        assert_eq!(params.upsample_to.value(), UpsampleTarget::Level0);
+        // SAFETY: no host and no audio thread exist in this test; the setter only stores atomics.
+        unsafe {
+            params.upsample_trigger._internal_set_plain_value(true);
+            params.upsample_trigger._internal_set_plain_value(false);
+            params.upsample_trigger._internal_set_plain_value(true);
+        }
+        assert_eq!(params.upsample_edges.load(Ordering::Acquire), 2);
+        assert_eq!(params.continue_edges.load(Ordering::Acquire), 0);
+
+        // A project saved with the trigger high loads without it (the other values stay).
+        let mut state = PluginState {
+            version: String::new(),
+            params: BTreeMap::from([
+                ("upsample".to_string(), ParamValue::Bool(true)),
+                ("upsample_to".to_string(), ParamValue::I32(0)),
+            ]),
+            fields: BTreeMap::new(),
+        };
+        <Encore as Plugin>::filter_state(&mut state);
+        assert_eq!(state.params.keys().collect::<Vec<_>>(), ["upsample_to"]);
     }
 }

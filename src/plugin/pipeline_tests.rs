@@ -19,18 +19,18 @@ use super::settings::{PromptSource, StartAt};
 use super::timeline::{self, TimelinePlayer, timeline};
 use super::worker::{AudioLinks, WorkerCommand, WorkerHandle, WorkerLinks};
 use crate::audio::{WavFormat, read_audio_file, write_wav_new};
-use crate::engine::Settings as GenerationSettings;
+use crate::engine::{Checkpoint, Settings as GenerationSettings};
 use nice_plug::params::persist::PersistentField;
 
-const HOST_RATE: f32 = 48_000.0;
+pub(super) const HOST_RATE: f32 = 48_000.0;
 const BLOCK: usize = 480;
 
-fn tiny_model() -> PathBuf {
+pub(super) fn tiny_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-5b")
 }
 
 /// Parameters for a short, reproducible continuation into `takes_dir`.
-fn params(takes_dir: &Path, level: TargetLevel) -> Arc<EncoreParams> {
+pub(super) fn params(takes_dir: &Path, level: TargetLevel) -> Arc<EncoreParams> {
     let params = Arc::new(EncoreParams::default());
     // SAFETY: no host and no audio thread exist in this test; the setters only store atomics.
     unsafe {
@@ -51,15 +51,15 @@ fn params(takes_dir: &Path, level: TargetLevel) -> Arc<EncoreParams> {
     params
 }
 
-struct Running {
-    worker: WorkerHandle,
-    commands: crossbeam_channel::Sender<WorkerCommand>,
-    capture: CaptureProducer,
-    player: TimelinePlayer,
+pub(super) struct Running {
+    pub worker: WorkerHandle,
+    pub commands: crossbeam_channel::Sender<WorkerCommand>,
+    pub capture: CaptureProducer,
+    pub player: TimelinePlayer,
 }
 
 /// A new instance's worker (as made with the plugin), activated once.
-fn start(params: &Arc<EncoreParams>) -> Running {
+pub(super) fn start(params: &Arc<EncoreParams>) -> Running {
     let (commands_tx, commands) = crossbeam_channel::unbounded();
     let worker = WorkerHandle::spawn(WorkerLinks {
         commands,
@@ -75,7 +75,7 @@ fn start(params: &Arc<EncoreParams>) -> Running {
 }
 
 /// What the plugin's activate does: fresh rings, the worker's ends handed over.
-fn activate(worker: &WorkerHandle) -> (CaptureProducer, TimelinePlayer) {
+pub(super) fn activate(worker: &WorkerHandle) -> (CaptureProducer, TimelinePlayer) {
     activate_at(worker, HOST_RATE)
 }
 
@@ -94,7 +94,7 @@ fn activate_at(worker: &WorkerHandle, rate: f32) -> (CaptureProducer, TimelinePl
     (capture, player)
 }
 
-fn transport(position: i64) -> TransportSnapshot {
+pub(super) fn transport(position: i64) -> TransportSnapshot {
     TransportSnapshot {
         playing: true,
         tempo_bpm: Some(120.0),
@@ -109,7 +109,7 @@ fn transport(position: i64) -> TransportSnapshot {
 
 /// Plays `seconds` of a chord from timeline position 0, then asks for a continuation at the
 /// end (as the `continue` parameter does, in the next block's header). Returns the end.
-fn play_and_continue(running: &mut Running, params: &EncoreParams, seconds: f64) -> i64 {
+pub(super) fn play_and_continue(running: &mut Running, params: &EncoreParams, seconds: f64) -> i64 {
     let end = play(running, params, 0, seconds);
     let none: [&[f32]; 0] = [];
     assert!(
@@ -121,7 +121,7 @@ fn play_and_continue(running: &mut Running, params: &EncoreParams, seconds: f64)
 }
 
 /// Plays `seconds` of a chord from timeline position `from`; returns where it ended.
-fn play(running: &mut Running, params: &EncoreParams, from: i64, seconds: f64) -> i64 {
+pub(super) fn play(running: &mut Running, params: &EncoreParams, from: i64, seconds: f64) -> i64 {
     let frames = from + (seconds * f64::from(HOST_RATE)) as i64;
     let chord = |t: i64| {
         let t = t as f32 / HOST_RATE;
@@ -149,7 +149,7 @@ fn play(running: &mut Running, params: &EncoreParams, from: i64, seconds: f64) -
     position
 }
 
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+pub(super) fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
@@ -157,7 +157,7 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn takes_at_level(params: &EncoreParams, level: usize) -> Vec<Take> {
+pub(super) fn takes_at_level(params: &EncoreParams, level: usize) -> Vec<Take> {
     let session = params.shared.session.read();
     let done = session.unfinished.is_empty() && session.takes.iter().all(|t| t.level == level);
     if done {
@@ -179,7 +179,11 @@ fn wait_for_the_preview(params: &EncoreParams) {
     );
 }
 
-fn last_error(params: &EncoreParams) -> Option<String> {
+pub(super) fn encore_checkpoint(path: &Path) -> Checkpoint {
+    Checkpoint::load(path).unwrap()
+}
+
+pub(super) fn last_error(params: &EncoreParams) -> Option<String> {
     params.shared.last_error.read().clone()
 }
 
@@ -252,9 +256,33 @@ fn a_continue_request_becomes_a_take_on_the_timeline_and_in_a_wav() {
         position += block as i64;
     }
     running.worker.stop_and_join();
-    // Finished generations leave no checkpoint behind.
-    let checkpoints = std::fs::read_dir(dir.path().join("checkpoints")).unwrap();
-    assert_eq!(checkpoints.count(), 0);
+    // A finished generation leaves nothing to resume; its codes stay as the take's source.
+    assert_eq!(unfinished_checkpoints(dir.path()), 0);
+    let source = take_source(&params, take.id);
+    assert_eq!(
+        source.parent(),
+        Some(&*dir.path().join("checkpoints/sources"))
+    );
+    assert!(source.is_file());
+}
+
+/// Checkpoints of unfinished generations in the takes folder (the sources are kept apart).
+pub(super) fn unfinished_checkpoints(takes_dir: &Path) -> usize {
+    std::fs::read_dir(takes_dir.join("checkpoints"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_file())
+        .count()
+}
+
+/// The checkpoint holding take `id`'s codes.
+pub(super) fn take_source(params: &EncoreParams, id: u64) -> PathBuf {
+    let session = params.shared.session.read();
+    let take = session.take(id).expect("the take is in the list");
+    take.source
+        .as_ref()
+        .expect("the take has a source")
+        .checkpoint
+        .clone()
 }
 
 #[test]
@@ -322,8 +350,15 @@ fn the_users_cancel_keeps_finished_takes_and_is_not_resumed() {
         "the generation ran to level 0: the cancel did not stop it"
     );
     assert!(session.takes[0].file.is_file());
-    let checkpoints = std::fs::read_dir(dir.path().join("checkpoints")).unwrap();
-    assert_eq!(checkpoints.count(), 0, "nothing left to resume");
+    assert_eq!(
+        unfinished_checkpoints(dir.path()),
+        0,
+        "nothing left to resume"
+    );
+    // The finished preview keeps its codes, as a finished preview's, to upsample later.
+    let source = encore_checkpoint(&session.takes[0].source.as_ref().unwrap().checkpoint);
+    assert!(source.state.done);
+    assert_eq!(source.state.settings.target_level, session.takes[0].level);
 
     // The instance made again has nothing to resume.
     let running = start(&params);
@@ -334,7 +369,7 @@ fn the_users_cancel_keeps_finished_takes_and_is_not_resumed() {
 }
 
 /// Plays `player` over `frames` frames from `position` on a constant input; the output.
-fn play_timeline(player: &mut TimelinePlayer, position: i64, frames: usize) -> Vec<f32> {
+pub(super) fn play_timeline(player: &mut TimelinePlayer, position: i64, frames: usize) -> Vec<f32> {
     let mut left = vec![0.25f32; frames];
     let fade = timeline::fade_frames(HOST_RATE);
     player.play_into(&mut [&mut left[..]], position, PlaybackMode::Replace, fade);

@@ -7,6 +7,7 @@ use crate::engine::Settings as GenerationSettings;
 
 use super::params::{EncoreParams, TargetLevel};
 use super::recordings::{Meter, PromptSelectError};
+use super::session::TakeParent;
 use super::settings::{LengthUnit, Settings};
 
 /// Kept in the checkpoint (the engine's client data), so a resumed generation knows where its
@@ -20,6 +21,18 @@ pub struct JobClient {
     pub take_ids: Vec<u64>,
     /// Rate of the audio the engine sends.
     pub model_rate: u32,
+    /// Where the takes' continuation starts in the song (samples at `model_rate`): the
+    /// original prompt's end, before the part a derived take keeps of its parent. `None`: the
+    /// generation's prompt end (a Continue).
+    #[serde(default)]
+    pub origin_samples: Option<usize>,
+    /// Names of new takes, one per take id (empty: default names). Takes already in the list
+    /// (an upsample) keep theirs.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// The take new takes are derived from (Extend, Re-generate from here, Retry).
+    #[serde(default)]
+    pub parent: Option<TakeParent>,
 }
 
 /// The engine's settings for a Continue now. The length in bars needs the host's tempo.
@@ -37,18 +50,9 @@ pub fn generation_settings(
             "a continuation of {seconds} s"
         )));
     }
-    let seed = if settings.new_seed_each_time {
-        fresh_seed()
-    } else {
-        settings.seed
-    };
-    let mut generation = GenerationSettings::new(seconds, seed);
+    let mut generation = GenerationSettings::new(seconds, continue_seed(settings));
     generation.takes = params.takes.value().max(1) as usize;
-    generation.target_level = match params.level.value() {
-        TargetLevel::Preview => 2,
-        TargetLevel::Level1 => 1,
-        TargetLevel::Level0 => 0,
-    };
+    generation.target_level = target_level(params);
     let artist = settings.artist.trim();
     generation.artist = (!artist.is_empty()).then(|| artist.to_string());
     generation.genres = settings
@@ -65,6 +69,48 @@ pub fn generation_settings(
     let top_p = params.top_p.value();
     generation.top_p = (top_p > 0.0).then_some(top_p);
     Ok(generation)
+}
+
+/// The level the `level` parameter asks for.
+pub fn target_level(params: &EncoreParams) -> usize {
+    match params.level.value() {
+        TargetLevel::Preview => 2,
+        TargetLevel::Level1 => 1,
+        TargetLevel::Level0 => 0,
+    }
+}
+
+/// The seed of a new request: the settings' seed, or a fresh one each time if they say so.
+fn continue_seed(settings: &Settings) -> u64 {
+    if settings.new_seed_each_time {
+        fresh_seed()
+    } else {
+        settings.seed
+    }
+}
+
+/// The engine's settings for a follow-up of a take made with `parent`: the same artist,
+/// genres, lyrics and sampling, `seconds` of new audio in `takes` takes, the seed as a
+/// Continue takes it (`retry`: never the parent's), to the level the `level` parameter asks.
+pub fn follow_up_settings(
+    params: &EncoreParams,
+    settings: &Settings,
+    parent: &GenerationSettings,
+    seconds: f64,
+    takes: usize,
+    retry: bool,
+) -> GenerationSettings {
+    let mut seed = continue_seed(settings);
+    while retry && seed == parent.seed {
+        seed = fresh_seed();
+    }
+    GenerationSettings {
+        seconds,
+        takes: takes.max(1),
+        target_level: target_level(params),
+        seed,
+        ..parent.clone()
+    }
 }
 
 /// A seed nobody chose: the clock's nanoseconds, mixed.
@@ -98,7 +144,8 @@ mod tests {
         let generation = generation_settings(&params, &settings, &Meter::default()).unwrap();
         assert_eq!(generation.seconds, f64::from(params.seconds.value()));
         assert_eq!(generation.takes, 3);
-        assert_eq!(generation.target_level, 0);
+        // Previews by default: the takes are upsampled once the user likes one.
+        assert_eq!(generation.target_level, 2);
         assert_eq!(generation.artist.as_deref(), Some("artist 1"));
         assert_eq!(generation.genres, ["genre 2"]);
         assert_eq!(generation.lyrics, "la la");
@@ -140,6 +187,13 @@ mod tests {
             sample_rate: 48_000.0,
             take_ids: vec![4, 5],
             model_rate: 44_100,
+            origin_samples: Some(88_200),
+            names: vec!["Take 1 · +2.0 s".into(), "Take 1 · +2.0 s (2)".into()],
+            parent: Some(TakeParent {
+                take: 1,
+                name: "Take 1".into(),
+                derivation: crate::plugin::session::Derivation::Extended,
+            }),
         };
         let json = serde_json::to_value(&client).unwrap();
         assert_eq!(serde_json::from_value::<JobClient>(json).unwrap(), client);

@@ -126,6 +126,12 @@ pub struct TakeSource {
     pub checkpoint: PathBuf,
     /// The take's number in that generation (not its row: an upsample keeps numbers).
     pub number: usize,
+    /// Where the take's continuation (its WAV) starts in that generation's song, in samples at
+    /// the model's rate: the original prompt's end. A derived take's generation has a longer
+    /// prompt (the parent's kept part); its WAV still starts here. `None`: the checkpoint's
+    /// prompt end.
+    #[serde(default)]
+    pub origin_samples: Option<usize>,
 }
 
 /// Where a derived take came from.

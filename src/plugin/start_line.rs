@@ -140,6 +140,37 @@ fn sample_of_line(line: f64, transport: &TransportSnapshot) -> Option<i64> {
     Some(position + offset as i64)
 }
 
+/// Where a cut `at_seconds` into a take of `length_seconds` that starts at timeline sample
+/// `take_start` (at the transport's rate) falls when it snaps to the nearest beat or bar line
+/// (`at`), the host's tempo taken as constant from its last position. The point as given when
+/// `at` is [`StartAt::Now`], when the host sends no tempo or beat position, or when the line
+/// falls outside the take.
+pub fn snap_cut(
+    at: StartAt,
+    transport: &TransportSnapshot,
+    take_start: i64,
+    at_seconds: f64,
+    length_seconds: f64,
+) -> f64 {
+    let rate = f64::from(transport.sample_rate);
+    let snapped = (|| {
+        let unit = at.unit_quarters(signature(transport))?;
+        let position = transport.position_samples?;
+        let beats_there = transport.pos_beats?;
+        let samples_per_beat = 60.0 * rate / tempo(transport)?;
+        let point = take_start as f64 + at_seconds * rate;
+        let beats = beats_there + (point - position as f64) / samples_per_beat;
+        let origin = transport.bar_start_beats.unwrap_or(0.0);
+        let line = origin + ((beats - origin) / unit).round() * unit;
+        let sample = position as f64 + (line - beats_there) * samples_per_beat;
+        Some((sample - take_start as f64) / rate)
+    })();
+    match snapped {
+        Some(s) if rate > 0.0 && s > 0.0 && s < length_seconds => s,
+        _ => at_seconds,
+    }
+}
+
 fn tempo(transport: &TransportSnapshot) -> Option<f64> {
     transport.tempo_bpm.filter(|t| t.is_finite() && *t > 0.0)
 }
@@ -262,6 +293,39 @@ mod tests {
             plan(StartAt::NextBeat, &at(100_000, false)),
             Ok(StartPlan::At(96_000))
         );
+    }
+
+    #[test]
+    fn a_cut_snaps_to_the_nearest_line_or_stays_where_it_was_put() {
+        // A take from 1.1 s (52 800) of 10 s; the host last stood at 3 s, 120 bpm in 4/4.
+        let transport = at(144_000, false);
+        let snap = |start_at, seconds| snap_cut(start_at, &transport, 52_800, seconds, 10.0);
+        // 2.3 s in is 3.4 s on the timeline: beat 6.8, nearest beat 7 (3.5 s), bar 8 (4 s).
+        assert!((snap(StartAt::NextBeat, 2.3) - 2.4).abs() < 1e-9);
+        assert!((snap(StartAt::NextBar, 2.3) - 2.9).abs() < 1e-9);
+        assert_eq!(snap(StartAt::Now, 2.3), 2.3);
+        // A line at or before the take's start, or past its end, leaves the point alone: from
+        // 0.2 s in a take at 10 000 the nearest bar is 0; 2.4 s into a take of 2.5 s, bar 8.
+        assert_eq!(
+            snap_cut(StartAt::NextBar, &transport, 10_000, 0.2, 10.0),
+            0.2
+        );
+        assert_eq!(
+            snap_cut(StartAt::NextBar, &transport, 52_800, 2.4, 2.5),
+            2.4
+        );
+        // No tempo from the host: as given.
+        let mut no_tempo = transport;
+        no_tempo.tempo_bpm = None;
+        assert_eq!(
+            snap_cut(StartAt::NextBar, &no_tempo, 52_800, 2.3, 10.0),
+            2.3
+        );
+        // The host's bars start at beat 1 (a signature change earlier): bar lines at 5 and 9.
+        let mut shifted = transport;
+        shifted.bar_start_beats = Some(1.0);
+        let bar = snap_cut(StartAt::NextBar, &shifted, 52_800, 2.3, 10.0);
+        assert!((bar - 1.4).abs() < 1e-9, "{bar}");
     }
 
     #[test]

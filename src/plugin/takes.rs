@@ -20,6 +20,8 @@ use super::timeline::TakeBuffer;
 pub const TAKES_DIR_ENV: &str = "ENCORE_TAKES_DIR";
 /// Where checkpoints of unfinished generations live, inside the takes folder.
 const CHECKPOINTS_SUBFOLDER: &str = "checkpoints";
+/// Inside the checkpoints folder: finished generations kept as their takes' sources.
+const SOURCES_SUBFOLDER: &str = "sources";
 const LONGEST_NAME: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +108,24 @@ pub fn takes_folder(chosen: Option<&Path>, instance_id: &str) -> PathBuf {
 
 pub fn checkpoints_folder(takes_folder: &Path) -> PathBuf {
     takes_folder.join(CHECKPOINTS_SUBFOLDER)
+}
+
+/// Where finished generations' checkpoints are kept as their takes' sources.
+pub fn sources_folder(takes_folder: &Path) -> PathBuf {
+    checkpoints_folder(takes_folder).join(SOURCES_SUBFOLDER)
+}
+
+/// `<checkpoints>/<stem>.json`, or `<stem>-2.json`, ... when that name is taken there or
+/// among the sources (a checkpoint keeps its name when it becomes a source).
+pub fn unused_checkpoint_path(takes_folder: &Path, stem: &str) -> PathBuf {
+    let checkpoints = checkpoints_folder(takes_folder);
+    let sources = sources_folder(takes_folder);
+    let free = |name: &String| !checkpoints.join(name).exists() && !sources.join(name).exists();
+    let name = std::iter::once(format!("{stem}.json"))
+        .chain((2..).map(|n| format!("{stem}-{n}.json")))
+        .find(free)
+        .unwrap_or_else(|| format!("{stem}.json"));
+    checkpoints.join(name)
 }
 
 pub fn create_folder(dir: &Path) -> Result<(), TakeError> {
@@ -375,5 +395,25 @@ mod tests {
         );
         assert_eq!(new_instance_id().len(), 16);
         assert_ne!(new_instance_id(), new_instance_id());
+    }
+
+    #[test]
+    fn checkpoint_names_are_never_reused_nor_taken_from_a_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoints = checkpoints_folder(dir.path());
+        let first = unused_checkpoint_path(dir.path(), "generation 3");
+        assert_eq!(first, checkpoints.join("generation 3.json"));
+        create_folder(&sources_folder(dir.path())).unwrap();
+        std::fs::write(&first, "{}").unwrap();
+        assert_eq!(
+            unused_checkpoint_path(dir.path(), "generation 3"),
+            checkpoints.join("generation 3-2.json")
+        );
+        // Kept as a source, its name stays taken.
+        std::fs::rename(&first, sources_folder(dir.path()).join("generation 3.json")).unwrap();
+        assert_eq!(
+            unused_checkpoint_path(dir.path(), "generation 3"),
+            checkpoints.join("generation 3-2.json")
+        );
     }
 }

@@ -1,10 +1,11 @@
 """Helpers for the DAW workflow tests: a DawDreamer session with Encore set up for the tiny model,
-the `continue` parameter automated, and Encore's session (takes, unfinished generations) read
+the `continue` and `upsample` parameters automated, and Encore's session (takes, unfinished generations) read
 from the state the host saves.
 
 Run as a script (`python daw_workflow.py start STATE_OUT TAKES_DIR`) it starts a generation,
 saves the state once the first level is written and kills its own process, as a crashing DAW
-would."""
+would; `upsample` instead makes three previews, chooses take 1, triggers its upsample to level 0
+and saves and dies while that runs."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ BPM = 120.0
 MODEL = REPO / "models" / "tiny-5b"
 # Parameter order as the plugin declares it.
 CONTINUE_INDEX = 0
+UPSAMPLE_INDEX = 8
 # Normalised values of the enum parameters.
 LEVEL = {"preview": 0, "level 1": 1, "level 0": 2}
 REPLACE = 1
@@ -84,10 +86,12 @@ class Session:
         level: str,
         model: Path = MODEL,
         start_at: str = "NextBar",
+        takes: int = 1,
     ) -> None:
         """The tiny model, takes in `takes_dir`, a `seconds`-long continuation of one take down
-        to `level`, of the last 2 s before the playhead, with a fixed seed, in Replace mode,
-        starting at `start_at` ("Now", "NextBeat" or "NextBar")."""
+        to `level` (`takes` of them), of the last 2 s before the playhead, with a fixed seed, in
+        Replace mode, starting at `start_at` ("Now", "NextBeat" or "NextBar"); Upsample goes to
+        level 0."""
         raw = self.raw_state()
         state = read_state(raw)
         state["fields"]["settings"].update(
@@ -100,16 +104,30 @@ class Session:
         )
         params = state["params"]
         params["seconds"] = {"f32": seconds}
-        params["takes"] = {"i32": 1}
+        params["takes"] = {"i32": takes}
         params["level"] = {"i32": LEVEL[level]}
         params["playback"] = {"i32": REPLACE}
+        params["upsample_to"] = {"i32": 1}
+        self.load_raw_state(write_state(raw, state))
+
+    def choose(self, take: int) -> None:
+        """Makes `take` the one that plays on the timeline, through the project's state (the
+        host has no other way to choose)."""
+        raw = self.raw_state()
+        state = read_state(raw)
+        state["fields"]["session"]["chosen"] = take
         self.load_raw_state(write_state(raw, state))
 
     def render(
-        self, seconds: float, continue_at: float | None = None, continue_at_sample: int | None = None
+        self,
+        seconds: float,
+        continue_at: float | None = None,
+        continue_at_sample: int | None = None,
+        upsample_at: float | None = None,
     ) -> np.ndarray:
         """Renders from timeline position 0; `continue_at` (seconds) or `continue_at_sample`:
-        where the `continue` parameter's automation rises, else it stays off."""
+        where the `continue` parameter's automation rises, `upsample_at` (seconds): where the
+        `upsample` parameter's does; else they stay off."""
         frames = int(seconds * SAMPLE_RATE)
         automation = np.zeros(frames, dtype=np.float32)
         if continue_at is not None:
@@ -117,6 +135,10 @@ class Session:
         if continue_at_sample is not None:
             automation[continue_at_sample:] = 1.0
         assert self.encore.set_automation(CONTINUE_INDEX, automation)
+        upsample = np.zeros(frames, dtype=np.float32)
+        if upsample_at is not None:
+            upsample[int(upsample_at * SAMPLE_RATE) :] = 1.0
+        assert self.encore.set_automation(UPSAMPLE_INDEX, upsample)
         self.engine.render(seconds)
         return self.engine.get_audio()
 
@@ -164,7 +186,32 @@ def start_and_crash(state_out: Path, takes_dir: Path) -> None:
     os._exit(0)
 
 
+UPSAMPLE_SECONDS = 3.0
+
+
+def upsample_and_crash(state_out: Path, takes_dir: Path) -> None:
+    """Three previews of UPSAMPLE_SECONDS, take 1 chosen and upsampled to level 0 by the
+    `upsample` parameter; the state is saved while the upsample runs and the process dies."""
+    audio = prompt_audio(2.0)
+    session = Session(audio)
+    session.configure(takes_dir, seconds=UPSAMPLE_SECONDS, level="preview", takes=3)
+    session.render(2.5, continue_at=2.0)
+    session.wait_for_takes(level=2, count=3)
+    session.choose(1)
+    session.render(0.5, upsample_at=0.1)
+    wait_for(
+        session.session,
+        lambda s: s["unfinished"],
+        timeout_s=60.0,
+        what="the upsample under way",
+    )
+    state_out.write_bytes(session.raw_state())
+    sys.stdout.flush()
+    os._exit(0)
+
+
 if __name__ == "__main__":
     command, state_out, takes_dir = sys.argv[1:4]
-    assert command == "start", command
-    start_and_crash(Path(state_out), Path(takes_dir))
+    commands = {"start": start_and_crash, "upsample": upsample_and_crash}
+    assert command in commands, command
+    commands[command](Path(state_out), Path(takes_dir))

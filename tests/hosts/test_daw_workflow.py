@@ -108,8 +108,12 @@ def test_the_automated_continue_makes_a_take_where_the_prompt_ends(generated):
     state = session.session()
     assert state["chosen"] == take["id"]
     assert state["unfinished"] == []
-    # A finished generation leaves no checkpoint behind.
-    assert list((takes_dir / "checkpoints").iterdir()) == []
+    # A finished generation leaves nothing to resume; its codes stay as its take's source
+    # (what the take's follow-ups start from).
+    checkpoints = takes_dir / "checkpoints"
+    assert [p for p in checkpoints.iterdir() if p.is_file()] == []
+    assert Path(take["source"]["checkpoint"]).parent == checkpoints / "sources"
+    assert Path(take["source"]["checkpoint"]).is_file()
     diagnostics = session.state()["fields"]["diagnostics"]
     assert diagnostics["dropped_frames"] == 0, diagnostics
     # The plugin adds no latency, so the host shifts nothing: the take lines up as rendered.

@@ -38,6 +38,8 @@ def test_loads_as_encore_with_its_parameters(plugin):
         "top_p",
         "target_level",
         "playback",
+        "upsample_chosen_take",
+        "upsample_to",
     ]
 
 

@@ -13,6 +13,7 @@ use super::settings::Settings;
 use super::state::GenerationState;
 use crate::audio::DecodedAudio;
 use crate::engine::error::EngineError;
+use crate::jukebox::Manifest;
 
 /// The checkpoint format this build reads and writes. Version 2: the prompt at every level,
 /// take numbers, and one uniform stream per level and take (no stream state saved).
@@ -56,15 +57,25 @@ impl Checkpoint {
         self.plans(engine).map(drop)
     }
 
+    /// What [`Self::check`] checks, from the model's manifest alone (without opening the
+    /// model): a caller can refuse a generation before queueing it.
+    pub fn fits(&self, manifest: &Manifest) -> Result<(), EngineError> {
+        self.plans_for(manifest).map(drop)
+    }
+
     pub(super) fn plans(&self, engine: &Engine) -> Result<Vec<LevelPlan>, EngineError> {
-        let name = &engine.manifest.model.name;
+        self.plans_for(&engine.manifest)
+    }
+
+    fn plans_for(&self, manifest: &Manifest) -> Result<Vec<LevelPlan>, EngineError> {
+        let name = &manifest.model.name;
         if &self.model_name != name {
             return Err(EngineError::InvalidInput(format!(
                 "the checkpoint was made with model {:?}, not {name:?}",
                 self.model_name
             )));
         }
-        self.state.plans(&engine.manifest)
+        self.state.plans(manifest)
     }
 
     /// Writes `self` to `path` atomically.

@@ -3,7 +3,11 @@
 //!   chosen few, giving the codes one uninterrupted run would have given (the uniform streams
 //!   are per level and take, see `engine::streams`);
 //! - [`Checkpoint::continue_take`]: a take kept up to a point and sampled on from there with
-//!   new settings (another seed re-generates the rest; a point at the end extends the take).
+//!   new settings (another seed re-generates the rest; a point at the end extends the take);
+//! - [`Checkpoint::restart`]: the same prompt asked for again with new settings (a retry with
+//!   another seed);
+//! - [`Checkpoint::stopped_after`]: a generation stopped before its target, made a finished one
+//!   at the finest level it reached (so its takes can be upsampled later like a preview's).
 
 use serde::{Deserialize, Serialize};
 
@@ -132,6 +136,58 @@ impl Checkpoint {
             model_name: self.model_name.clone(),
             state: next,
         })
+    }
+
+    /// A new generation of the same prompt (at every level, as this one had it) with
+    /// `settings`: nothing sampled yet, takes numbered from 0, no client data. With another
+    /// seed it is a retry; with the same seed it gives this generation's codes again.
+    pub fn restart(&self, settings: Settings) -> Result<Self, EngineError> {
+        self.state.check_shape()?;
+        let state = &self.state;
+        let levels = state.prompt_codes.len();
+        let next = GenerationState {
+            take_numbers: (0..settings.takes).collect(),
+            settings,
+            prompt_samples: state.prompt_samples,
+            prompt_codes: state.prompt_codes.clone(),
+            finished: vec![None; levels],
+            level: levels - 1,
+            current: None,
+            done: false,
+            client: serde_json::Value::Null,
+        };
+        Ok(Self {
+            format_version: CHECKPOINT_VERSION,
+            model_dir: self.model_dir.clone(),
+            model_name: self.model_name.clone(),
+            state: next,
+        })
+    }
+
+    /// The finest level this generation finished (`None`: none yet).
+    pub fn finest_finished_level(&self) -> Option<usize> {
+        self.state.finished.iter().position(Option::is_some)
+    }
+
+    /// This generation, stopped before its target, as a finished one whose target was
+    /// `level` (a level it finished): what it sampled below is dropped, so its takes can be
+    /// upsampled later from there with the codes one run would have given.
+    pub fn stopped_after(mut self, level: usize) -> Result<Self, EngineError> {
+        self.state.check_shape()?;
+        let state = &mut self.state;
+        if state.finished.get(level).is_none_or(Option::is_none) {
+            return Err(invalid(format!(
+                "level {level} is not finished: the generation cannot stop after it"
+            )));
+        }
+        for finer in &mut state.finished[..level] {
+            *finer = None;
+        }
+        state.settings.target_level = level;
+        state.level = level;
+        state.current = None;
+        state.done = true;
+        Ok(self)
     }
 
     /// Where `cut` falls in its take, checked: inside the take, keeping at least one code.

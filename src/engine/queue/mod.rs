@@ -103,6 +103,9 @@ pub enum JobUpdate {
     Prepared {
         settings: Settings,
         prompt_samples: usize,
+        /// The take number of each batch row (what the events' `take` fields say): `0..takes`
+        /// for a new generation, the chosen numbers for an upsample of a few takes.
+        take_numbers: Vec<usize>,
         client: serde_json::Value,
     },
     Engine(Event),

@@ -173,6 +173,7 @@ impl Runner {
             JobUpdate::Prepared {
                 settings: generation.settings().clone(),
                 prompt_samples: generation.prompt_samples(),
+                take_numbers: generation.take_numbers().to_vec(),
                 client: generation.client_data().clone(),
             },
         );

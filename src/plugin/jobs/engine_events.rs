@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use super::sources;
 use super::take_audio::{BufferShape, LiveTake};
-use super::{Generations, JobContext, Prepared, forget_unfinished, report};
+use super::{Generations, JobContext, KeptPart, Prepared, forget_unfinished, report};
 use crate::engine::{Event, JobEvent, JobId, JobUpdate, Settings as GenerationSettings};
 use crate::plugin::request::JobClient;
 use crate::plugin::session::{GenerationPhase, GenerationView, LevelProgress, ModelStatus};
@@ -26,13 +27,30 @@ impl Generations {
             JobUpdate::Prepared {
                 settings,
                 prompt_samples,
+                take_numbers,
                 client,
-            } => return self.prepared(ctx, job, settings, prompt_samples, client),
+            } => {
+                let engine = EngineSetup {
+                    settings,
+                    prompt_samples,
+                    take_numbers,
+                };
+                return self.prepared(ctx, job, engine, client);
+            }
             JobUpdate::Engine(event) => self.engine_event(ctx, job, event),
         }
         false
     }
+}
 
+/// What the engine says of a prepared job.
+struct EngineSetup {
+    settings: GenerationSettings,
+    prompt_samples: usize,
+    take_numbers: Vec<usize>,
+}
+
+impl Generations {
     fn show(&self, ctx: &JobContext, job: JobId, update: impl FnOnce(&mut GenerationView)) {
         if self.shown != Some(job) {
             return;
@@ -48,10 +66,14 @@ impl Generations {
         &mut self,
         ctx: &JobContext,
         job: JobId,
-        settings: GenerationSettings,
-        prompt_samples: usize,
+        engine: EngineSetup,
         client: serde_json::Value,
     ) -> bool {
+        let EngineSetup {
+            settings,
+            prompt_samples,
+            take_numbers,
+        } = engine;
         let Some(live) = self.live.get_mut(&job) else {
             return false;
         };
@@ -75,20 +97,31 @@ impl Generations {
             f64::from(client.sample_rate),
             f64::from(host_rate),
         );
-        let region = (settings.seconds * f64::from(host_rate)).round() as usize;
-        let capacity =
-            ((settings.seconds + BUFFER_MARGIN_SECONDS) * f64::from(host_rate)).ceil() as usize;
+        // A derived take's WAV starts where its first ancestor's continuation started: the
+        // part it keeps of its parent, then its own.
+        let origin = client
+            .origin_samples
+            .unwrap_or(prompt_samples)
+            .min(prompt_samples);
+        let kept_samples = prompt_samples - origin;
+        let seconds = kept_samples as f64 / f64::from(client.model_rate.max(1)) + settings.seconds;
+        let shape = BufferShape::of(timeline_start, seconds, host_rate);
         let session = ctx.shared.session.read();
+        let kept = client
+            .parent
+            .as_ref()
+            .filter(|_| kept_samples > 0)
+            .and_then(|parent| session.take(parent.take))
+            .map(|parent| KeptPart {
+                parent: parent.clone(),
+                samples: kept_samples,
+                model_rate: client.model_rate,
+            });
         let unfinished = session
             .unfinished
             .iter()
             .find(|u| u.checkpoint == live.checkpoint);
         let mut takes = Vec::with_capacity(client.take_ids.len());
-        let shape = BufferShape {
-            timeline_start,
-            capacity,
-            region,
-        };
         for &id in &client.take_ids {
             // Takes deleted since the project was saved stay deleted.
             if unfinished.is_some_and(|u| !u.take_ids.contains(&id)) {
@@ -97,7 +130,7 @@ impl Generations {
             // Only the take that plays holds a buffer (memory stays bounded however many takes
             // a generation makes); the others are written as WAVs and loaded when chosen.
             let buffer = (session.chosen == Some(id))
-                .then(|| Arc::new(shape.buffer(id, session.take(id), host_rate)));
+                .then(|| Arc::new(shape.buffer(id, session.take(id), kept.as_ref(), host_rate)));
             takes.push(LiveTake {
                 id,
                 buffer,
@@ -110,7 +143,10 @@ impl Generations {
         live.prepared = Some(Prepared {
             client,
             settings,
-            prompt_samples,
+            take_numbers,
+            origin,
+            seconds,
+            kept,
             timeline_start,
             shape,
             takes,
@@ -148,14 +184,27 @@ impl Generations {
                 total,
                 codes_per_second,
                 eta,
-            } => self.show(ctx, job, |v| {
-                if let Some(progress) = v.levels.iter_mut().find(|l| l.level == level) {
-                    progress.done = done;
-                    progress.total = total;
-                    progress.codes_per_second = codes_per_second;
-                    progress.eta_seconds = eta.map(|e| e.as_secs_f64());
-                }
-            }),
+            } => {
+                // What the editor's cost estimates use (per take, at this batch).
+                let batch = self
+                    .live
+                    .get(&job)
+                    .and_then(|j| j.prepared.as_ref())
+                    .map_or(1, |p| p.take_numbers.len());
+                ctx.shared
+                    .session
+                    .write()
+                    .speeds
+                    .record(level, codes_per_second, batch);
+                self.show(ctx, job, |v| {
+                    if let Some(progress) = v.levels.iter_mut().find(|l| l.level == level) {
+                        progress.done = done;
+                        progress.total = total;
+                        progress.codes_per_second = codes_per_second;
+                        progress.eta_seconds = eta.map(|e| e.as_secs_f64());
+                    }
+                })
+            }
             Event::Audio {
                 take,
                 level,
@@ -177,17 +226,29 @@ impl Generations {
                 self.show(ctx, job, |v| v.phase = GenerationPhase::Finished);
                 if let Some(live) = self.live.remove(&job) {
                     forget_unfinished(ctx.shared, &live.checkpoint);
-                    let _ = std::fs::remove_file(&live.checkpoint);
+                    // Its codes stay, for the takes' follow-ups.
+                    if let Err(reason) = sources::keep_source(ctx, &live, false) {
+                        report(ctx.shared, reason);
+                    }
                 }
             }
             Event::Cancelled => {
                 self.show(ctx, job, |v| v.phase = GenerationPhase::Cancelled);
                 // Stopped by deactivate: its checkpoint stays in the unfinished list and is
-                // resumed at the next activation. Stopped by the user: forgotten.
+                // resumed at the next activation. Stopped by the user: forgotten, but the
+                // levels it finished keep their codes for follow-ups.
                 if let Some(live) = self.live.remove(&job)
                     && live.discard
                 {
                     forget_unfinished(ctx.shared, &live.checkpoint);
+                    let kept = if live.wrote_level {
+                        sources::keep_source(ctx, &live, true)
+                    } else {
+                        Ok(())
+                    };
+                    if let Err(reason) = kept {
+                        report(ctx.shared, reason);
+                    }
                     let _ = std::fs::remove_file(&live.checkpoint);
                 }
             }

@@ -6,6 +6,7 @@
 //! updates are handled in `engine_events`, the takes' audio in `take_audio`.
 
 mod engine_events;
+mod sources;
 mod take_audio;
 #[cfg(test)]
 mod tests;
@@ -26,9 +27,10 @@ use crate::jukebox::manifest::Verify;
 
 use super::engine_host;
 use super::request::JobClient;
-use super::session::{GenerationPhase, GenerationView, Shared, Unfinished};
+use super::session::{GenerationPhase, GenerationView, Shared, Take, Unfinished};
 use super::stream_resampler::convert_frames;
 use super::timeline::TakeBuffer;
+pub use sources::release_unused_sources;
 use take_audio::{BufferShape, LiveTake};
 
 /// How long stopping waits for the engine to confirm that its jobs stopped (it answers
@@ -61,17 +63,44 @@ struct LiveJob {
     /// The user pressed Cancel: drop the unfinished part instead of resuming it later (a stop
     /// for deactivate or a closing project keeps it, to resume at the next activation).
     discard: bool,
+    /// A level of this job's takes was written: cancelled, it still leaves them codes to
+    /// follow up from.
+    wrote_level: bool,
 }
 
 struct Prepared {
     client: JobClient,
     settings: GenerationSettings,
-    prompt_samples: usize,
+    /// The take number of each batch row (events name takes by number).
+    take_numbers: Vec<usize>,
+    /// Where the takes' continuation (their WAVs, their buffers) starts in the song, in samples
+    /// at the model's rate: the prompt's end, or the original one for a derived take.
+    origin: usize,
+    /// Seconds from `origin` to the takes' end.
+    seconds: f64,
+    /// The parent's audio a derived take starts with, until its own levels are written.
+    kept: Option<KeptPart>,
     /// Host timeline position of the continuation, at the host's rate now.
     timeline_start: i64,
     /// The shape of a take's buffer, made when the take is chosen.
     shape: BufferShape,
     takes: Vec<LiveTake>,
+}
+
+/// The part of its parent a derived take keeps: the parent's first `samples` (at the model's
+/// rate) of continuation.
+#[derive(Debug, Clone)]
+pub(super) struct KeptPart {
+    pub parent: Take,
+    pub samples: usize,
+    pub model_rate: u32,
+}
+
+impl Prepared {
+    /// The batch row of take number `number`.
+    fn row_of(&self, number: usize) -> Option<usize> {
+        self.take_numbers.iter().position(|&n| n == number)
+    }
 }
 
 impl Generations {
@@ -122,6 +151,27 @@ impl Generations {
         self.submit(shared, job, checkpoint, view)
     }
 
+    /// A follow-up of a take (Upsample, Extend, Re-generate, Retry), its generation already
+    /// saved in `unfinished.checkpoint`: run as a resume, so a project saved at any moment
+    /// (queued too) finds it there. `view`: what the editor shows until the engine prepares it.
+    pub fn submit_follow_up(
+        &mut self,
+        shared: &Shared,
+        unfinished: &Unfinished,
+        view: GenerationView,
+    ) -> JobId {
+        let job = Job {
+            model_dir: PathBuf::new(),
+            input: JobInput::Resume {
+                checkpoint: unfinished.checkpoint.clone(),
+            },
+            checkpoint_path: Some(unfinished.checkpoint.clone()),
+            client: serde_json::Value::Null,
+            verify: Verify::Sizes,
+        };
+        self.submit(shared, job, unfinished.checkpoint.clone(), view)
+    }
+
     /// The generation saved in `checkpoint`, continued.
     pub fn submit_resume(&mut self, shared: &Shared, unfinished: &Unfinished) -> JobId {
         let view = GenerationView {
@@ -166,6 +216,7 @@ impl Generations {
                 prepared: None,
                 skipped: HashSet::new(),
                 discard: false,
+                wrote_level: false,
             },
         );
         id
@@ -206,11 +257,12 @@ impl Generations {
                 }
                 let buffer = take.buffer.get_or_insert_with(|| {
                     let session = shared.session.read();
-                    Arc::new(
-                        prepared
-                            .shape
-                            .buffer(take.id, session.take(take.id), host_rate),
-                    )
+                    Arc::new(prepared.shape.buffer(
+                        take.id,
+                        session.take(take.id),
+                        prepared.kept.as_ref(),
+                        host_rate,
+                    ))
                 });
                 playing = Some(buffer.clone());
             }

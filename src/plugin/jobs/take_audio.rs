@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::engine_events::BUFFER_MARGIN_SECONDS;
-use super::{Generations, JobContext};
+use super::{Generations, JobContext, KeptPart};
 use crate::audio::resample_mono;
 use crate::engine::JobId;
 use crate::plugin::session::Take;
@@ -27,14 +27,43 @@ pub(super) struct BufferShape {
 }
 
 impl BufferShape {
+    /// Takes of `seconds` from `timeline_start`, at `host_rate`.
+    pub fn of(timeline_start: i64, seconds: f64, host_rate: f32) -> Self {
+        let rate = f64::from(host_rate);
+        Self {
+            timeline_start,
+            capacity: ((seconds + BUFFER_MARGIN_SECONDS) * rate).ceil() as usize,
+            region: (seconds * rate).round() as usize,
+        }
+    }
+
     /// A buffer for take `id`, with the best level it already has (a resumed generation, or a
-    /// take chosen while it generates).
-    pub fn buffer(&self, id: u64, written: Option<&Take>, host_rate: f32) -> TakeBuffer {
+    /// take chosen while it generates); a derived take not written yet starts with the part it
+    /// keeps of its parent (`kept`).
+    pub fn buffer(
+        &self,
+        id: u64,
+        written: Option<&Take>,
+        kept: Option<&KeptPart>,
+        host_rate: f32,
+    ) -> TakeBuffer {
         let buffer = TakeBuffer::new(id, self.timeline_start, self.capacity, self.region);
         if let Some(take) = written {
             match takes::read_take(take, host_rate) {
                 Ok(samples) => buffer.write(0, &samples),
                 Err(e) => tracing::warn!("take {}: {e}", take.id),
+            }
+        } else if let Some(kept) = kept {
+            match takes::read_take(&kept.parent, host_rate) {
+                Ok(samples) => {
+                    let frames = convert_frames(
+                        kept.samples as i64,
+                        f64::from(kept.model_rate),
+                        f64::from(host_rate),
+                    ) as usize;
+                    buffer.write(0, &samples[..frames.min(samples.len())]);
+                }
+                Err(e) => tracing::warn!("take {} (the parent of {id}): {e}", kept.parent.id),
             }
         }
         buffer
@@ -56,7 +85,7 @@ impl Generations {
     pub(super) fn stream_audio(
         &mut self,
         job: JobId,
-        row: usize,
+        number: usize,
         level: usize,
         start: usize,
         samples: &[f32],
@@ -66,10 +95,11 @@ impl Generations {
             return;
         };
         let model_rate = prepared.client.model_rate;
-        let prompt_samples = prepared.prompt_samples;
-        let Some(take) = prepared.takes.get_mut(row) else {
+        let origin = prepared.origin;
+        let Some(row) = prepared.row_of(number) else {
             return;
         };
+        let take = &mut prepared.takes[row];
         if take.stream.as_ref().is_none_or(|s| s.level != level) {
             let resampler = match StreamResampler::new(model_rate, host_rate.round() as u32) {
                 Ok(resampler) => resampler,
@@ -78,8 +108,10 @@ impl Generations {
                     return;
                 }
             };
-            let from_prompt_end = start.saturating_sub(prompt_samples) as i64;
-            let next = convert_frames(from_prompt_end, f64::from(model_rate), f64::from(host_rate));
+            // A level a derived take's parent never reached starts at the original prompt's
+            // end, like the take's WAV: before the part it keeps.
+            let from_origin = start.saturating_sub(origin) as i64;
+            let next = convert_frames(from_origin, f64::from(model_rate), f64::from(host_rate));
             take.stream = Some(LevelStream {
                 level,
                 resampler,
@@ -111,7 +143,7 @@ impl Generations {
         &mut self,
         ctx: &JobContext,
         job: JobId,
-        row: usize,
+        number: usize,
         level: usize,
         song: &[f32],
     ) -> Result<(), String> {
@@ -122,30 +154,36 @@ impl Generations {
         let Some(prepared) = live.prepared.as_mut() else {
             return Ok(());
         };
-        let Some(take) = prepared.takes.get_mut(row) else {
+        let Some(row) = prepared.row_of(number) else {
             return Ok(());
         };
+        let take = &mut prepared.takes[row];
         if live.skipped.contains(&take.id) {
             return Ok(());
         }
+        live.wrote_level = true;
         let rate = host_rate.round() as u32;
         let model_rate = prepared.client.model_rate;
         // The whole song is resampled, so the continuation's first samples have their real
-        // left context; it starts where the prompt ends.
+        // left context; it starts where the prompt ends (the original prompt, for a derived
+        // take: the part it keeps of its parent comes first).
         let song = resample_mono(song, model_rate, rate).map_err(|e| e.to_string())?;
         let cut = convert_frames(
-            prepared.prompt_samples as i64,
+            prepared.origin as i64,
             f64::from(model_rate),
             f64::from(rate),
         ) as usize;
         let continuation = song.get(cut..).unwrap_or_default();
         let id = take.id;
-        let name = ctx
-            .shared
-            .session
-            .read()
-            .take(id)
-            .map_or_else(|| takes::default_name(id), |t| t.name.clone());
+        let name = match ctx.shared.session.read().take(id) {
+            Some(existing) => existing.name.clone(),
+            None => prepared
+                .client
+                .names
+                .get(row)
+                .cloned()
+                .unwrap_or_else(|| takes::default_name(id)),
+        };
         let file = takes::write_level(ctx.takes_dir, &name, level, continuation, rate)
             .map_err(|e| format!("take {name} (level {level}) could not be written: {e}"))?;
         tracing::info!("take {id} level {level}: {}", file.display());
@@ -180,7 +218,7 @@ impl Generations {
                 batch_row: row,
                 settings: prepared.settings.clone(),
                 source: None,
-                parent: None,
+                parent: prepared.client.parent.clone(),
             }),
         }
         Ok(())
@@ -200,12 +238,7 @@ impl Generations {
         self.host_rate = host_rate;
         for prepared in self.live.values_mut().filter_map(|j| j.prepared.as_mut()) {
             prepared.timeline_start = convert_frames(prepared.timeline_start, old, new);
-            let seconds = prepared.settings.seconds;
-            prepared.shape = BufferShape {
-                timeline_start: prepared.timeline_start,
-                capacity: ((seconds + BUFFER_MARGIN_SECONDS) * new).ceil() as usize,
-                region: (seconds * new).round() as usize,
-            };
+            prepared.shape = BufferShape::of(prepared.timeline_start, prepared.seconds, host_rate);
             for take in &mut prepared.takes {
                 take.buffer = None;
                 take.stream = None;

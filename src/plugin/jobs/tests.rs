@@ -23,6 +23,7 @@ fn prepared_job(generations: &mut Generations, ctx: &JobContext) -> JobId {
             prepared: None,
             skipped: HashSet::new(),
             discard: false,
+            wrote_level: false,
         },
     );
     let mut settings = GenerationSettings::new(SECONDS, 1);
@@ -33,6 +34,9 @@ fn prepared_job(generations: &mut Generations, ctx: &JobContext) -> JobId {
         sample_rate: HOST_RATE,
         take_ids: (0..TAKES).collect(),
         model_rate: MODEL_RATE,
+        origin_samples: None,
+        names: Vec::new(),
+        parent: None,
     };
     let client = serde_json::to_value(&client).unwrap();
     generations.handle(
@@ -41,6 +45,7 @@ fn prepared_job(generations: &mut Generations, ctx: &JobContext) -> JobId {
             update: crate::engine::JobUpdate::Prepared {
                 settings,
                 prompt_samples: 0,
+                take_numbers: (0..TAKES as usize).collect(),
                 client,
             },
         },
@@ -94,5 +99,106 @@ fn sixteen_takes_of_three_minutes_hold_one_take_in_memory() {
     drop((playing, other));
     assert!(generations.playing_buffer(Some(99), &shared).is_none());
     assert_eq!(held_bytes(&generations), 0);
+    generations.cancel_all();
+}
+
+/// A derived take (re-generated from 0.5 s into its parent) plays its parent's first 0.5 s
+/// until its own audio comes, which lands after them: its buffer starts where the parent's
+/// continuation starts, not at the cut.
+#[test]
+fn a_derived_take_starts_with_its_parent_and_streams_after_the_cut() {
+    let runtime = runtime::ensure_loaded(&RuntimeSearch::from_this_binary(None))
+        .expect("ONNX Runtime (runtime/) for the job queue");
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Shared::default();
+    let parent_audio: Vec<f32> = (0..HOST_RATE as usize)
+        .map(|i| (i as f32 * 0.01).sin() * 0.3)
+        .collect();
+    let file = dir.path().join("Take 4 L2.wav");
+    crate::audio::write_wav_new(
+        &file,
+        &parent_audio,
+        48_000,
+        crate::audio::WavFormat::Float32,
+    )
+    .unwrap();
+    {
+        let mut session = shared.session.write();
+        session.takes.push(crate::plugin::session::Take {
+            id: 4,
+            name: "Take 4".into(),
+            level: 2,
+            file,
+            timeline_start: 96_000,
+            sample_rate: HOST_RATE,
+            frames: parent_audio.len() as u64,
+            batch_row: 0,
+            settings: GenerationSettings::new(1.0, 1),
+            source: None,
+            parent: None,
+        });
+        session.chosen = Some(5);
+    }
+    let ctx = JobContext {
+        shared: &shared,
+        takes_dir: dir.path(),
+    };
+    let mut generations = Generations::start(runtime, HOST_RATE);
+    let job = 8;
+    generations.live.insert(
+        job,
+        LiveJob {
+            checkpoint: dir.path().join("generation 5.json"),
+            prepared: None,
+            skipped: HashSet::new(),
+            discard: false,
+            wrote_level: false,
+        },
+    );
+    // The original prompt ends at 1 s; the re-generation's prompt at 1.5 s (0.5 s kept).
+    let origin = MODEL_RATE as usize;
+    let cut = origin + MODEL_RATE as usize / 2;
+    let mut settings = GenerationSettings::new(0.5, 1);
+    settings.target_level = 2;
+    let client = JobClient {
+        timeline_start: 96_000,
+        sample_rate: HOST_RATE,
+        take_ids: vec![5],
+        model_rate: MODEL_RATE,
+        origin_samples: Some(origin),
+        names: vec!["Take 4 · from 0.5 s".into()],
+        parent: Some(crate::plugin::session::TakeParent {
+            take: 4,
+            name: "Take 4".into(),
+            derivation: crate::plugin::session::Derivation::RegeneratedFrom { seconds: 0.5 },
+        }),
+    };
+    generations.handle(
+        JobEvent {
+            job,
+            update: crate::engine::JobUpdate::Prepared {
+                settings,
+                prompt_samples: cut,
+                take_numbers: vec![0],
+                client: serde_json::to_value(&client).unwrap(),
+            },
+        },
+        &ctx,
+    );
+    let buffer = generations.playing_buffer(Some(5), &shared).unwrap();
+    let kept = HOST_RATE as usize / 2;
+    assert_eq!(buffer.timeline_start, 96_000);
+    assert_eq!(buffer.ready(), kept);
+    assert_eq!(
+        buffer.region(),
+        HOST_RATE as usize,
+        "the parent's part and its own"
+    );
+    assert!((0..kept).all(|i| buffer.sample(i) == parent_audio[i]));
+    // Its own audio, from the cut (take number 0 of its generation).
+    generations.stream_audio(job, 0, 2, cut, &vec![0.5; MODEL_RATE as usize / 4]);
+    assert!(buffer.ready() > kept + 10_000, "{}", buffer.ready());
+    let own = buffer.sample(kept + 6_000);
+    assert!((own - 0.5).abs() < 1e-3, "{own}");
     generations.cancel_all();
 }

@@ -9,7 +9,7 @@ impl Generations {
         &self,
         ctx: &JobContext,
         job: JobId,
-        row: usize,
+        number: usize,
         level: usize,
         start: usize,
         samples: &[f32],
@@ -17,10 +17,10 @@ impl Generations {
         let Some(prepared) = self.live.get(&job).and_then(|j| j.prepared.as_ref()) else {
             return;
         };
-        let Some(take) = prepared.takes.get(row) else {
+        let Some(take) = prepared.row_of(number).map(|row| &prepared.takes[row]) else {
             return;
         };
-        let prompt = prepared.prompt_samples;
+        let prompt = prepared.origin;
         let skip = prompt.saturating_sub(start).min(samples.len());
         let at = start.saturating_sub(prompt) as u64;
         let rate = prepared.client.model_rate as f32;

@@ -1,6 +1,6 @@
 //! Continue requests: check the model, reserve take ids and a checkpoint, submit the generation.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::Worker;
 use crate::jukebox::Manifest;
@@ -54,12 +54,16 @@ impl Worker {
         let checkpoints = takes::checkpoints_folder(&takes_dir);
         takes::create_folder(&checkpoints).map_err(|e| e.to_string())?;
         let take_ids = self.reserve_take_ids(generation.takes as u64);
-        let checkpoint = unused_checkpoint_path(&checkpoints, take_ids[0]);
+        let checkpoint =
+            takes::unused_checkpoint_path(&takes_dir, &format!("generation {}", take_ids[0]));
         let client = JobClient {
             timeline_start: clip.end,
             sample_rate: self.sample_rate,
             take_ids: take_ids.clone(),
             model_rate,
+            origin_samples: None,
+            names: Vec::new(),
+            parent: None,
         };
         {
             let mut session = self.shared.session.write();
@@ -97,38 +101,12 @@ impl Worker {
     }
 
     /// `count` take ids never used before in this session (nor by a take in its list).
-    fn reserve_take_ids(&self, count: u64) -> Vec<u64> {
+    pub(super) fn reserve_take_ids(&self, count: u64) -> Vec<u64> {
         let mut session = self.shared.session.write();
         let first = session
             .next_take_id
             .max(session.takes.iter().map(|t| t.id + 1).max().unwrap_or(0));
         session.next_take_id = first + count;
         (first..first + count).collect()
-    }
-}
-
-/// `dir/generation <first take>.json`, or `-2`, `-3`, ... when taken.
-fn unused_checkpoint_path(dir: &Path, first_take: u64) -> PathBuf {
-    let stem = format!("generation {first_take}");
-    std::iter::once(dir.join(format!("{stem}.json")))
-        .chain((2..).map(|n| dir.join(format!("{stem}-{n}.json"))))
-        .find(|p| !p.exists())
-        .unwrap_or_else(|| dir.join(format!("{stem}.json")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checkpoint_names_are_never_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = unused_checkpoint_path(dir.path(), 3);
-        assert_eq!(first, dir.path().join("generation 3.json"));
-        std::fs::write(&first, "{}").unwrap();
-        assert_eq!(
-            unused_checkpoint_path(dir.path(), 3),
-            dir.path().join("generation 3-2.json")
-        );
     }
 }

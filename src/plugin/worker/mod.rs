@@ -18,8 +18,8 @@ mod audio_links;
 mod audition;
 mod capture_drain;
 mod commands;
-mod follow_ups;
 mod continue_request;
+mod follow_ups;
 mod prompt;
 mod resume;
 mod runtime_and_model;
@@ -44,7 +44,7 @@ use resume::RESUME_DELAY;
 
 use super::capture::{BlockHeader, CaptureConsumer};
 use super::diagnostics::Diagnostics;
-use super::jobs::{Generations, JobContext};
+use super::jobs::{self, Generations, JobContext};
 use super::model::default_model_dir;
 use super::params::EncoreParams;
 use super::playback::PlaybackProducer;
@@ -80,6 +80,7 @@ impl WorkerHandle {
         let (audio, audio_links) = crossbeam_channel::unbounded();
         let ready = Arc::new(ReadyTake::default());
         let detached = AudioLinks::detached();
+        let seen_upsample_edges = links.params.upsample_edges.load(Ordering::Acquire);
         let worker = Worker {
             diagnostics: links.params.diagnostics.clone(),
             shared: links.params.shared.clone(),
@@ -101,6 +102,7 @@ impl WorkerHandle {
             runtime_error: "not looked for yet".into(),
             resume_at: Some(Instant::now() + RESUME_DELAY),
             seen_restores: 0,
+            seen_upsample_edges,
             idle_release_applied: None,
             line_wait: None,
             last_block: None,
@@ -192,6 +194,8 @@ struct Worker {
     /// When to resume the unfinished generations (`None`: done).
     resume_at: Option<Instant>,
     seen_restores: u64,
+    /// Rising edges of the `upsample` parameter already acted on.
+    seen_upsample_edges: u64,
     /// The idle time last given to the job queue.
     idle_release_applied: Option<Duration>,
     /// A Continue waiting for its beat or bar line.
@@ -242,6 +246,7 @@ impl Worker {
         // Before the captured blocks: a Continue in them uses the restored project's settings.
         self.notice_restored_state();
         self.drain_capture();
+        self.watch_upsample_trigger();
         self.resume_when_due();
         self.feed_playback();
         self.update_timeline();
@@ -276,6 +281,26 @@ impl Worker {
                 }
             },
             default(POLL) => {},
+        }
+    }
+
+    /// The `upsample` parameter rose (the host automated it): the chosen take is upsampled to
+    /// the `upsample_to` level, as the editor's Upsample would. Several edges since the last
+    /// look make one request.
+    fn watch_upsample_trigger(&mut self) {
+        let edges = self.links.params.upsample_edges.load(Ordering::Acquire);
+        if edges == self.seen_upsample_edges {
+            return;
+        }
+        self.seen_upsample_edges = edges;
+        let chosen = self.shared.session.read().chosen;
+        let level = self.links.params.upsample_to.value().level();
+        match chosen {
+            Some(take) => self.handle(WorkerCommand::Upsample { take, level }),
+            None => jobs::report(
+                &self.shared,
+                "cannot upsample: no take is chosen".to_string(),
+            ),
         }
     }
 

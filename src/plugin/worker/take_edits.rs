@@ -1,6 +1,7 @@
 //! The editor's edits of the takes list: renaming a take (and its files) and deleting one.
 
 use super::Worker;
+use crate::plugin::jobs::release_unused_sources;
 use crate::plugin::takes::{self, TakeError};
 
 impl Worker {
@@ -37,6 +38,11 @@ impl Worker {
         };
         let take = session.takes.remove(index);
         let files = session.level_files.remove(&id).unwrap_or_default();
+        // Its codes go with it unless another take of its generation still uses them. Its
+        // children keep theirs: each has a source and files of its own.
+        if let Some(source) = &take.source {
+            release_unused_sources(&session, vec![source.checkpoint.clone()]);
+        }
         drop(session);
         takes::delete_files(&take, &files)
     }
