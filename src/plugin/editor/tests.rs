@@ -337,6 +337,7 @@ pub(super) fn kept(id: u64) -> Take {
         source: Some(TakeSource {
             checkpoint: PathBuf::from(format!("/music/Encore/.generation-{id}")),
             number: 0,
+            origin_samples: None,
         }),
         ..take(id)
     }
