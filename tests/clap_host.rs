@@ -108,7 +108,12 @@ fn declares_stereo_and_mono_layouts_with_in_place_main_ports() {
             "Target level",
             "Playback",
             "Upsample chosen take",
-            "Upsample to"
+            "Upsample to",
+            "Extend chosen take",
+            "Extend by",
+            "Re-generate chosen take",
+            "Re-generate from",
+            "Retry chosen take"
         ]
     );
     assert_clean(&host);

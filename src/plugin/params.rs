@@ -53,7 +53,7 @@ impl UpsampleTarget {
 
 /// Parameters that are triggers, not settings: a saved project never sets them again (a
 /// restore would count as a press).
-pub const TRIGGER_IDS: [&str; 1] = ["upsample"];
+pub const TRIGGER_IDS: [&str; 4] = ["upsample", "extend", "regenerate", "retry"];
 
 pub const MAX_TAKES: i32 = 16;
 pub const MAX_SECONDS: f32 = 180.0;
@@ -84,6 +84,21 @@ pub struct EncoreParams {
     pub upsample_trigger: BoolParam,
     #[id = "upsample_to"]
     pub upsample_to: EnumParam<UpsampleTarget>,
+    /// A rising edge continues the chosen take from its end by `extend_by` (a new take), as
+    /// the editor's Extend does.
+    #[id = "extend"]
+    pub extend_trigger: BoolParam,
+    #[id = "extend_by"]
+    pub extend_by: FloatParam,
+    /// A rising edge keeps the chosen take's first `regenerate_from` seconds and samples the
+    /// rest anew (`takes` new takes), as the editor's Re-generate from here does.
+    #[id = "regenerate"]
+    pub regenerate_trigger: BoolParam,
+    #[id = "regenerate_from"]
+    pub regenerate_from: FloatParam,
+    /// A rising edge asks for the chosen take's request again with a new seed.
+    #[id = "retry"]
+    pub retry_trigger: BoolParam,
 
     #[persist = "settings"]
     pub settings: Arc<RwLock<Settings>>,
@@ -100,6 +115,9 @@ pub struct EncoreParams {
     /// Rising edges of `upsample`, counted the same way; the worker polls it and keeps the
     /// count it has acted on.
     pub upsample_edges: Arc<AtomicU64>,
+    pub extend_edges: Arc<AtomicU64>,
+    pub regenerate_edges: Arc<AtomicU64>,
+    pub retry_edges: Arc<AtomicU64>,
 }
 
 /// A callback for a trigger parameter that counts its rising edges in `edges`. Wait-free: it
@@ -117,6 +135,9 @@ impl Default for EncoreParams {
     fn default() -> Self {
         let continue_edges = Arc::new(AtomicU64::new(0));
         let upsample_edges = Arc::new(AtomicU64::new(0));
+        let extend_edges = Arc::new(AtomicU64::new(0));
+        let regenerate_edges = Arc::new(AtomicU64::new(0));
+        let retry_edges = Arc::new(AtomicU64::new(0));
         Self {
             continue_trigger: BoolParam::new("Continue", false)
                 .with_callback(edge_counter(&continue_edges)),
@@ -153,11 +174,40 @@ impl Default for EncoreParams {
             upsample_trigger: BoolParam::new("Upsample chosen take", false)
                 .with_callback(edge_counter(&upsample_edges)),
             upsample_to: EnumParam::new("Upsample to", UpsampleTarget::Level0),
+            extend_trigger: BoolParam::new("Extend chosen take", false)
+                .with_callback(edge_counter(&extend_edges)),
+            extend_by: FloatParam::new(
+                "Extend by",
+                10.0,
+                FloatRange::Linear {
+                    min: 1.0,
+                    max: MAX_SECONDS,
+                },
+            )
+            .with_step_size(0.5)
+            .with_unit(" s"),
+            regenerate_trigger: BoolParam::new("Re-generate chosen take", false)
+                .with_callback(edge_counter(&regenerate_edges)),
+            regenerate_from: FloatParam::new(
+                "Re-generate from",
+                5.0,
+                FloatRange::Linear {
+                    min: 0.0,
+                    max: MAX_SECONDS,
+                },
+            )
+            .with_step_size(0.1)
+            .with_unit(" s"),
+            retry_trigger: BoolParam::new("Retry chosen take", false)
+                .with_callback(edge_counter(&retry_edges)),
             settings: Arc::new(RwLock::new(Settings::default())),
             diagnostics: Arc::new(Diagnostics::default()),
             shared: Arc::new(Shared::default()),
             continue_edges,
             upsample_edges,
+            extend_edges,
+            regenerate_edges,
+            retry_edges,
         }
     }
 }
@@ -191,6 +241,9 @@ mod tests {
             version: String::new(),
             params: BTreeMap::from([
                 ("upsample".to_string(), ParamValue::Bool(true)),
+                ("extend".to_string(), ParamValue::Bool(true)),
+                ("regenerate".to_string(), ParamValue::Bool(true)),
+                ("retry".to_string(), ParamValue::Bool(true)),
                 ("upsample_to".to_string(), ParamValue::I32(0)),
             ]),
             fields: BTreeMap::new(),

@@ -26,6 +26,10 @@ MODEL = REPO / "models" / "tiny-5b"
 # Parameter order as the plugin declares it.
 CONTINUE_INDEX = 0
 UPSAMPLE_INDEX = 8
+# The other follow-up triggers, appended after `upsample_to` (9).
+EXTEND_INDEX = 10
+REGENERATE_INDEX = 12
+RETRY_INDEX = 14
 # Normalised values of the enum parameters.
 LEVEL = {"preview": 0, "level 1": 1, "level 0": 2}
 REPLACE = 1
@@ -110,6 +114,13 @@ class Session:
         params["upsample_to"] = {"i32": 1}
         self.load_raw_state(write_state(raw, state))
 
+    def set_params(self, **values: dict) -> None:
+        """Sets parameters through the project's state, e.g. `extend_by={"f32": 1.5}`."""
+        raw = self.raw_state()
+        state = read_state(raw)
+        state["params"].update(values)
+        self.load_raw_state(write_state(raw, state))
+
     def choose(self, take: int) -> None:
         """Makes `take` the one that plays on the timeline, through the project's state (the
         host has no other way to choose)."""
@@ -124,10 +135,13 @@ class Session:
         continue_at: float | None = None,
         continue_at_sample: int | None = None,
         upsample_at: float | None = None,
+        extend_at: float | None = None,
+        regenerate_at: float | None = None,
+        retry_at: float | None = None,
     ) -> np.ndarray:
         """Renders from timeline position 0; `continue_at` (seconds) or `continue_at_sample`:
-        where the `continue` parameter's automation rises, `upsample_at` (seconds): where the
-        `upsample` parameter's does; else they stay off."""
+        where the `continue` parameter's automation rises, `upsample_at`, `extend_at`,
+        `regenerate_at`, `retry_at` (seconds): where those triggers' do; else they stay off."""
         frames = int(seconds * SAMPLE_RATE)
         automation = np.zeros(frames, dtype=np.float32)
         if continue_at is not None:
@@ -135,10 +149,17 @@ class Session:
         if continue_at_sample is not None:
             automation[continue_at_sample:] = 1.0
         assert self.encore.set_automation(CONTINUE_INDEX, automation)
-        upsample = np.zeros(frames, dtype=np.float32)
-        if upsample_at is not None:
-            upsample[int(upsample_at * SAMPLE_RATE) :] = 1.0
-        assert self.encore.set_automation(UPSAMPLE_INDEX, upsample)
+        triggers = {
+            UPSAMPLE_INDEX: upsample_at,
+            EXTEND_INDEX: extend_at,
+            REGENERATE_INDEX: regenerate_at,
+            RETRY_INDEX: retry_at,
+        }
+        for index, at in triggers.items():
+            rising = np.zeros(frames, dtype=np.float32)
+            if at is not None:
+                rising[int(at * SAMPLE_RATE) :] = 1.0
+            assert self.encore.set_automation(index, rising)
         self.engine.render(seconds)
         return self.engine.get_audio()
 

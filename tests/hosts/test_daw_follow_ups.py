@@ -2,10 +2,13 @@
 three previews at level 2, take 1 chosen and upsampled to level 0 by automating the `upsample`
 parameter, the project saved while that runs and the host killed; the reopened project keeps
 every take, resumes the upsample, and its level-0 codes are those of one run straight to level 0
-with the same prompt and seed; the timeline plays the chosen take at level 0.
+with the same prompt and seed; the timeline plays the chosen take at level 0. Then the `extend`
+parameter continues that take (a new take, its parent linked, that the timeline plays once
+chosen) and the `regenerate` parameter re-generates another take from a point, snapped to the
+bar line ("Start at: next bar"); a last save and reload keeps every take.
 
-Extend, Re-generate from here and Retry have no host parameter (the editor asks for them); the
-worker's side of them is tested in `src/plugin/follow_up_pipeline_tests.rs`."""
+The worker's side of all four follow-ups (Retry too) is tested in
+`src/plugin/follow_up_pipeline_tests.rs`."""
 
 import json
 import os
@@ -13,11 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from daw_workflow import UPSAMPLE_SECONDS, Session, prompt_audio, unused_x_display
+from daw_workflow import SAMPLE_RATE, UPSAMPLE_SECONDS, Session, prompt_audio, unused_x_display
 from encore_host import read_state, wait_for
-from test_daw_workflow import assert_take_on_the_track
+from test_daw_workflow import assert_take_on_the_track, read_wav
 
 HERE = Path(__file__).resolve().parent
 
@@ -87,3 +91,57 @@ def test_an_upsample_triggered_by_the_host_resumes_in_the_reopened_project(tmp_p
     # The timeline plays the chosen take at level 0.
     rendered = reopened.render(2.0 + UPSAMPLE_SECONDS + 0.5)
     assert_take_on_the_track(rendered, audio, upsampled)
+
+    # Extend the chosen take by 1.5 s with the `extend` parameter: a new take, its parent linked,
+    # sampled at the Continue level (previews), as long as the parent plus the extension.
+    reopened.set_params(extend_by={"f32": 1.5}, regenerate_from={"f32": 1.7}, takes={"i32": 2})
+    reopened.render(0.5, extend_at=0.1)
+    state = wait_for(
+        reopened.session,
+        lambda s: not s["unfinished"] and any(t.get("parent") for t in s["takes"]),
+        timeout_s=300.0,
+        what="the extension of take 1",
+    )
+    extended = next(t for t in state["takes"] if t.get("parent"))
+    assert extended["parent"] == {"take": 1, "name": "Take 1", "derivation": "Extended"}
+    assert extended["name"] == "Take 1 · +1.5 s" and extended["level"] == 2
+    assert extended["timeline_start"] == upsampled["timeline_start"]
+    assert abs(extended["frames"] - (UPSAMPLE_SECONDS + 1.5) * SAMPLE_RATE) <= 0.01 * SAMPLE_RATE
+    assert Path(extended["file"]).is_file() and Path(upsampled["file"]).is_file()
+
+    # The timeline plays the extension once it is chosen.
+    reopened.choose(extended["id"])
+    rendered = reopened.render(2.0 + UPSAMPLE_SECONDS + 1.5 + 0.5)
+    assert_take_on_the_track(rendered, audio, extended)
+
+    # Re-generate take 0 from 1.7 s with the `regenerate` parameter: the nearest bar line (2 s
+    # at 120 bpm in 4/4, the take starting on a bar) is kept, and `takes` (2) new takes follow.
+    reopened.choose(0)
+    reopened.render(0.5, regenerate_at=0.1)
+    state = wait_for(
+        reopened.session,
+        lambda s: not s["unfinished"] and sum(bool(t.get("parent")) for t in s["takes"]) == 3,
+        timeout_s=300.0,
+        what="two takes re-generated from take 0",
+    )
+    parent = next(t for t in state["takes"] if t["id"] == 0)
+    regenerated = [t for t in state["takes"] if (t.get("parent") or {}).get("take") == 0]
+    assert [t["name"] for t in regenerated] == ["Take 0 · from 2.0 s (1)", "Take 0 · from 2.0 s (2)"]
+    kept_seconds = regenerated[0]["parent"]["derivation"]["RegeneratedFrom"]["seconds"]
+    assert abs(kept_seconds - 2.0) < 0.01, kept_seconds
+    original = read_wav(parent["file"])
+    # Before the cut, less the decoder's reach at level 2 (84 codes of 128 samples at 44.1 kHz,
+    # 0.25 s), the new takes are the parent; after it they are new music.
+    clean = int((2.0 - 0.3) * SAMPLE_RATE)
+    for take in regenerated:
+        assert take["timeline_start"] == parent["timeline_start"] and take["level"] == 2
+        samples = read_wav(take["file"])
+        np.testing.assert_allclose(samples[..., :clean], original[..., :clean], atol=1e-4)
+        assert np.abs(samples[..., -SAMPLE_RATE // 2 :] - original[..., -SAMPLE_RATE // 2 :]).max() > 1e-3
+
+    # A project saved and opened again keeps every take and every link.
+    again = Session(audio, state=reopened.raw_state())
+    takes = {t["id"]: t for t in again.session()["takes"]}
+    assert len(takes) == 6 and sorted(t["id"] for t in regenerated + [extended]) == sorted(
+        i for i, t in takes.items() if t.get("parent")
+    )

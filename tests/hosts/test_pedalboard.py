@@ -40,6 +40,11 @@ def test_loads_as_encore_with_its_parameters(plugin):
         "playback",
         "upsample_chosen_take",
         "upsample_to",
+        "extend_chosen_take",
+        "extend_by_s",
+        "re_generate_chosen_take",
+        "re_generate_from_s",
+        "retry_chosen_take",
     ]
 
 

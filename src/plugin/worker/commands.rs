@@ -7,7 +7,7 @@ use crate::plugin::jobs::report;
 use crate::plugin::model::default_model_dir;
 
 /// Requests from the editor (or the plugin) to the worker.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum WorkerCommand {
     /// Look for ONNX Runtime again, with the user's chosen path first.
     LoadRuntime { user_path: Option<PathBuf> },

@@ -20,6 +20,7 @@ mod capture_drain;
 mod commands;
 mod continue_request;
 mod follow_ups;
+mod host_triggers;
 mod prompt;
 mod resume;
 mod runtime_and_model;
@@ -40,11 +41,12 @@ use crossbeam_channel::{Receiver, Sender, select};
 
 pub use audio_links::{AudioLinks, ReadyTake};
 pub use commands::WorkerCommand;
+use host_triggers::HostTriggers;
 use resume::RESUME_DELAY;
 
 use super::capture::{BlockHeader, CaptureConsumer};
 use super::diagnostics::Diagnostics;
-use super::jobs::{self, Generations, JobContext};
+use super::jobs::{Generations, JobContext};
 use super::model::default_model_dir;
 use super::params::EncoreParams;
 use super::playback::PlaybackProducer;
@@ -80,7 +82,7 @@ impl WorkerHandle {
         let (audio, audio_links) = crossbeam_channel::unbounded();
         let ready = Arc::new(ReadyTake::default());
         let detached = AudioLinks::detached();
-        let seen_upsample_edges = links.params.upsample_edges.load(Ordering::Acquire);
+        let host_triggers = HostTriggers::new(&links.params);
         let worker = Worker {
             diagnostics: links.params.diagnostics.clone(),
             shared: links.params.shared.clone(),
@@ -102,7 +104,7 @@ impl WorkerHandle {
             runtime_error: "not looked for yet".into(),
             resume_at: Some(Instant::now() + RESUME_DELAY),
             seen_restores: 0,
-            seen_upsample_edges,
+            host_triggers,
             idle_release_applied: None,
             line_wait: None,
             last_block: None,
@@ -194,8 +196,8 @@ struct Worker {
     /// When to resume the unfinished generations (`None`: done).
     resume_at: Option<Instant>,
     seen_restores: u64,
-    /// Rising edges of the `upsample` parameter already acted on.
-    seen_upsample_edges: u64,
+    /// Rising edges of the follow-up trigger parameters already acted on.
+    host_triggers: HostTriggers,
     /// The idle time last given to the job queue.
     idle_release_applied: Option<Duration>,
     /// A Continue waiting for its beat or bar line.
@@ -246,7 +248,7 @@ impl Worker {
         // Before the captured blocks: a Continue in them uses the restored project's settings.
         self.notice_restored_state();
         self.drain_capture();
-        self.watch_upsample_trigger();
+        self.watch_host_triggers();
         self.resume_when_due();
         self.feed_playback();
         self.update_timeline();
@@ -281,26 +283,6 @@ impl Worker {
                 }
             },
             default(POLL) => {},
-        }
-    }
-
-    /// The `upsample` parameter rose (the host automated it): the chosen take is upsampled to
-    /// the `upsample_to` level, as the editor's Upsample would. Several edges since the last
-    /// look make one request.
-    fn watch_upsample_trigger(&mut self) {
-        let edges = self.links.params.upsample_edges.load(Ordering::Acquire);
-        if edges == self.seen_upsample_edges {
-            return;
-        }
-        self.seen_upsample_edges = edges;
-        let chosen = self.shared.session.read().chosen;
-        let level = self.links.params.upsample_to.value().level();
-        match chosen {
-            Some(take) => self.handle(WorkerCommand::Upsample { take, level }),
-            None => jobs::report(
-                &self.shared,
-                "cannot upsample: no take is chosen".to_string(),
-            ),
         }
     }
 
