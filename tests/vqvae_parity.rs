@@ -5,7 +5,7 @@ mod common;
 
 use common::{TINY_MODELS, model_dir};
 use encore::engine::generation::Streamer;
-use encore::engine::{Event, SessionFactory, Vqvae};
+use encore::engine::{Event, Vqvae};
 use encore::jukebox::Manifest;
 use ndarray::{Array2, ArrayD};
 use ndarray_npy::NpzReader;
@@ -16,7 +16,8 @@ fn open(name: &str) -> (Vqvae, NpzReader<std::fs::File>) {
     let vqvae = Vqvae::open(
         &dir,
         &manifest,
-        &SessionFactory::cpu(common::runtime()),
+        // The CPU, or CUDA under `ENCORE_TEST_DEVICE=cuda` (the GPU check).
+        &common::test_factory(),
         "fp32",
     )
     .unwrap();

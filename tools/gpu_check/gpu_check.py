@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "models/export/encore_export/configs"
 SCHEMA = "encore-gpu-check/1"
 ORT_LIBRARY = "libonnxruntime.so.1.31.1"
-TEST_BINARIES = ["prior_parity", "sampling_replay", "device"]
+TEST_BINARIES = ["prior_parity", "sampling_replay", "vqvae_parity", "device"]
 # The fixtures' seeds (encore_export/fixtures.py): with others a tiny VQ-VAE's random codebook
 # can hold near-tied codes, which the exporter refuses.
 SEEDS = {"tiny_1b_lyrics": 1236, "tiny_5b_lyrics": 1235}
@@ -423,6 +423,28 @@ def step_tiny_tests(args, results: Results, clock: Clock):
         run_step(results, clock, f"tests:{name}", args.test_budget_s, fn)
 
 
+def step_cli(args, results: Results, clock: Clock):
+    """One whole continuation through the CLI on the chosen device: the VQ-VAE's encoder and
+    decoders and every prior of the tiny 1b_lyrics model, two takes down to level 0, the device
+    asked for explicitly (`--device cuda` fails rather than fall back)."""
+    def fn(timeout):
+        out_dir = Path(args.work) / "cli-takes"
+        shutil.rmtree(out_dir, ignore_errors=True)
+        cmd = [Path(args.bin) / "encore", "--device", args.mode, "continue", REPO / "examples/chord.wav",
+               "--model", REPO / "models/tiny-1b-lyrics", "--seconds", "2", "--takes", "2", "--level", "0",
+               "--out-dir", out_dir]
+        began = time.monotonic()
+        log = Path(args.work) / "cli.log"
+        sh(cmd, timeout, env=runtime_env(args), log=log)
+        text = log.read_text(errors="replace")[-20_000:]  # the device line goes to stderr
+        wavs = sorted(p.name for p in out_dir.glob("*.wav"))
+        if not any("level0" in w for w in wavs):
+            raise RuntimeError(f"no level-0 take written: {wavs}")
+        device = [l for l in text.splitlines() if "CUDA" in l or "CPU" in l][:3]
+        return {"wall_s": round(time.monotonic() - began, 1), "takes": wavs, "device_lines": device}
+    run_step(results, clock, "cli:continue", args.test_budget_s, fn)
+
+
 def wait_for_prepare(args, clock: Clock, ready) -> dict:
     """prepare.json once `ready(data)` holds, prepare has ended, or the clock has run out."""
     path, pid_file = Path(args.work) / "prepare.json", Path(args.work) / "prepare.pid"
@@ -485,6 +507,7 @@ def run(args, prepared: dict | None = None) -> Results:
         print("[gpu-check] waiting for the reference timings to end (the device is theirs)", flush=True)
         wait_for_prepare(args, clock, lambda d: d.get("references_done"))
     step_tiny_tests(args, results, clock)
+    step_cli(args, results, clock)
     for model in models_for(args):
         if prepared is None or not prepared.get("done"):
             print(f"[gpu-check] waiting for the graphs of {model['key']}", flush=True)

@@ -32,7 +32,7 @@ Usage: cargo xtask gpu-check pack
 
 const ROOT: &str = "target/gpu-check";
 const DRIVER: &str = "tools/gpu_check/gpu_check.py";
-const TEST_BINARIES: [&str; 3] = ["prior_parity", "sampling_replay", "device"];
+const TEST_BINARIES: [&str; 4] = ["prior_parity", "sampling_replay", "vqvae_parity", "device"];
 const ORT_WHEEL: &str = "onnxruntime-gpu==1.31.1";
 /// transformers' last Jukebox release and what it pins; the device has newer ones (no Jukebox).
 const REFERENCE_WHEELS: [&str; 3] = [
@@ -139,7 +139,7 @@ fn build_binaries(release_bench: bool, release_tests: bool, into: &Path) -> Resu
     let profile = |release: bool| -> &[&str] { if release { &["--release"] } else { &[] } };
     run_command(
         Command::new("cargo")
-            .args(["build", "--example", "step_bench"])
+            .args(["build", "--example", "step_bench", "--bin", "encore"])
             .args(profile(release_bench)),
     )?;
     let mut test = Command::new("cargo");
@@ -176,6 +176,9 @@ fn build_binaries(release_bench: bool, release_tests: bool, into: &Path) -> Resu
     let dir = if release_bench { "release" } else { "debug" };
     let bench = Path::new("target").join(dir).join("examples/step_bench");
     copied.push(copy_executable(&bench, &into.join("step_bench"))?);
+    // The CLI, for one whole continuation through the engine (VQ-VAE included) on the device.
+    let cli = Path::new("target").join(dir).join("encore");
+    copied.push(copy_executable(&cli, &into.join("encore"))?);
     Ok(copied)
 }
 
