@@ -74,7 +74,12 @@ pub fn upsample_menu(ui: &mut Ui, take: &Take, estimator: &Estimator) -> Option<
 }
 
 /// The row's "More…" and right-click menu: the less-used follow-ups and the file's ways out.
-pub fn more_menu(ui: &mut Ui, take: &Take, estimator: &Estimator) -> Option<TakeAction> {
+pub fn more_menu(
+    ui: &mut Ui,
+    take: &Take,
+    estimator: &Estimator,
+    new_take_level: usize,
+) -> Option<TakeAction> {
     let mut action = None;
     let reason = unavailable(take).unwrap_or_default();
     let usable = take.source.is_some();
@@ -96,7 +101,8 @@ pub fn more_menu(ui: &mut Ui, take: &Take, estimator: &Estimator) -> Option<Take
         "Continue this take from its end: a new, longer take",
         TakeAction::OpenExtend(take.id),
     );
-    let retry_cost = estimator.new_take(take.settings.target_level, take_seconds(take));
+    // A retry goes down to the Continue's quality setting, as every new take does.
+    let retry_cost = estimator.new_take(new_take_level, take_seconds(take));
     item(
         ui,
         usable,

@@ -61,6 +61,8 @@ pub struct RowState<'a> {
     pub confirming_delete: bool,
     /// What follow-ups cost on this machine.
     pub estimator: Estimator<'a>,
+    /// The level new takes go down to (the Continue's quality setting, as the worker uses).
+    pub new_take_level: usize,
     /// The take this one was derived from, as it is now (`None`: none, or deleted).
     pub parent_now: Option<&'a Take>,
 }
@@ -95,7 +97,7 @@ pub fn take_row(ui: &mut Ui, take: &Take, state: RowState) -> Option<TakeAction>
                 });
             }
             label.context_menu(|ui| {
-                if let Some(chosen) = more_menu(ui, take, &state.estimator) {
+                if let Some(chosen) = more_menu(ui, take, &state.estimator, state.new_take_level) {
                     action = Some(chosen);
                 }
             });
@@ -123,7 +125,9 @@ pub fn take_row(ui: &mut Ui, take: &Take, state: RowState) -> Option<TakeAction>
         if let Some(chosen) = upsample_menu(ui, take, &state.estimator) {
             action = Some(chosen);
         }
-        let more = ui.menu_button("More…", |ui| more_menu(ui, take, &state.estimator));
+        let more = ui.menu_button("More…", |ui| {
+            more_menu(ui, take, &state.estimator, state.new_take_level)
+        });
         more.response
             .on_hover_text("More: extend, retry, its seed, its file");
         if let Some(chosen) = more.inner.flatten() {

@@ -92,6 +92,7 @@ impl EditorApp {
                             .map(|(_, name)| name.as_str()),
                         confirming_delete: self.takes.confirm_delete == Some(take.id),
                         estimator,
+                        new_take_level: target,
                         parent_now: take.parent.as_ref().and_then(|p| session.take(p.take)),
                     };
                     if let Some(row_action) = take_row(ui, take, state) {
