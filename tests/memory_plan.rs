@@ -43,3 +43,44 @@ fn the_job_plan_is_the_largest_prior() {
         assert!(plan.bytes(3) <= job.bytes(3), "level {}", spec.level);
     }
 }
+
+/// The plan against what the process held on a real GPU: for every prior and batch the GPU
+/// check measured (docs/gpu-check.json, written by the check on an H200: the process's memory
+/// from nvidia-smi with the prior open and the batch stepped), the plan of the same model's
+/// manifest (the full-size 1b_lyrics fp16 export, `tests/fixtures/1b-lyrics-fp16-manifest`,
+/// vocabularies trimmed) covers it. The measurement includes the CUDA context (about 0.5 GiB,
+/// there before a job is checked), which the plan need not count.
+#[test]
+fn the_plan_covers_what_a_gpu_measured() {
+    const CUDA_CONTEXT: u64 = 768 << 20;
+    let repo = common::repo_dir();
+    let manifest =
+        encore::jukebox::Manifest::load(&repo.join("tests/fixtures/1b-lyrics-fp16-manifest"))
+            .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo.join("docs/gpu-check.json")).unwrap())
+            .unwrap();
+    let mut checked = 0;
+    for model in report["models"].as_array().unwrap() {
+        let level = model["level"].as_u64().unwrap() as usize;
+        let plan = encore::engine::MemoryPlan::for_prior(&manifest, level, "fp16", true).unwrap();
+        for (batch, figures) in model["batches"].as_object().unwrap() {
+            let Some(mib) = figures["encore_memory"]["gpu_process_mib"].as_u64() else {
+                continue;
+            };
+            let takes: usize = batch.parse().unwrap();
+            let measured = mib << 20;
+            let planned = plan.bytes(takes) + CUDA_CONTEXT;
+            assert!(
+                planned >= measured,
+                "level {level}, {takes} takes: planned {} MiB, the GPU held {mib} MiB",
+                planned >> 20
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 6,
+        "docs/gpu-check.json holds {checked} measured batches"
+    );
+}

@@ -17,7 +17,14 @@ use crate::engine::session::Device;
 use crate::jukebox::{Manifest, PriorSpec};
 
 /// Fixed workspace margin per job: cuBLAS/cuDNN workspaces, the arena's rounding, kernels.
-pub const WORKSPACE_MARGIN: u64 = 1 << 30;
+/// 1.5 GiB: with 1 GiB the plan fell short of what the process held on an H200 at one take
+/// (docs/gpu-check.json; `tests/memory_plan.rs` checks the plan against it).
+pub const WORKSPACE_MARGIN: u64 = 3 << 29;
+/// Margin on each take's bytes: ONNX Runtime's CUDA arena grows in powers of two, so a
+/// batch's tensors take up to twice their size. Measured on an H200 (docs/gpu-check.json):
+/// 813 MiB more per take for the 1b_lyrics top prior where the tensors need 501, 900 for its
+/// level-0 upsampler where they need 526.
+pub const PER_TAKE_MARGIN_PERCENT: u64 = 75;
 /// Margin on the weights: tensors ONNX Runtime makes from them at load (casts, transposes) and
 /// the conditioning graph's own weights.
 pub const WEIGHTS_MARGIN_PERCENT: u64 = 10;
@@ -78,10 +85,11 @@ impl MemoryPlan {
                 ))
             })?;
         let element = if precision == "fp16" { 2 } else { 4 };
+        let per_take = caches + state_per_take(spec) + prefill_transients_per_take(spec, element);
         Ok(Self {
             level,
             weights,
-            per_take: caches + state_per_take(spec) + prefill_transients_per_take(spec, element),
+            per_take: per_take + per_take * PER_TAKE_MARGIN_PERCENT / 100,
             caches_per_take: caches,
             workspace: WORKSPACE_MARGIN,
         })
@@ -214,10 +222,9 @@ mod tests {
             prefill.external_data.as_ref().unwrap().bytes + prefill.bytes + conditioning.bytes;
         assert_eq!(plan.weights, raw + raw / 10);
         assert_eq!(plan.caches_per_take, spec.cache.bytes_per_sample["fp32"]);
-        assert_eq!(
-            plan.per_take,
-            plan.caches_per_take + state_per_take(spec) + prefill_transients_per_take(spec, 4)
-        );
+        let tensors =
+            plan.caches_per_take + state_per_take(spec) + prefill_transients_per_take(spec, 4);
+        assert_eq!(plan.per_take, tensors + tensors * 3 / 4);
         assert_eq!(
             plan.bytes(3),
             plan.weights + WORKSPACE_MARGIN + 3 * plan.per_take
@@ -230,8 +237,8 @@ mod tests {
     }
 
     /// A manifest shaped like the real 1b_lyrics top prior (72 layers, width 2048, 6528
-    /// positions, fp16 weights of 1.9 GB): batch 3 needs about 4.9 GB, and 24 GB free take
-    /// 40-odd takes but not 64.
+    /// positions, fp16 weights of 1.9 GB): batch 3 needs about 6 GiB, and 24 GiB free take
+    /// 20-odd takes but not 40 (the arena's rounding included).
     #[test]
     fn a_full_size_plan_counts_gigabytes_of_caches() {
         let mut manifest = tiny("tiny-1b-lyrics");
@@ -308,12 +315,12 @@ mod tests {
             gib(plan.caches_per_take)
         );
         assert!(
-            (4.0..5.5).contains(&gib(plan.bytes(3))),
+            (5.0..7.0).contains(&gib(plan.bytes(3))),
             "{} GiB",
             gib(plan.bytes(3))
         );
         let max = plan.max_takes(24 << 30);
-        assert!((30..64).contains(&max), "{max} takes in 24 GiB");
+        assert!((20..40).contains(&max), "{max} takes in 24 GiB");
         assert!(plan.bytes(max) <= 24 << 30 && plan.bytes(max + 1) > 24 << 30);
         assert!(
             MemoryPlan::for_prior(&manifest, 2, "fp16", true)
