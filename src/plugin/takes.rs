@@ -22,7 +22,7 @@ pub const TAKES_DIR_ENV: &str = "ENCORE_TAKES_DIR";
 const CHECKPOINTS_SUBFOLDER: &str = "checkpoints";
 /// Inside the checkpoints folder: finished generations kept as their takes' sources.
 const SOURCES_SUBFOLDER: &str = "sources";
-const LONGEST_NAME: usize = 100;
+pub const LONGEST_NAME: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TakeError {

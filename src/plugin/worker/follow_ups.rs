@@ -139,7 +139,7 @@ impl Worker {
             .checkpoint
             .continue_take(&base.manifest, base.cut(None), generation)
             .map_err(|e| e.to_string())?;
-        let name = format!("{} · +{seconds:.1} s", base.take.name);
+        let name = derived_name(&base.take.name, &format!(" · +{seconds:.1} s"));
         self.derive(&base, next, &[name], Derivation::Extended)
     }
 
@@ -187,7 +187,7 @@ impl Worker {
             .checkpoint
             .continue_take(&base.manifest, cut, generation)
             .map_err(|e| e.to_string())?;
-        let stem = format!("{} · from {kept:.1} s", base.take.name);
+        let stem = derived_name(&base.take.name, &format!(" · from {kept:.1} s"));
         let names: Vec<String> = match count {
             1 => vec![stem],
             _ => (1..=count).map(|n| format!("{stem} ({n})")).collect(),
@@ -216,7 +216,7 @@ impl Worker {
             .checkpoint
             .restart(generation)
             .map_err(|e| e.to_string())?;
-        let name = format!("{} · retry", base.take.name);
+        let name = derived_name(&base.take.name, " · retry");
         self.derive(&base, next, &[name], Derivation::Retried)
     }
 
@@ -376,6 +376,21 @@ fn finished_levels(next: &Checkpoint) -> Vec<LevelProgress> {
         .collect()
 }
 
+/// The parent's name with `suffix`, the parent's part shortened (ending in "…") so that the
+/// name stays renamable with room for " (12)" and a file's "-2": a take derived from a derived
+/// take from a derived take... would otherwise outgrow `takes::LONGEST_NAME`.
+fn derived_name(parent: &str, suffix: &str) -> String {
+    let room = takes::LONGEST_NAME - DERIVED_NAME_SPARE - suffix.chars().count();
+    if parent.chars().count() <= room {
+        return format!("{parent}{suffix}");
+    }
+    let kept: String = parent.chars().take(room.saturating_sub(1)).collect();
+    format!("{}…{suffix}", kept.trim_end())
+}
+
+/// Characters a derived name leaves free for " (12)" (`unique_names`).
+const DERIVED_NAME_SPARE: usize = 8;
+
 /// `names`, each made unique in the takes list and among themselves with " (2)", " (3)", ...
 fn unique_names(session: &SessionState, names: &[String]) -> Vec<String> {
     let mut taken: Vec<String> = session.takes.iter().map(|t| t.name.clone()).collect();
@@ -395,6 +410,20 @@ fn unique_names(session: &SessionState, names: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_derived_again_and_again_stays_a_valid_name() {
+        assert_eq!(derived_name("Take 2", " · retry"), "Take 2 · retry");
+        let mut name = "Take 2".to_string();
+        for round in 0..30 {
+            name = derived_name(&name, &format!(" · from {round}.0 s"));
+            takes::valid_name(&format!("{name} (12)")).unwrap();
+        }
+        assert!(
+            name.ends_with(" · from 29.0 s") && name.contains('…'),
+            "{name}"
+        );
+    }
 
     #[test]
     fn derived_names_never_repeat_a_take_in_the_list() {
