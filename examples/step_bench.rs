@@ -51,6 +51,10 @@ struct Args {
     /// Capture the step graph once per batch and replay it (CUDA only; ignored on the CPU).
     #[arg(long, value_enum, default_value_t = Switch::Off)]
     cuda_graphs: Switch,
+    /// Whether ONNX Runtime's intra-op threads spin while waiting (ONNX Runtime's default) or
+    /// sleep (the engine's default).
+    #[arg(long, value_enum, default_value_t = Switch::Off)]
+    spin: Switch,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -254,6 +258,7 @@ fn main() -> Result<()> {
     let mut factory = SessionFactory::on(runtime, device);
     factory.intra_threads = args.threads;
     let graphs = apply_cuda_graphs(&mut factory, args.cuda_graphs);
+    factory.spin_wait = args.spin == Switch::On;
     let precision = args
         .precision
         .clone()

@@ -53,3 +53,12 @@ fn insisting_on_cuda_without_it_is_an_error_with_the_reason() {
     // The same reason `auto` gave when it fell back.
     assert_eq!(auto.device_reason(), message);
 }
+
+/// ONNX Runtime's threads sleep between tasks instead of spinning: with a core taken by the
+/// host's audio thread, spinning ones halved the step's speed (docs/performance.md,
+/// "Spinning").
+#[test]
+fn sessions_do_not_spin_while_waiting() {
+    let factory = encore::engine::SessionFactory::cpu(common::runtime());
+    assert!(!factory.spin_wait);
+}

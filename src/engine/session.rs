@@ -34,6 +34,11 @@ pub struct SessionFactory {
     /// On CUDA, capture the priors' step graph once per batch and replay it (CUDA graphs).
     /// Ignored on the CPU.
     pub cuda_graphs: bool,
+    /// Whether ONNX Runtime's intra-op threads spin while they wait for work (ONNX Runtime's
+    /// default; off here). With one core busy elsewhere, as a DAW's audio thread keeps one,
+    /// spinning threads halved the step's speed and took that core's time besides
+    /// (docs/performance.md, "Spinning"); alone, it made no steady difference.
+    pub spin_wait: bool,
 }
 
 impl SessionFactory {
@@ -47,6 +52,7 @@ impl SessionFactory {
             device,
             intra_threads: None,
             cuda_graphs: true,
+            spin_wait: false,
         }
     }
 
@@ -108,6 +114,11 @@ impl SessionFactory {
         // shape arithmetic on the CPU by design and still captures, as long as no copy between
         // host and device is needed; where one is, it refuses the session with its own reason
         // (and the caller runs the steps uncaptured).
+        if !self.spin_wait {
+            builder = builder
+                .with_config_entry("session.intra_op.allow_spinning", "0")
+                .map_err(|e| failed(e.to_string()))?;
+        }
         if let Some(threads) = self.intra_threads {
             builder = builder
                 .with_intra_threads(threads)
