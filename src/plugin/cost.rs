@@ -52,23 +52,29 @@ impl LevelSpeeds {
     }
 }
 
+/// A model with Jukebox's rates (44.1 kHz; hops 8, 32, 128) and nothing else, for tests.
+#[cfg(test)]
+pub(crate) fn jukebox_rates() -> ModelInfo {
+    ModelInfo {
+        dir: "/m".into(),
+        name: "m".into(),
+        artists: vec![],
+        genres: vec![],
+        max_genres: 1,
+        has_lyrics: false,
+        max_song_seconds: 600.0,
+        device: "CPU".into(),
+        sample_rate: 44100,
+        hop_lengths: vec![8, 32, 128],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn model() -> ModelInfo {
-        ModelInfo {
-            dir: "/m".into(),
-            name: "m".into(),
-            artists: vec![],
-            genres: vec![],
-            max_genres: 1,
-            has_lyrics: false,
-            max_song_seconds: 600.0,
-            device: "CPU".into(),
-            sample_rate: 44100,
-            hop_lengths: vec![8, 32, 128],
-        }
+        jukebox_rates()
     }
 
     #[test]

@@ -10,6 +10,7 @@ and saves and dies while that runs."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -187,6 +188,21 @@ def track_input(audio: np.ndarray, frames: int) -> np.ndarray:
     n = min(frames, audio.shape[1])
     out[:, :n] = audio[:, :n]
     return out
+
+
+def crashed_session(command: str, state_out: Path, takes_dir: Path) -> dict:
+    """Runs `command` of this script ("start" or "upsample") in a host process that saves its
+    project into `state_out` and dies; returns the saved session."""
+    here = Path(__file__).resolve().parent
+    done = subprocess.run(
+        [sys.executable, str(here / "daw_workflow.py"), command, str(state_out), str(takes_dir)],
+        env=dict(os.environ, PYTHONPATH=str(here)),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return read_state(state_out.read_bytes())["fields"]["session"]
 
 
 def start_and_crash(state_out: Path, takes_dir: Path) -> None:

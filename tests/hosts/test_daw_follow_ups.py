@@ -11,19 +11,21 @@ The worker's side of all four follow-ups (Retry too) is tested in
 `src/plugin/follow_up_pipeline_tests.rs`."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from daw_workflow import SAMPLE_RATE, UPSAMPLE_SECONDS, Session, prompt_audio, unused_x_display
-from encore_host import read_state, wait_for
+from daw_workflow import (
+    SAMPLE_RATE,
+    UPSAMPLE_SECONDS,
+    Session,
+    crashed_session,
+    prompt_audio,
+    unused_x_display,
+)
+from encore_host import wait_for
 from test_daw_workflow import assert_take_on_the_track, read_wav
-
-HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,16 +46,7 @@ def level_codes(take: dict, level: int) -> list[int]:
 def test_an_upsample_triggered_by_the_host_resumes_in_the_reopened_project(tmp_path):
     state_file = tmp_path / "crashed-project.bin"
     takes_dir = tmp_path / "takes"
-    env = dict(os.environ, PYTHONPATH=str(HERE))
-    done = subprocess.run(
-        [sys.executable, str(HERE / "daw_workflow.py"), "upsample", str(state_file), str(takes_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    crashed = read_state(state_file.read_bytes())["fields"]["session"]
+    crashed = crashed_session("upsample", state_file, takes_dir)
     levels = [t["level"] for t in crashed["takes"]]
     # Take 1 may have reached level 1 before the save; not level 0.
     assert levels[0] == levels[2] == 2 and levels[1] in (1, 2), levels

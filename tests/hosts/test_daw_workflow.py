@@ -6,18 +6,21 @@ saved and restored project, and finish a generation the host was killed in the m
 The debug bundle aborts on any allocation in `process()`, so these renders also check that
 streaming and playing takes is real-time safe."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from daw_workflow import SAMPLE_RATE, Session, prompt_audio, track_input, unused_x_display
-from encore_host import assert_bit_exact, read_state
+from daw_workflow import (
+    SAMPLE_RATE,
+    Session,
+    crashed_session,
+    prompt_audio,
+    track_input,
+    unused_x_display,
+)
+from encore_host import assert_bit_exact
 
-HERE = Path(__file__).resolve().parent
 CONTINUE_AT = 2.0
 # The fades at a take's region edges in Replace mode (5 ms).
 EDGE_FADE_FRAMES = round(0.005 * SAMPLE_RATE)
@@ -140,16 +143,7 @@ def test_a_restored_project_brings_the_take_back(generated):
 def test_a_generation_killed_with_the_host_resumes_when_the_project_is_reopened(tmp_path):
     state_file = tmp_path / "crashed-project.bin"
     takes_dir = tmp_path / "takes"
-    env = dict(os.environ, PYTHONPATH=str(HERE))
-    done = subprocess.run(
-        [sys.executable, str(HERE / "daw_workflow.py"), "start", str(state_file), str(takes_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    crashed = read_state(state_file.read_bytes())["fields"]["session"]
+    crashed = crashed_session("start", state_file, takes_dir)
     assert len(crashed["unfinished"]) == 1, crashed
     assert [t["level"] for t in crashed["takes"]] == [2], crashed
     assert Path(crashed["unfinished"][0]["checkpoint"]).is_file()

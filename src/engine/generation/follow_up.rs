@@ -119,23 +119,7 @@ impl Checkpoint {
                 }
             })
             .collect();
-        let next = GenerationState {
-            take_numbers: (0..settings.takes).collect(),
-            settings,
-            prompt_samples: at,
-            prompt_codes,
-            finished: vec![None; levels],
-            level: levels - 1,
-            current: None,
-            done: false,
-            client: serde_json::Value::Null,
-        };
-        Ok(Self {
-            format_version: CHECKPOINT_VERSION,
-            model_dir: self.model_dir.clone(),
-            model_name: self.model_name.clone(),
-            state: next,
-        })
+        Ok(self.successor(GenerationState::unstarted(settings, at, prompt_codes)))
     }
 
     /// A new generation of the same prompt (at every level, as this one had it) with
@@ -144,24 +128,21 @@ impl Checkpoint {
     pub fn restart(&self, settings: Settings) -> Result<Self, EngineError> {
         self.state.check_shape()?;
         let state = &self.state;
-        let levels = state.prompt_codes.len();
-        let next = GenerationState {
-            take_numbers: (0..settings.takes).collect(),
+        Ok(self.successor(GenerationState::unstarted(
             settings,
-            prompt_samples: state.prompt_samples,
-            prompt_codes: state.prompt_codes.clone(),
-            finished: vec![None; levels],
-            level: levels - 1,
-            current: None,
-            done: false,
-            client: serde_json::Value::Null,
-        };
-        Ok(Self {
+            state.prompt_samples,
+            state.prompt_codes.clone(),
+        )))
+    }
+
+    /// A checkpoint of the same model holding `state`.
+    fn successor(&self, state: GenerationState) -> Self {
+        Self {
             format_version: CHECKPOINT_VERSION,
             model_dir: self.model_dir.clone(),
             model_name: self.model_name.clone(),
-            state: next,
-        })
+            state,
+        }
     }
 
     /// The finest level this generation finished (`None`: none yet).

@@ -53,17 +53,28 @@ impl GenerationState {
         let prompt_codes = (0..levels)
             .map(|level| engine.vqvae.encode(level, &samples))
             .collect::<Result<_, _>>()?;
-        Ok(Self {
+        Ok(Self::unstarted(settings, samples.len(), prompt_codes))
+    }
+
+    /// A generation of `prompt_codes` (every level; `prompt_samples` long at the model's rate)
+    /// with nothing sampled yet: takes numbered from 0, the top level next, no client data.
+    pub(super) fn unstarted(
+        settings: Settings,
+        prompt_samples: usize,
+        prompt_codes: Vec<Vec<i64>>,
+    ) -> Self {
+        let levels = prompt_codes.len();
+        Self {
             take_numbers: (0..settings.takes).collect(),
             finished: vec![None; levels],
             level: levels - 1,
             current: None,
             done: false,
-            prompt_samples: samples.len(),
+            prompt_samples,
             prompt_codes,
             settings,
             client: serde_json::Value::Null,
-        })
+        }
     }
 
     /// Checks that the state is whole: as many levels everywhere, one take number per take,

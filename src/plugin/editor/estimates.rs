@@ -115,18 +115,7 @@ mod tests {
     use super::*;
 
     fn model() -> ModelInfo {
-        ModelInfo {
-            dir: "/m".into(),
-            name: "m".into(),
-            artists: vec![],
-            genres: vec![],
-            max_genres: 1,
-            has_lyrics: false,
-            max_song_seconds: 600.0,
-            device: "CPU".into(),
-            sample_rate: 44100,
-            hop_lengths: vec![8, 32, 128],
-        }
+        crate::plugin::cost::jukebox_rates()
     }
 
     #[test]

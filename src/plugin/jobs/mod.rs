@@ -186,16 +186,8 @@ impl Generations {
                 f64::from(self.host_rate),
             ),
         };
-        let job = Job {
-            model_dir: PathBuf::new(),
-            input: JobInput::Resume {
-                checkpoint: unfinished.checkpoint.clone(),
-            },
-            checkpoint_path: Some(unfinished.checkpoint.clone()),
-            client: serde_json::Value::Null,
-            verify: Verify::Sizes,
-        };
-        self.submit(shared, job, unfinished.checkpoint.clone(), view)
+        // The same job as a follow-up's: the saved generation, continued.
+        self.submit_follow_up(shared, unfinished, view)
     }
 
     fn submit(
