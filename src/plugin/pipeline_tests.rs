@@ -199,6 +199,9 @@ fn a_continue_request_becomes_a_take_on_the_timeline_and_in_a_wav() {
         takes_at_level(&params, 2).len() == 1
     });
     let take = takes_at_level(&params, 2).remove(0);
+    // The job left the unfinished list in the same session write that gave the take its source
+    // (a host polling the state once saw the one without the other).
+    assert!(take.source.is_some(), "a finished take without its source");
     assert_eq!(take.timeline_start, end);
     assert_eq!(take.sample_rate, HOST_RATE);
     assert_eq!(take.settings.seed, 11);

@@ -225,7 +225,6 @@ impl Generations {
             Event::Finished => {
                 self.show(ctx, job, |v| v.phase = GenerationPhase::Finished);
                 if let Some(live) = self.live.remove(&job) {
-                    forget_unfinished(ctx.shared, &live.checkpoint);
                     // Its codes stay, for the takes' follow-ups.
                     if let Err(reason) = sources::keep_source(ctx, &live, false) {
                         report(ctx.shared, reason);
@@ -240,10 +239,10 @@ impl Generations {
                 if let Some(live) = self.live.remove(&job)
                     && live.discard
                 {
-                    forget_unfinished(ctx.shared, &live.checkpoint);
                     let kept = if live.wrote_level {
                         sources::keep_source(ctx, &live, true)
                     } else {
+                        forget_unfinished(ctx.shared, &live.checkpoint);
                         Ok(())
                     };
                     if let Err(reason) = kept {
