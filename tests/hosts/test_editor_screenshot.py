@@ -183,8 +183,16 @@ def wait_for_state(display, app, state: str, reached: Reached, timeout: float) -
         previous, image = image, capture(display, path)
         painted = len(np.unique(image.reshape(-1, 3), axis=0)) > 32
         if painted and reached(image, previous):
-            time.sleep(0.5)  # let the frame settle, then take the final picture
-            return capture(display, path)
+            # Let the frame settle and take the final picture, unless the state has passed
+            # meanwhile (a short level's streaming ends): then the picture that showed it stays.
+            time.sleep(0.5)
+            settled_path = path.with_suffix(".settled.png")
+            settled = capture(display, settled_path)
+            if reached(settled, image):
+                settled_path.replace(path)
+                return settled
+            settled_path.unlink()
+            return image
     pytest.fail(f"the editor never showed the {state} state within {timeout:.0f} s: {path}")
 
 
