@@ -39,6 +39,12 @@ from .spec import PriorSpec
 MASKED = -1e9  # added logit for a key a query may not see (as the port's masked path does)
 
 
+def _masked(mask: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """`scores` where `mask`, else MASKED: a Where against a scalar, so no graph fills a
+    scores-sized tensor with the constant on every layer."""
+    return torch.where(mask, scores, MASKED)
+
+
 def _param(t: torch.Tensor, dtype: torch.dtype) -> nn.Parameter:
     """The same tensor when no cast is needed (shared initializer), else a cast copy."""
     if t.dtype == dtype:
@@ -155,13 +161,29 @@ class CachedDecoder(nn.Module):
         return F.layer_norm(x, (self.spec.width,), w, b, eps).to(self.dtype)
 
     def _split(self, x):  # (B, L, A) -> (B, H, L, hd)
+        if self.step:
+            return x.reshape(-1, self.spec.heads, 1, self.spec.head_dim)
         return x.reshape(x.shape[0], x.shape[1], self.spec.heads, self.spec.head_dim).transpose(1, 2)
+
+    # A step's one position makes the head transposes pure reshapes (a dim of size 1 moves), and
+    # one Split serves q, k and v: fewer GPU kernels per layer, the same numbers.
+
+    def _split_qkv_step(self, qkv):  # (B, 1, 3A) -> three (B, H, 1, hd)
+        s = self.spec
+        heads = (-1, s.heads, 1, s.head_dim)  # a reshape, not squeeze (exported as an If)
+        q, k, v = qkv.reshape(-1, 3, s.heads, 1, s.head_dim).split(1, dim=1)
+        return q.reshape(heads), k.reshape(heads), v.reshape(heads)
+
+    def _merge_heads(self, ctx, n_tok: int):  # (B, H, L, hd) -> (B, L, A)
+        if self.step:
+            return ctx.reshape(-1, 1, self.spec.attn_width)
+        return ctx.transpose(1, 2).reshape(ctx.shape[0], n_tok, self.spec.attn_width)
 
     def _attend(self, q, keys, values, mask):
         """q (B,H,L,hd); keys/values (B,H,S,hd); mask (S,L) bool or None -> (B,H,L,hd)."""
         scores = torch.matmul(keys, q.transpose(-1, -2)).float() * self.scale  # (B, H, S, L)
         if mask is not None:
-            scores = torch.where(mask, scores, torch.full_like(scores, MASKED))
+            scores = _masked(mask, scores)
         probs = torch.softmax(scores, dim=2).to(self.dtype)
         return torch.matmul(probs.transpose(-1, -2), values)  # (B, H, L, hd)
 
@@ -180,7 +202,7 @@ class CachedDecoder(nn.Module):
         """q, k, v (B,H,L,hd): the chunk; caches (B,H,R,hd) as before it; mask (R+L, L). Scores
         of the old ring and of the chunk side by side, one softmax, no copy of the cache."""
         scores = torch.cat([torch.matmul(k_cache, q.transpose(-1, -2)), torch.matmul(k, q.transpose(-1, -2))], dim=2)
-        scores = torch.where(mask, scores.float() * self.scale, torch.full_like(scores, MASKED, dtype=torch.float32))
+        scores = _masked(mask, scores.float() * self.scale)
         probs = torch.softmax(scores, dim=2).to(self.dtype).transpose(-1, -2)  # (B, H, L, R+L)
         return torch.matmul(probs[..., :ring], v_cache) + torch.matmul(probs[..., ring:], v)
 
@@ -191,7 +213,7 @@ class CachedDecoder(nn.Module):
         keys = k_cache.index_select(2, gather.reshape(-1)).reshape(shape)
         values = v_cache.index_select(2, gather.reshape(-1)).reshape(shape)
         scores = torch.matmul(keys, q.unsqueeze(-1)).squeeze(-1).float() * self.scale  # (B, H, L, K)
-        scores = torch.where(mask, scores, torch.full_like(scores, MASKED))
+        scores = _masked(mask, scores)
         probs = torch.softmax(scores, dim=-1).to(self.dtype)
         return torch.matmul(probs.unsqueeze(-2), values).squeeze(-2)  # (B, H, L, hd)
 
@@ -244,6 +266,11 @@ class CachedDecoder(nn.Module):
                 kpos, kok = self._key_positions(t, p_last, slots)
                 plans[t] = (write, self._mask(t, kpos, kok, qpos), None)
         prev_block_live = (qpos // spec.block_ctx > 0).view(1, 1, -1, 1)
+        # Each type's scatter index, shaped like a layer's new keys (B, H, L, hd) once for all of
+        # its layers (a ring prefill shapes its own, for the chunk's tail).
+        new_rows = (tokens.shape[0], spec.heads, n_tok, spec.head_dim)
+        indices = {t: plan[0].view(1, 1, -1, 1).expand(new_rows) for t, plan in plans.items()
+                   if not isinstance(plan[2], str)}
 
         updated = []
         cache_iter = iter(caches)
@@ -254,8 +281,11 @@ class CachedDecoder(nn.Module):
                 q = self._split(torch.matmul(h, w.w_in) + w.b_in)
                 ctx = self._attend(q, k_cache, v_cache, None)
             else:
-                q, k, v = (torch.matmul(h, w.w_in) + w.b_in).chunk(3, dim=2)
-                q, k, v = self._split(q), self._split(k), self._split(v)
+                qkv = torch.matmul(h, w.w_in) + w.b_in
+                if self.step:
+                    q, k, v = self._split_qkv_step(qkv)
+                else:
+                    q, k, v = (self._split(part) for part in qkv.chunk(3, dim=2))
                 write, mask, gather = plans[layer.attn_type]
                 if isinstance(gather, str):  # ring, prefill: old ring + the chunk, then write
                     ring = layer.slots
@@ -264,11 +294,10 @@ class CachedDecoder(nn.Module):
                     index = write.view(1, 1, -1, 1).expand_as(k_tail)
                     updated += [k_cache.scatter(2, index, k_tail), v_cache.scatter(2, index, v_tail)]
                     if layer.attn_type == 3:
-                        ctx = torch.where(prev_block_live, ctx, torch.zeros_like(ctx))
-                    ctx = ctx.transpose(1, 2).reshape(x.shape[0], n_tok, spec.attn_width)
-                    x = self._finish_layer(x, ctx, w)
+                        ctx = torch.where(prev_block_live, ctx, 0.0)
+                    x = self._finish_layer(x, self._merge_heads(ctx, n_tok), w)
                     continue
-                index = write.view(1, 1, -1, 1).expand_as(k)
+                index = indices[layer.attn_type]
                 k_cache = k_cache.scatter(2, index, k)  # the in-place write
                 v_cache = v_cache.scatter(2, index, v)
                 updated += [k_cache, v_cache]
@@ -279,9 +308,8 @@ class CachedDecoder(nn.Module):
                 else:
                     ctx = self._attend_per_query(q, k_cache, v_cache, gather, mask)
                 if layer.attn_type == 3:  # before the first block the port attends to zeros: context 0
-                    ctx = torch.where(prev_block_live, ctx, torch.zeros_like(ctx))
-            ctx = ctx.transpose(1, 2).reshape(x.shape[0], n_tok, spec.attn_width)
-            x = self._finish_layer(x, ctx, w)
+                    ctx = torch.where(prev_block_live, ctx, 0.0)
+            x = self._finish_layer(x, self._merge_heads(ctx, n_tok), w)
 
         if spec.add_cond_after_transformer:
             x = x + cond
