@@ -1,6 +1,6 @@
 //! Opening ONNX Runtime sessions for a model's graphs on the chosen device.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
@@ -39,6 +39,9 @@ pub struct SessionFactory {
     /// spinning threads halved the step's speed and took that core's time besides
     /// (docs/performance.md, "Spinning"); alone, it made no steady difference.
     pub spin_wait: bool,
+    /// Where ONNX Runtime writes each session's profile (one JSON file per session, named from
+    /// this prefix and the time; every node's run with its duration). For benchmarks only.
+    pub profile_prefix: Option<PathBuf>,
 }
 
 impl SessionFactory {
@@ -53,6 +56,7 @@ impl SessionFactory {
             intra_threads: None,
             cuda_graphs: true,
             spin_wait: false,
+            profile_prefix: None,
         }
     }
 
@@ -117,6 +121,16 @@ impl SessionFactory {
         if !self.spin_wait {
             builder = builder
                 .with_config_entry("session.intra_op.allow_spinning", "0")
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        if let Some(prefix) = &self.profile_prefix {
+            // One file per graph: ONNX Runtime only adds the time (to the millisecond), which
+            // sessions opened together share.
+            let graph = path.file_stem().unwrap_or_default().to_string_lossy();
+            let mut named = prefix.clone().into_os_string();
+            named.push(format!("-{graph}"));
+            builder = builder
+                .with_profiling(PathBuf::from(named))
                 .map_err(|e| failed(e.to_string()))?;
         }
         if let Some(threads) = self.intra_threads {

@@ -497,6 +497,57 @@ def step_encore(args, results: Results, clock: Clock, model: dict, info: dict, g
     run_step(results, clock, f"encore:{key}:graphs_{graphs}", budget, fn)
 
 
+def profile_summary(path: Path) -> dict:
+    """ONNX Runtime's profile of one session, per operator type and per run that executed
+    nodes (a replayed CUDA graph executes none): nodes, microseconds of their `Compute` on the
+    host (on CUDA mostly the launch: kernels run asynchronously) and the providers they ran on."""
+    events = json.loads(path.read_text())
+    runs = sum(1 for e in events if e.get("name") == "SequentialExecutor::Execute") or 1
+    ops: dict = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        op = ops.setdefault(e["args"].get("op_name", "?"), {"nodes": 0, "us": 0, "providers": set()})
+        op["nodes"] += 1
+        op["us"] += e.get("dur", 0)
+        op["providers"].add(e["args"].get("provider", "?").replace("ExecutionProvider", ""))
+    table = sorted(({"op": name, "nodes_per_run": round(v["nodes"] / runs, 1), "us_per_run": round(v["us"] / runs, 1),
+                     "providers": sorted(v["providers"])} for name, v in ops.items()), key=lambda r: -r["us_per_run"])
+    return {"runs_with_nodes": runs, "nodes_per_run": round(sum(r["nodes_per_run"] for r in table), 1),
+            "us_per_run": round(sum(r["us_per_run"] for r in table), 1), "ops": table}
+
+
+def step_profile(args, results: Results, clock: Clock, model: dict, info: dict):
+    """Where a step's time goes, per operator: ONNX Runtime's profile of batch-1 steps after a
+    one-position prime (so every run of the prefill graph is a step's shape too). On CUDA the
+    step graph is captured, so only its runs before the capture show; with CUDA graphs off the
+    steps run on the prefill graph's session, which this also shows."""
+    key = model["key"]
+    def fn(timeout):
+        if "n_ctx" not in info:
+            raise Skip("no graphs were made for this prior (its export did not finish)")
+        folder = Path(args.work) / f"profile-{key}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        graphs = "on" if args.mode == "cuda" else "off"
+        cmd = [Path(args.bin) / "step_bench", "--model", info["dir"], "--level", str(model["level"]), "--device", args.mode,
+               "--precision", precision(args), "--batch", "1", "--prime", "1", "--steps", "5", "--warmup", "2",
+               "--cuda-graphs", graphs, "--profile", folder / "session"]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        sh(cmd, timeout, env=runtime_env(args), log=Path(args.work) / "profile.log")
+        sessions = {}
+        for file in sorted(folder.glob("session-*.json")):
+            graph = file.name[len("session-"):].rsplit("_", 3)[0]  # session-<graph>_<date>_<time>_<ms>.json
+            if ".conditioning." not in graph:
+                sessions[graph] = profile_summary(file)
+        if not sessions:
+            raise RuntimeError(f"no profile was written under {folder}")
+        results.model(key)["profile"] = sessions
+        return {graph: (v["nodes_per_run"], v["us_per_run"]) for graph, v in sessions.items()}
+    run_step(results, clock, f"profile:{key}", args.encore_budget_s, fn)
+
+
 def run(args, prepared: dict | None = None) -> Results:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -508,7 +559,7 @@ def run(args, prepared: dict | None = None) -> Results:
         wait_for_prepare(args, clock, lambda d: d.get("references_done"))
     step_tiny_tests(args, results, clock)
     step_cli(args, results, clock)
-    for model in models_for(args):
+    for index, model in enumerate(models_for(args)):
         if prepared is None or not prepared.get("done"):
             print(f"[gpu-check] waiting for the graphs of {model['key']}", flush=True)
             prepared = wait_for_prepare(args, clock, lambda d, k=model["key"]: "n_ctx" in d.get("models", {}).get(k, {}))
@@ -516,6 +567,8 @@ def run(args, prepared: dict | None = None) -> Results:
         results.model(model["key"]).update({k: v for k, v in info.items() if k != "reference"})
         for graphs in ("off", "on"):
             step_encore(args, results, clock, model, info, graphs)
+        if index == 0:  # the first prior's tells where a step's time goes
+            step_profile(args, results, clock, model, info)
     results.data["done"] = True
     results.save()
     return results
@@ -552,7 +605,8 @@ def report(args, prepared: dict, ran: dict) -> dict:
         weights = info.get("step_weights_bytes")
         floor = round(weights / (gbps * 1e9) * 1e3, 3) if weights and gbps else None
         row = {"key": model["key"], "level": model["level"], "precision": info.get("precision"),
-               "layers": info.get("layers"), "step_weights_bytes": weights, "floor_ms": floor, "batches": {}}
+               "layers": info.get("layers"), "step_weights_bytes": weights, "floor_ms": floor, "batches": {},
+               "profile": info.get("profile")}
         for batch in map(str, args.batch):
             def pick(source, field, batch=batch):
                 return ((source or {}).get("batches", {}).get(batch) or {}).get(field)
@@ -597,6 +651,12 @@ def markdown(rep: dict) -> str:
                          f"{f(b['encore_ms_graphs_on'])} | {f(b['reference_ms'])} | {f(row['floor_ms'])} | {f(b['best_over_floor'])} | "
                          f"{f(b['reference_over_best'])} | {f(b['encore_prefill_ms'])} / {f(b['reference_prefill_ms'])} ({f(b['prime'])}) | "
                          f"{json.dumps(b['encore_memory'])} / {json.dumps(b['reference_memory'])} |")
+    for row in rep["models"]:
+        for graph, prof in (row.get("profile") or {}).items():
+            lines += ["", f"Profile of {row['key']}, {graph}: {prof['nodes_per_run']} nodes and {prof['us_per_run']} us "
+                      f"(host) per run, over {prof['runs_with_nodes']} runs", "",
+                      "| op | nodes per run | us per run | providers |", "|---|---|---|---|"]
+            lines += [f"| {o['op']} | {o['nodes_per_run']} | {o['us_per_run']} | {', '.join(o['providers'])} |" for o in prof["ops"][:15]]
     lines += ["", "| step | status | s | reason |", "|---|---|---|---|"]
     for s in rep["steps"]:
         lines.append(f"| {s['name']} | {s['status']} | {s['seconds']} | {s.get('reason', '')} |")
