@@ -5,7 +5,9 @@ mod common;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-use common::cli::{continue_args, encore, names, one_error_line, path_arg, root};
+use common::cli::{
+    continue_args, encore, encore_as_installed, names, one_error_line, path_arg, root,
+};
 use crossbeam_channel::unbounded;
 use encore::engine::{
     Engine, GenStep, Generation, Outcome, RuntimeSearch, Settings, ensure_loaded,
@@ -89,6 +91,18 @@ fn failures_are_one_error_line() {
     args.extend(["--genre", "genre2"]);
     let line = one_error_line(&encore(&args));
     assert!(line.contains("takes one genre"), "{line}");
+
+    // A file that is no audio: said once, without the decoding library's own log line.
+    let not_audio = dir.path().join("notes.wav");
+    std::fs::write(&not_audio, "hello").unwrap();
+    let mut args = continue_args(dir.path(), "2");
+    args[1] = not_audio.to_str().unwrap();
+    let out = encore_as_installed(&args);
+    let line = one_error_line(&out);
+    assert!(line.contains("not a supported audio file"), "{line}");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    std::fs::remove_file(&not_audio).unwrap();
 
     let line = one_error_line(&encore(&["resume", "examples/chord.wav"]));
     assert!(line.contains("checkpoint"), "{line}");

@@ -86,7 +86,10 @@ fn main() -> ExitCode {
     }
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            // Symphonia logs a failed probe as an error of its own; the CLI already says what
+            // was wrong with the file, once.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,symphonia_core=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -16,6 +16,16 @@ pub fn encore(args: &[&str]) -> Output {
         .expect("could not run encore")
 }
 
+/// Runs `encore` with its own default log filter (no `RUST_LOG`), as a user runs it.
+pub fn encore_as_installed(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_encore"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("could not run encore")
+}
+
 /// Runs `encore` and insists it succeeds.
 pub fn encore_ok(args: &[&str]) -> Output {
     let out = encore(args);
