@@ -14,6 +14,7 @@ use std::time::Duration;
 use common::{TINY_MODELS, model_dir};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use encore::engine::{ConditioningInputs, Prior, SessionFactory, Vqvae};
+use encore::jukebox::Precision;
 use encore::jukebox::{Manifest, PriorSpec};
 
 const BATCHES: [usize; 2] = [1, 3];
@@ -60,7 +61,7 @@ fn prior_steps(c: &mut Criterion) {
         let dir = model_dir(name);
         let manifest = Manifest::load(&dir).expect("tiny model manifest");
         for level in (0..manifest.vqvae.levels).rev() {
-            let mut prior = Prior::open(&dir, &manifest, level, &factory, "fp32").unwrap();
+            let mut prior = Prior::open(&dir, &manifest, level, &factory, Precision::Fp32).unwrap();
             let n_ctx = prior.spec().n_ctx;
             let mut group = c.benchmark_group(format!("prior_step/{name}/l{level}"));
             for batch in BATCHES {
@@ -94,7 +95,7 @@ fn vqvae_decode(c: &mut Criterion) {
         let dir = model_dir(name);
         let manifest = Manifest::load(&dir).expect("tiny model manifest");
         let rate = manifest.audio.sample_rate as usize;
-        let mut vqvae = Vqvae::open(&dir, &manifest, &factory, "fp32").unwrap();
+        let mut vqvae = Vqvae::open(&dir, &manifest, &factory, Precision::Fp32).unwrap();
         let mut group = c.benchmark_group(format!("vqvae_decode_1s/{name}"));
         for level in (0..manifest.vqvae.levels).rev() {
             let codes_per_second = rate.div_ceil(vqvae.hop_length(level));

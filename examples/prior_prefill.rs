@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use encore::engine::{ConditioningInputs, Prior, RuntimeSearch, SessionFactory, ensure_loaded};
 use encore::jukebox::Manifest;
+use encore::jukebox::{GraphKind, Precision};
 
 fn arg(args: &[String], name: &str, default: usize) -> usize {
     args.iter()
@@ -44,11 +45,11 @@ fn main() {
     let manifest = Manifest::load(&dir).expect("manifest");
     let factory = SessionFactory::cpu(runtime);
     println!("start: rss {:.0} MB", rss_mb().0);
-    let mut prior = Prior::open(&dir, &manifest, level, &factory, "fp32").expect("prior");
+    let mut prior = Prior::open(&dir, &manifest, level, &factory, Precision::Fp32).expect("prior");
     let spec = prior.spec().clone();
     let old_step = args.iter().any(|a| a == "--old-step-session").then(|| {
         let graph = manifest
-            .graph("prior_step", level, "fp32")
+            .graph(GraphKind::PriorStep, level, Precision::Fp32)
             .expect("step graph");
         factory.open(&dir.join(&graph.file)).expect("step session")
     });

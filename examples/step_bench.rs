@@ -20,7 +20,7 @@ use clap::Parser;
 use encore::engine::{
     ConditioningInputs, Device, Prior, RuntimeSearch, SessionFactory, ensure_loaded,
 };
-use encore::jukebox::{Manifest, PriorSpec};
+use encore::jukebox::{Manifest, Precision, PriorSpec};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -35,7 +35,7 @@ struct Args {
     device: DeviceArg,
     /// Graph precision; default: the device's (fp32 on the CPU, fp16 on CUDA).
     #[arg(long)]
-    precision: Option<String>,
+    precision: Option<Precision>,
     #[arg(long, num_args = 1.., default_values_t = [1, 3, 16])]
     batch: Vec<usize>,
     /// Positions fed through the prefill graph before the steps.
@@ -271,14 +271,11 @@ fn main() -> Result<()> {
     let graphs = apply_cuda_graphs(&mut factory, args.cuda_graphs);
     factory.spin_wait = args.spin == Switch::On;
     factory.profile_prefix = args.profile.clone();
-    let precision = args
-        .precision
-        .clone()
-        .unwrap_or_else(|| factory.precision().to_string());
+    let precision = args.precision.unwrap_or_else(|| factory.precision());
     let manifest =
         Manifest::load(&args.model).with_context(|| format!("reading {}", args.model.display()))?;
     let began = Instant::now();
-    let mut prior = Prior::open(&args.model, &manifest, args.level, &factory, &precision)
+    let mut prior = Prior::open(&args.model, &manifest, args.level, &factory, precision)
         .with_context(|| format!("opening the level-{} prior", args.level))?;
     let spec = prior.spec();
     println!(
@@ -288,7 +285,7 @@ fn main() -> Result<()> {
             "model": manifest.model.name,
             "level": args.level,
             "device": device.to_string(),
-            "precision": precision,
+            "precision": precision.name(),
             "cuda_graphs": graphs,
             "threads": args.threads,
             "layers": spec.depth,

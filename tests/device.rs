@@ -4,6 +4,7 @@
 mod common;
 
 use encore::engine::{Device, DevicePreference, Engine, EngineError, EngineOptions};
+use encore::jukebox::Precision;
 use encore::jukebox::manifest::Verify;
 
 fn open(device: DevicePreference) -> Result<Engine, EngineError> {
@@ -21,10 +22,10 @@ fn auto_runs_somewhere_and_says_why() {
     let engine = open(DevicePreference::Auto).expect("auto always finds a device");
     let reason = engine.device_reason();
     match engine.device() {
-        Device::Cuda => assert_eq!(engine.prior_precision(), "fp16"),
+        Device::Cuda => assert_eq!(engine.prior_precision(), Precision::Fp16),
         Device::Cpu => {
             assert!(reason.starts_with("CUDA is not usable: "), "{reason}");
-            assert_eq!(engine.prior_precision(), "fp32");
+            assert_eq!(engine.prior_precision(), Precision::Fp32);
         }
     }
 }

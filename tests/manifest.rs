@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use common::model_dir;
 use encore::jukebox::HashCache;
 use encore::jukebox::manifest::{Manifest, ManifestError, ModelKind, PriorKind, Verify};
+use encore::jukebox::{GraphKind, Precision};
 
 const TINY_MODELS: [(&str, ModelKind, PriorKind); 3] = [
     ("tiny-5b", ModelKind::FiveB, PriorKind::Top),
@@ -52,11 +53,15 @@ fn every_tiny_model_loads_and_its_files_match_their_hashes() {
         assert_eq!(manifest.vqvae.hop_lengths, [8, 32, 128], "{name}");
         for level in 0..3 {
             assert!(
-                manifest.graph("vqvae_encoder", level, "fp32").is_some(),
+                manifest
+                    .graph(GraphKind::VqvaeEncoder, level, Precision::Fp32)
+                    .is_some(),
                 "{name} L{level}"
             );
             assert!(
-                manifest.graph("vqvae_decoder", level, "fp32").is_some(),
+                manifest
+                    .graph(GraphKind::VqvaeDecoder, level, Precision::Fp32)
+                    .is_some(),
                 "{name} L{level}"
             );
         }
@@ -71,9 +76,13 @@ fn every_tiny_model_loads_and_its_files_match_their_hashes() {
             assert_eq!(upsampler.kind, PriorKind::Upsampler);
         }
         for level in 0..3 {
-            for graph in ["prior_conditioning", "prior_prefill", "prior_step"] {
+            for graph in [
+                GraphKind::PriorConditioning,
+                GraphKind::PriorPrefill,
+                GraphKind::PriorStep,
+            ] {
                 assert!(
-                    manifest.graph(graph, level, "fp32").is_some(),
+                    manifest.graph(graph, level, Precision::Fp32).is_some(),
                     "{name} {graph} L{level}"
                 );
             }
@@ -166,8 +175,12 @@ fn a_manifest_that_is_not_json_is_a_typed_error() {
 
 /// The prefill and step graphs of the tiny-5b top prior (fp32), which share one weights file.
 fn shared_weights_file(manifest: &Manifest) -> String {
-    let prefill = manifest.graph("prior_prefill", 2, "fp32").unwrap();
-    let step = manifest.graph("prior_step", 2, "fp32").unwrap();
+    let prefill = manifest
+        .graph(GraphKind::PriorPrefill, 2, Precision::Fp32)
+        .unwrap();
+    let step = manifest
+        .graph(GraphKind::PriorStep, 2, Precision::Fp32)
+        .unwrap();
     let prefill_data = prefill
         .external_data
         .as_ref()

@@ -4,6 +4,7 @@
 mod common;
 
 use encore::engine::EngineError;
+use encore::jukebox::Precision;
 
 #[test]
 fn a_batch_that_does_not_fit_is_refused_with_the_takes_that_fit() {
@@ -63,7 +64,8 @@ fn the_plan_covers_what_a_gpu_measured() {
     let mut checked = 0;
     for model in report["models"].as_array().unwrap() {
         let level = model["level"].as_u64().unwrap() as usize;
-        let plan = encore::engine::MemoryPlan::for_prior(&manifest, level, "fp16", true).unwrap();
+        let plan =
+            encore::engine::MemoryPlan::for_prior(&manifest, level, Precision::Fp16, true).unwrap();
         for (batch, figures) in model["batches"].as_object().unwrap() {
             let Some(mib) = figures["encore_memory"]["gpu_process_mib"].as_u64() else {
                 continue;

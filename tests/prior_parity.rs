@@ -9,6 +9,7 @@ use std::path::Path;
 use common::{TINY_MODELS as KINDS, model_dir};
 use encore::engine::{ConditioningInputs, Device, Prior, SessionFactory};
 use encore::jukebox::Manifest;
+use encore::jukebox::Precision;
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::NpzReader;
 
@@ -210,7 +211,7 @@ fn teacher_forced_logits_match_the_reference_for_every_prior() {
         for spec in &manifest.priors {
             let level = spec.level;
             let what = format!("{name} level {level}");
-            let mut prior = Prior::open(&dir, &manifest, level, &factory, "fp32").unwrap();
+            let mut prior = Prior::open(&dir, &manifest, level, &factory, Precision::Fp32).unwrap();
             let golden =
                 read_golden(&dir.join(format!("goldens/prior_l{level}.teacher_forced.npz")));
             let worst = teacher_forced_error(&mut prior, &golden, &what, TOLERANCE);
@@ -242,7 +243,7 @@ fn the_device_state_path_gives_the_cpu_logits_and_keeps_every_address() {
         let manifest = Manifest::load(&dir).unwrap();
         let level = 2;
         let golden = read_golden(&dir.join(format!("goldens/prior_l{level}.teacher_forced.npz")));
-        let mut direct = Prior::open(&dir, &manifest, level, &factory, "fp32").unwrap();
+        let mut direct = Prior::open(&dir, &manifest, level, &factory, Precision::Fp32).unwrap();
         let (_, want, _) =
             teacher_forced(&mut direct, &golden, name, TOLERANCE, Chunks::AcrossBlocks);
         // On CUDA the "direct" path is the device path itself: its state is reached through
@@ -250,7 +251,7 @@ fn the_device_state_path_gives_the_cpu_logits_and_keeps_every_address() {
         let on_device = common::test_device() == Device::Cuda;
         assert_eq!(direct.state_is_copied().unwrap(), on_device);
 
-        let mut staged = Prior::open(&dir, &manifest, level, &factory, "fp32").unwrap();
+        let mut staged = Prior::open(&dir, &manifest, level, &factory, Precision::Fp32).unwrap();
         staged.copy_state_as_on_a_device();
         let (worst, got, [before, after]) =
             teacher_forced(&mut staged, &golden, name, TOLERANCE, Chunks::AcrossBlocks);
@@ -272,7 +273,7 @@ fn prefill_chunks_across_blocks_match_the_reference() {
         for spec in &manifest.priors {
             let level = spec.level;
             let what = format!("{name} level {level} across blocks");
-            let mut prior = Prior::open(&dir, &manifest, level, &factory, "fp32").unwrap();
+            let mut prior = Prior::open(&dir, &manifest, level, &factory, Precision::Fp32).unwrap();
             let golden =
                 read_golden(&dir.join(format!("goldens/prior_l{level}.teacher_forced.npz")));
             let (worst, ..) =
@@ -287,7 +288,7 @@ fn a_prefill_chunk_past_the_window_is_refused() {
     let factory = factory();
     let dir = model_dir("tiny-5b");
     let manifest = Manifest::load(&dir).unwrap();
-    let mut prior = Prior::open(&dir, &manifest, 2, &factory, "fp32").unwrap();
+    let mut prior = Prior::open(&dir, &manifest, 2, &factory, Precision::Fp32).unwrap();
     let n_ctx = prior.spec().n_ctx;
     assert!(prior.step(&[0], 0).is_err(), "stepping before allocate");
     prior.allocate(1).unwrap();
@@ -306,7 +307,7 @@ fn fp16_teacher_forced_logits_stay_near_the_fp32_reference() {
     for spec in &manifest.priors {
         let level = spec.level;
         let what = format!("tiny-5b level {level} fp16");
-        let mut prior = Prior::open(&dir, &manifest, level, &factory, "fp16").unwrap();
+        let mut prior = Prior::open(&dir, &manifest, level, &factory, Precision::Fp16).unwrap();
         let golden = read_golden(&dir.join(format!("goldens/prior_l{level}.teacher_forced.npz")));
         let worst = teacher_forced_error(&mut prior, &golden, &what, FP16_COND_TOLERANCE);
         let scale = golden.logits.iter().fold(0.0f32, |m, v| m.max(v.abs()));

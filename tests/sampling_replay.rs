@@ -12,6 +12,7 @@ use encore::engine::{
     EngineError, LevelCheckpoint, LevelRequest, LevelSampler, Prior, RngState, SamplingParams,
     SeededUniforms, SessionFactory, SongLabels, StepOutcome, UniformSource,
 };
+use encore::jukebox::Precision;
 use encore::jukebox::{Manifest, PriorSpec};
 use ndarray::{Array1, Array2, Array3, Axis};
 use ndarray_npy::NpzReader;
@@ -222,7 +223,7 @@ fn replay(name: &str) {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         let what = format!("{name} ({file})");
         for level in (0..manifest.vqvae.levels).rev() {
-            let mut prior = Prior::open(&dir, &manifest, level, &factory, "fp32").unwrap();
+            let mut prior = Prior::open(&dir, &manifest, level, &factory, Precision::Fp32).unwrap();
             let steps = replay_level(&what, &manifest, &mut prior, &mut golden);
             eprintln!("{what} level {level}: {steps} sampling steps replayed");
         }
@@ -258,7 +259,7 @@ impl SeededTop {
         let dir = model_dir("tiny-5b");
         let manifest = Manifest::load(&dir).unwrap();
         let mut golden = Sampled::open(&dir.join("goldens/sampled.npz"));
-        let prior = Prior::open(&dir, &manifest, 2, factory, "fp32").unwrap();
+        let prior = Prior::open(&dir, &manifest, 2, factory, Precision::Fp32).unwrap();
         let spec = prior.spec().clone();
         let labels = SongLabels {
             artist: vec![3, 1],

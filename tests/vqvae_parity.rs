@@ -7,6 +7,7 @@ use common::{TINY_MODELS, model_dir};
 use encore::engine::generation::Streamer;
 use encore::engine::{Event, Vqvae};
 use encore::jukebox::Manifest;
+use encore::jukebox::Precision;
 use ndarray::{Array2, ArrayD};
 use ndarray_npy::NpzReader;
 
@@ -18,7 +19,7 @@ fn open(name: &str) -> (Vqvae, NpzReader<std::fs::File>) {
         &manifest,
         // The CPU, or CUDA under `ENCORE_TEST_DEVICE=cuda` (the GPU check).
         &common::test_factory(),
-        "fp32",
+        Precision::Fp32,
     )
     .unwrap();
     let goldens = std::fs::File::open(dir.join("goldens/vqvae.npz")).unwrap();

@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use encore::audio::{self, WavFormat};
 use encore::engine::{DevicePreference, RuntimeSearch, SessionFactory, Vqvae, ensure_loaded};
 use encore::jukebox::Manifest;
+use encore::jukebox::Precision;
 use encore::jukebox::manifest::Verify;
 
 #[derive(Parser)]
@@ -138,7 +139,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "level {level} does not exist: the model has levels 0 to {}",
                 manifest.vqvae.levels - 1
             );
-            let mut vqvae = Vqvae::open(&model, &manifest, &SessionFactory::cpu(runtime), "fp32")?;
+            let mut vqvae = Vqvae::open(
+                &model,
+                &manifest,
+                &SessionFactory::cpu(runtime),
+                Precision::Fp32,
+            )?;
             let decoded = audio::read_audio_file(&prompt)?;
             let top_hop = manifest.vqvae.hop_lengths[manifest.vqvae.levels - 1];
             let samples = audio::prepare_prompt(&decoded, manifest.audio.sample_rate, top_hop)
@@ -198,7 +204,7 @@ fn describe_model(dir: &Path, verify: bool) -> anyhow::Result<()> {
         let cache_mib = prior
             .cache
             .bytes_per_sample
-            .get("fp16")
+            .get(&Precision::Fp16)
             .copied()
             .unwrap_or(0) as f64
             / (1u64 << 20) as f64;

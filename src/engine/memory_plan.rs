@@ -14,7 +14,7 @@
 use crate::engine::error::EngineError;
 use crate::engine::prior::PREFILL_BLOCKS;
 use crate::engine::session::Device;
-use crate::jukebox::{Manifest, PriorSpec};
+use crate::jukebox::{CacheKind, GraphKind, Manifest, Precision, PriorSpec};
 
 /// Fixed workspace margin per job: cuBLAS/cuDNN workspaces, the arena's rounding, kernels.
 /// 1.5 GiB: with 1 GiB the plan fell short of what the process held on an H200 at one take
@@ -48,7 +48,7 @@ impl MemoryPlan {
     pub fn for_prior(
         manifest: &Manifest,
         level: usize,
-        precision: &str,
+        precision: Precision,
         captured_steps: bool,
     ) -> Result<Self, EngineError> {
         let spec = manifest
@@ -56,35 +56,37 @@ impl MemoryPlan {
             .ok_or_else(|| EngineError::MissingGraph {
                 what: format!("prior for level {level}"),
             })?;
-        let graph = |kind: &str| {
+        let graph = |kind: GraphKind| {
             manifest
                 .graph(kind, level, precision)
                 .ok_or_else(|| EngineError::MissingGraph {
                     what: format!("{kind} graph for level {level} ({precision})"),
                 })
         };
-        let decoder = graph("prior_prefill")?;
+        let decoder = graph(GraphKind::PriorPrefill)?;
         let shared = decoder.external_data.as_ref().map_or(0, |data| data.bytes);
         let sessions = if captured_steps { 2 } else { 1 };
         let step_inline = if captured_steps {
-            graph("prior_step")?.bytes
+            graph(GraphKind::PriorStep)?.bytes
         } else {
             0
         };
-        let raw =
-            sessions * shared + decoder.bytes + step_inline + graph("prior_conditioning")?.bytes;
+        let raw = sessions * shared
+            + decoder.bytes
+            + step_inline
+            + graph(GraphKind::PriorConditioning)?.bytes;
         let weights = raw + raw * WEIGHTS_MARGIN_PERCENT / 100;
         let caches = spec
             .cache
             .bytes_per_sample
-            .get(precision)
+            .get(&precision)
             .copied()
             .ok_or_else(|| {
                 EngineError::InvalidInput(format!(
                     "level {level} prior: the manifest gives no cache size for {precision}"
                 ))
             })?;
-        let element = if precision == "fp16" { 2 } else { 4 };
+        let element = precision.element_bytes();
         let per_take = caches + state_per_take(spec) + prefill_transients_per_take(spec, element);
         Ok(Self {
             level,
@@ -128,7 +130,7 @@ fn prefill_transients_per_take(spec: &PriorSpec, element: usize) -> u64 {
     let activations = chunk * spec.width * (4 * 4 + 4 * element);
     let logits = chunk * spec.vocab_size * 4;
     let rings: usize = (spec.cache.layers.iter())
-        .filter(|layer| layer.kind == "ring")
+        .filter(|layer| layer.kind == CacheKind::Ring)
         .map(|layer| 2 * spec.heads * layer.slots * spec.head_dim * element)
         .sum();
     (gathered + scores + activations + logits + rings) as u64
@@ -138,7 +140,7 @@ fn prefill_transients_per_take(spec: &PriorSpec, element: usize) -> u64 {
 pub fn job_plan(
     manifest: &Manifest,
     levels: impl IntoIterator<Item = usize>,
-    precision: &str,
+    precision: Precision,
     captured_steps: bool,
     takes: usize,
 ) -> Result<Option<MemoryPlan>, EngineError> {
@@ -200,6 +202,7 @@ pub fn device_memory(device: Device) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jukebox::CacheWriter;
     use crate::jukebox::manifest::{CacheLayer, CacheSpec, ExternalData, GraphSpec};
 
     fn tiny(name: &str) -> Manifest {
@@ -214,14 +217,21 @@ mod tests {
     #[test]
     fn the_plan_of_a_tiny_prior_adds_up() {
         let manifest = tiny("tiny-1b-lyrics");
-        let plan = MemoryPlan::for_prior(&manifest, 2, "fp32", false).unwrap();
+        let plan = MemoryPlan::for_prior(&manifest, 2, Precision::Fp32, false).unwrap();
         let spec = manifest.prior(2).unwrap();
-        let prefill = manifest.graph("prior_prefill", 2, "fp32").unwrap();
-        let conditioning = manifest.graph("prior_conditioning", 2, "fp32").unwrap();
+        let prefill = manifest
+            .graph(GraphKind::PriorPrefill, 2, Precision::Fp32)
+            .unwrap();
+        let conditioning = manifest
+            .graph(GraphKind::PriorConditioning, 2, Precision::Fp32)
+            .unwrap();
         let raw =
             prefill.external_data.as_ref().unwrap().bytes + prefill.bytes + conditioning.bytes;
         assert_eq!(plan.weights, raw + raw / 10);
-        assert_eq!(plan.caches_per_take, spec.cache.bytes_per_sample["fp32"]);
+        assert_eq!(
+            plan.caches_per_take,
+            spec.cache.bytes_per_sample[&Precision::Fp32]
+        );
         let tensors =
             plan.caches_per_take + state_per_take(spec) + prefill_transients_per_take(spec, 4);
         assert_eq!(plan.per_take, tensors + tensors * 3 / 4);
@@ -230,8 +240,10 @@ mod tests {
             plan.weights + WORKSPACE_MARGIN + 3 * plan.per_take
         );
         // A captured step session holds a second copy of the shared weights.
-        let captured = MemoryPlan::for_prior(&manifest, 2, "fp32", true).unwrap();
-        let step = manifest.graph("prior_step", 2, "fp32").unwrap();
+        let captured = MemoryPlan::for_prior(&manifest, 2, Precision::Fp32, true).unwrap();
+        let step = manifest
+            .graph(GraphKind::PriorStep, 2, Precision::Fp32)
+            .unwrap();
         let extra = prefill.external_data.as_ref().unwrap().bytes + step.bytes;
         assert_eq!(captured.weights, plan.weights + extra + extra / 10);
     }
@@ -256,7 +268,12 @@ mod tests {
             .map(|(i, &t)| CacheLayer {
                 layer: i,
                 attention_type: t,
-                kind: if matches!(t, 1 | 3) { "ring" } else { "other" }.into(),
+                kind: match t {
+                    0 => CacheKind::Linear,
+                    1 | 3 => CacheKind::Ring,
+                    2 => CacheKind::Transposed,
+                    _ => CacheKind::Prime,
+                },
                 slots: match t {
                     1 => bc,
                     3 => 2 * bc,
@@ -265,7 +282,7 @@ mod tests {
                 },
                 key: format!("cache.{i}.key"),
                 value: format!("cache.{i}.value"),
-                written_by: "decoder".into(),
+                written_by: CacheWriter::Decoder,
             })
             .collect();
         let per_sample: u64 = layers
@@ -284,29 +301,33 @@ mod tests {
         spec.attention_types = types;
         spec.cache = CacheSpec {
             layers,
-            bytes_per_sample: [("fp16".to_string(), per_sample)].into(),
+            bytes_per_sample: [(Precision::Fp16, per_sample)].into(),
             ..spec.cache.clone()
         };
         let weights = 1_900_000_000u64;
-        let fp16 = |kind: &str| GraphSpec {
-            kind: kind.into(),
+        let fp16 = |kind: GraphKind| GraphSpec {
+            kind,
             level: 2,
-            precision: "fp16".into(),
+            precision: Precision::Fp16,
             bytes: 1_000_000,
             external_data: Some(ExternalData {
                 file: "prior_l2.fp16.weights".into(),
                 bytes: weights,
                 sha256: String::new(),
             }),
-            ..manifest.graph(kind, 2, "fp32").unwrap().clone()
+            ..manifest.graph(kind, 2, Precision::Fp32).unwrap().clone()
         };
-        let graphs: Vec<GraphSpec> = ["prior_conditioning", "prior_prefill", "prior_step"]
-            .iter()
-            .map(|kind| fp16(kind))
-            .collect();
+        let graphs: Vec<GraphSpec> = [
+            GraphKind::PriorConditioning,
+            GraphKind::PriorPrefill,
+            GraphKind::PriorStep,
+        ]
+        .into_iter()
+        .map(fp16)
+        .collect();
         manifest.graphs.extend(graphs);
 
-        let plan = MemoryPlan::for_prior(&manifest, 2, "fp16", false).unwrap();
+        let plan = MemoryPlan::for_prior(&manifest, 2, Precision::Fp16, false).unwrap();
         // 0.3 GiB of caches per take (docs/prior-graphs.md: 0.315 GiB for 1b_lyrics fp16).
         let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
         assert!(
@@ -323,7 +344,7 @@ mod tests {
         assert!((20..40).contains(&max), "{max} takes in 24 GiB");
         assert!(plan.bytes(max) <= 24 << 30 && plan.bytes(max + 1) > 24 << 30);
         assert!(
-            MemoryPlan::for_prior(&manifest, 2, "fp16", true)
+            MemoryPlan::for_prior(&manifest, 2, Precision::Fp16, true)
                 .unwrap()
                 .weights
                 > plan.weights
@@ -334,7 +355,7 @@ mod tests {
     #[test]
     fn a_job_that_does_not_fit_names_the_takes_that_do() {
         let manifest = tiny("tiny-5b");
-        let plan = job_plan(&manifest, [2, 1, 0], "fp32", false, 16)
+        let plan = job_plan(&manifest, [2, 1, 0], Precision::Fp32, false, 16)
             .unwrap()
             .unwrap();
         let free = plan.bytes(5) + plan.per_take / 2; // room for 5 takes and a half

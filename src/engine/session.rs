@@ -7,6 +7,7 @@ use ort::session::builder::GraphOptimizationLevel;
 
 use super::error::EngineError;
 use super::runtime::Runtime;
+use crate::jukebox::Precision;
 
 /// Where the graphs run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,10 +74,10 @@ impl SessionFactory {
 
     /// The graphs' precision for this device: fp16 on CUDA (half the weight bytes read per
     /// step), fp32 on the CPU (ONNX Runtime's CPU kernels are fp32).
-    pub fn precision(&self) -> &'static str {
+    pub fn precision(&self) -> Precision {
         match self.device {
-            Device::Cpu => "fp32",
-            Device::Cuda => "fp16",
+            Device::Cpu => Precision::Fp32,
+            Device::Cuda => Precision::Fp16,
         }
     }
 

@@ -7,7 +7,7 @@ use ort::value::Tensor;
 
 use super::error::EngineError;
 use super::session::SessionFactory;
-use crate::jukebox::Manifest;
+use crate::jukebox::{GraphKind, Manifest, Precision};
 
 /// One level's encoder and decoder.
 struct Level {
@@ -28,9 +28,9 @@ impl Vqvae {
         dir: &Path,
         manifest: &Manifest,
         factory: &SessionFactory,
-        precision: &str,
+        precision: Precision,
     ) -> Result<Self, EngineError> {
-        let graph = |kind: &str, level: usize, precision: &str| {
+        let graph = |kind: GraphKind, level: usize, precision: Precision| {
             manifest
                 .graph(kind, level, precision)
                 .map(|g| dir.join(&g.file))
@@ -43,8 +43,12 @@ impl Vqvae {
                 Ok(Level {
                     hop: manifest.vqvae.hop_lengths[level],
                     context: manifest.vqvae.decoder.context_codes(level),
-                    encoder: factory.open(&graph("vqvae_encoder", level, "fp32")?)?,
-                    decoder: factory.open(&graph("vqvae_decoder", level, precision)?)?,
+                    encoder: factory.open(&graph(
+                        GraphKind::VqvaeEncoder,
+                        level,
+                        Precision::Fp32,
+                    )?)?,
+                    decoder: factory.open(&graph(GraphKind::VqvaeDecoder, level, precision)?)?,
                 })
             })
             .collect::<Result<_, EngineError>>()?;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::kinds::{CacheKind, CacheWriter, ElementType, GraphKind, LyricsMode, Precision};
 use super::verified::{self, HashCache};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -242,8 +243,7 @@ pub struct ConditioningSpec {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct LyricsSpec {
-    /// "encoder" (5b_lyrics) or "prefix" (1b_lyrics).
-    pub mode: String,
+    pub mode: LyricsMode,
     pub n_tokens: usize,
     pub vocab_size: usize,
     pub prefix_len: usize,
@@ -252,12 +252,12 @@ pub struct LyricsSpec {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CacheSpec {
-    /// Cache dtype by precision ("fp32" -> "float32").
-    pub dtype: BTreeMap<String, String>,
+    /// Cache element type by precision (fp32 -> float32).
+    pub dtype: BTreeMap<Precision, ElementType>,
     pub zero_at_allocation: bool,
     pub layers: Vec<CacheLayer>,
     /// Keys and values of every layer for one batch row, by precision.
-    pub bytes_per_sample: BTreeMap<String, u64>,
+    pub bytes_per_sample: BTreeMap<Precision, u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -265,20 +265,19 @@ pub struct CacheLayer {
     pub layer: usize,
     #[serde(rename = "type")]
     pub attention_type: u8,
-    pub kind: String,
+    pub kind: CacheKind,
     pub slots: usize,
     pub key: String,
     pub value: String,
-    /// "conditioning" (type 6) or "decoder".
-    pub written_by: String,
+    pub written_by: CacheWriter,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct GraphSpec {
     pub file: String,
-    pub kind: String,
+    pub kind: GraphKind,
     pub level: usize,
-    pub precision: String,
+    pub precision: Precision,
     pub inputs: Vec<TensorSpec>,
     pub outputs: Vec<TensorSpec>,
     pub bytes: u64,
@@ -298,7 +297,7 @@ pub struct ExternalData {
 #[derive(Debug, Clone, Deserialize)]
 pub struct TensorSpec {
     pub name: String,
-    pub dtype: String,
+    pub dtype: ElementType,
     /// Fixed sizes as numbers, symbolic ones ("batch", "samples") as names.
     pub shape: Vec<Dim>,
 }
@@ -476,7 +475,7 @@ impl Manifest {
     }
 
     /// The graph of a kind, level and precision, if exported.
-    pub fn graph(&self, kind: &str, level: usize, precision: &str) -> Option<&GraphSpec> {
+    pub fn graph(&self, kind: GraphKind, level: usize, precision: Precision) -> Option<&GraphSpec> {
         self.graphs
             .iter()
             .find(|g| g.kind == kind && g.level == level && g.precision == precision)

@@ -1,8 +1,10 @@
 //! The Jukebox model definition as the engine sees it: the exported model folder's contract
 //! (`manifest.json`) and the conditioning rules that go with it.
 
+pub mod kinds;
 pub mod manifest;
 pub mod verified;
 
+pub use kinds::{CacheKind, CacheWriter, ElementType, GraphKind, LyricsMode, Precision};
 pub use manifest::{GraphSpec, Manifest, ManifestError, PriorSpec};
 pub use verified::HashCache;

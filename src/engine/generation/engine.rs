@@ -10,8 +10,8 @@ use crate::engine::prior::Prior;
 use crate::engine::runtime::Runtime;
 use crate::engine::session::{Device, SessionFactory};
 use crate::engine::vqvae::Vqvae;
-use crate::jukebox::Manifest;
 use crate::jukebox::manifest::Verify;
+use crate::jukebox::{GraphKind, Manifest, Precision};
 
 /// A model folder with its VQ-VAE open; priors are opened when a level first needs them and
 /// kept open while the engine lives (opening a full-size prior takes seconds).
@@ -23,7 +23,7 @@ pub struct Engine {
     /// Why the graphs run where they run (shown to the user).
     pub(super) device_reason: String,
     /// Precision of the prior graphs: fp16 on CUDA when the model has them, else fp32.
-    pub(super) prior_precision: &'static str,
+    pub(super) prior_precision: Precision,
     /// By level; `None` while not opened yet or lent to a running level.
     priors: Vec<Option<Prior>>,
     /// Priors opened since [`Engine::count_new_prior_opens`] last looked.
@@ -35,7 +35,7 @@ struct Opened {
     factory: SessionFactory,
     vqvae: Vqvae,
     reason: String,
-    prior_precision: &'static str,
+    prior_precision: Precision,
 }
 
 /// How to open a model folder.
@@ -158,20 +158,23 @@ impl Engine {
         let mut factory =
             SessionFactory::on(runtime, choice.device).with_cuda_graphs(options.cuda_graphs);
         factory.intra_threads = options.intra_threads;
-        let vqvae = Vqvae::open(dir, manifest, &factory, "fp32")?;
+        let vqvae = Vqvae::open(dir, manifest, &factory, Precision::Fp32)?;
         let wanted = factory.precision();
         let has_wanted = manifest.priors.iter().all(|prior| {
-            ["conditioning", "prefill", "step"].iter().all(|graph| {
-                manifest
-                    .graph(&format!("prior_{graph}"), prior.level, wanted)
-                    .is_some()
-            })
+            let graphs = [
+                GraphKind::PriorConditioning,
+                GraphKind::PriorPrefill,
+                GraphKind::PriorStep,
+            ];
+            graphs
+                .into_iter()
+                .all(|kind| manifest.graph(kind, prior.level, wanted).is_some())
         });
         let (precision, note) = if has_wanted {
             (wanted, String::new())
         } else {
             (
-                "fp32",
+                Precision::Fp32,
                 format!("; the model has no {wanted} prior graphs, so fp32"),
             )
         };
@@ -200,8 +203,8 @@ impl Engine {
         &self.device_reason
     }
 
-    /// "fp16" or "fp32": the prior graphs this engine opens.
-    pub fn prior_precision(&self) -> &'static str {
+    /// The precision of the prior graphs this engine opens.
+    pub fn prior_precision(&self) -> Precision {
         self.prior_precision
     }
 

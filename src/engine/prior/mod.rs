@@ -21,7 +21,7 @@ use self::sessions::PriorSessions;
 use self::state::{State, StepSession, run_error};
 use super::error::EngineError;
 use super::session::{Device, SessionFactory};
-use crate::jukebox::{Manifest, PriorSpec};
+use crate::jukebox::{Manifest, Precision, PriorSpec};
 
 pub use self::sessions::StepGraphs;
 
@@ -50,7 +50,7 @@ pub struct ConditioningInputs {
 
 pub struct Prior {
     spec: PriorSpec,
-    precision: String,
+    precision: Precision,
     device: Device,
     sessions: PriorSessions,
     /// Handle host state through copies as on a device (tests of the device path).
@@ -59,13 +59,13 @@ pub struct Prior {
 }
 
 impl Prior {
-    /// Opens the graphs of the prior at `level` in `precision` ("fp32" or "fp16").
+    /// Opens the graphs of the prior at `level` in `precision`.
     pub fn open(
         dir: &Path,
         manifest: &Manifest,
         level: usize,
         factory: &SessionFactory,
-        precision: &str,
+        precision: Precision,
     ) -> Result<Self, EngineError> {
         let spec = manifest
             .prior(level)
@@ -75,7 +75,7 @@ impl Prior {
             .clone();
         Ok(Self {
             sessions: PriorSessions::open(dir, manifest, level, factory, precision)?,
-            precision: precision.to_string(),
+            precision,
             device: factory.device,
             spec,
             copied_state: false,
@@ -130,7 +130,7 @@ impl Prior {
         let step = self.step_session();
         self.state = Some(State::new(
             &self.spec,
-            &self.precision,
+            self.precision,
             batch,
             placement,
             &self.sessions.conditioning,

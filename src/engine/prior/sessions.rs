@@ -12,7 +12,7 @@ use ort::session::Session;
 
 use crate::engine::error::EngineError;
 use crate::engine::session::{Device, SessionFactory};
-use crate::jukebox::Manifest;
+use crate::jukebox::{GraphKind, Manifest, Precision};
 
 /// How the steps of a prior run on the device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,23 +55,22 @@ impl PriorSessions {
         manifest: &Manifest,
         level: usize,
         factory: &SessionFactory,
-        precision: &str,
+        precision: Precision,
     ) -> Result<Self, EngineError> {
-        let path = |graph: &str| {
-            let kind = format!("prior_{graph}");
+        let path = |kind: GraphKind| {
             manifest
-                .graph(&kind, level, precision)
+                .graph(kind, level, precision)
                 .map(|spec| dir.join(&spec.file))
                 .ok_or_else(|| EngineError::MissingGraph {
                     what: format!("{kind} graph for level {level} ({precision})"),
                 })
         };
-        let conditioning = factory.open(&path("conditioning")?)?;
-        let decoder = factory.open(&path("prefill")?)?;
+        let conditioning = factory.open(&path(GraphKind::PriorConditioning)?)?;
+        let decoder = factory.open(&path(GraphKind::PriorPrefill)?)?;
         let (captured_step, step_graphs) = match factory.device {
             Device::Cpu => (None, StepGraphs::NotOnCpu),
             Device::Cuda if !factory.cuda_graphs => (None, StepGraphs::Off),
-            Device::Cuda => match factory.open_captured(&path("step")?) {
+            Device::Cuda => match factory.open_captured(&path(GraphKind::PriorStep)?) {
                 Ok(session) => (Some(session), StepGraphs::Captured),
                 Err(error) => {
                     tracing::warn!(%error, level, "CUDA graphs unavailable, steps run uncaptured");

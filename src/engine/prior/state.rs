@@ -15,7 +15,7 @@ use ort::value::{DynTensor, Tensor, TensorElementType};
 
 use super::placement::{Placement, host_tensor};
 use crate::engine::error::EngineError;
-use crate::jukebox::PriorSpec;
+use crate::jukebox::{CacheKind, ElementType, Precision, PriorSpec};
 
 /// CUDA graph ids: one per captured (prior, batch), unique in the process.
 static NEXT_GRAPH_ID: AtomicU64 = AtomicU64::new(0);
@@ -58,7 +58,7 @@ impl State {
     /// steps run on: the decoder (prefill graph at chunk 1) or the captured step graph.
     pub fn new(
         spec: &PriorSpec,
-        precision: &str,
+        precision: Precision,
         batch: usize,
         placement: Placement,
         conditioning: &Session,
@@ -101,7 +101,7 @@ impl State {
             .cache
             .layers
             .iter()
-            .filter(|l| l.kind == "ring")
+            .filter(|l| l.kind == CacheKind::Ring)
             .flat_map(|l| [l.key.as_str(), l.value.as_str()])
             .collect();
         let mut ring_scratch = Vec::with_capacity(rings.len());
@@ -263,10 +263,10 @@ fn bind_decoder_state(
     Ok(())
 }
 
-fn cache_dtype(spec: &PriorSpec, precision: &str) -> Result<TensorElementType, EngineError> {
-    match spec.cache.dtype.get(precision).map(String::as_str) {
-        Some("float32") => Ok(TensorElementType::Float32),
-        Some("float16") => Ok(TensorElementType::Float16),
+fn cache_dtype(spec: &PriorSpec, precision: Precision) -> Result<TensorElementType, EngineError> {
+    match spec.cache.dtype.get(&precision) {
+        Some(ElementType::Float32) => Ok(TensorElementType::Float32),
+        Some(ElementType::Float16) => Ok(TensorElementType::Float16),
         other => Err(EngineError::InvalidInput(format!(
             "level {} prior: unsupported cache dtype {other:?} for {precision}",
             spec.level

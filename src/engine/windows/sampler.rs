@@ -6,6 +6,7 @@ use super::conditioning::SongLabels;
 use super::layout::{Window, plan_windows};
 use crate::engine::error::EngineError;
 use crate::engine::sampler::{RowSampler, SamplingParams};
+use crate::jukebox::LyricsMode;
 use crate::jukebox::PriorSpec;
 use crate::jukebox::manifest::PriorKind;
 
@@ -238,7 +239,7 @@ impl LevelSampler {
 
     pub(super) fn lyric_prefix_len(&self) -> usize {
         match &self.spec.lyrics {
-            Some(l) if l.mode == "prefix" => l.prefix_len,
+            Some(l) if l.mode == LyricsMode::Prefix => l.prefix_len,
             _ => 0,
         }
     }
