@@ -124,6 +124,25 @@ pub enum CacheWriter {
     Decoder,
 }
 
+/// Where an exported model's weights came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightsSource {
+    /// A published checkpoint, read by the exporter's snapshot step.
+    Snapshot,
+    /// Seeded random weights with the real architecture (tests, benchmarks).
+    Random,
+}
+
+impl fmt::Display for WeightsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WeightsSource::Snapshot => "published",
+            WeightsSource::Random => "random",
+        })
+    }
+}
+
 /// How a lyrics model reads its lyrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

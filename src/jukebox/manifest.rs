@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::kinds::{CacheKind, CacheWriter, ElementType, GraphKind, LyricsMode, Precision};
+use super::kinds::{
+    CacheKind, CacheWriter, ElementType, GraphKind, LyricsMode, Precision, WeightsSource,
+};
 use super::verified::{self, HashCache};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -97,8 +99,7 @@ pub enum ModelKind {
 pub struct ModelInfo {
     pub name: String,
     pub kind: ModelKind,
-    /// "snapshot" (real weights) or "random".
-    pub source: String,
+    pub source: WeightsSource,
     pub random_seed: Option<u64>,
 }
 

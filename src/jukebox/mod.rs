@@ -5,6 +5,8 @@ pub mod kinds;
 pub mod manifest;
 pub mod verified;
 
-pub use kinds::{CacheKind, CacheWriter, ElementType, GraphKind, LyricsMode, Precision};
+pub use kinds::{
+    CacheKind, CacheWriter, ElementType, GraphKind, LyricsMode, Precision, WeightsSource,
+};
 pub use manifest::{GraphSpec, Manifest, ManifestError, PriorSpec};
 pub use verified::HashCache;
