@@ -57,15 +57,25 @@ def models_for(args) -> list[dict]:
         return [{"key": f"{manifest['model']['name']}_l{args.level}", "dir": str(Path(args.model).resolve()),
                  "level": args.level, "config": None, "optional": False}]
     prefix = "tiny_" if args.scale == "tiny" else ""
-    plan = [(f"{prefix}1b_lyrics", 2, False), (f"{prefix}1b_lyrics", 0, False), (f"{prefix}5b_lyrics", 2, True)]
-    # One folder per config: the exporter makes the VQ-VAE once for all its priors.
-    return [{"key": f"{name}_l{level}", "config": str(CONFIGS / f"{name}.json"), "level": level, "optional": optional,
-             "seed": SEEDS.get(name, 0), "dir": str(Path(args.work) / "models" / name)}
-            for name, level, optional in plan if args.with_5b or not name.endswith("5b_lyrics")]
+    plan = [(f"{prefix}1b_lyrics", 2, False, None), (f"{prefix}1b_lyrics", 0, False, None),
+            # The top prior again, fp16 with the residual stream in fp16 as OpenAI's sampling has it
+            # (exporter --fp16-residual): what dropping 4 casts per layer buys; if time allows.
+            (f"{prefix}1b_lyrics", 2, True, "fp16_residual"), (f"{prefix}5b_lyrics", 2, True, None)]
+    # One folder per config (and variant): the exporter makes the VQ-VAE once for all its priors.
+    return [{"key": f"{name}_l{level}" + (f"_{variant}" if variant else ""), "config": str(CONFIGS / f"{name}.json"),
+             "level": level, "optional": optional, "seed": SEEDS.get(name, 0), "variant": variant,
+             "dir": str(Path(args.work) / "models" / (f"{name}_{variant}" if variant else name))}
+            for name, level, optional, variant in plan if args.with_5b or not name.endswith("5b_lyrics")]
 
 
 def precision(args) -> str:
     return "fp16" if args.mode == "cuda" else "fp32"
+
+
+def model_precision(args, model: dict) -> str:
+    """The graphs' precision of one measured prior: the device's, fp16 for the fp16-residual
+    variant everywhere (on the CPU too, so that its path has run before a device is lent)."""
+    return "fp16" if model.get("variant") == "fp16_residual" else precision(args)
 
 
 # ----------------------------------------------------------------------------- results
@@ -232,20 +242,23 @@ def step_export(args, results: Results, clock: Clock, models: list[dict]):
             results.model(model["key"]).update({"dir": model["dir"], "level": model["level"], "precision": prec,
                                                 **step_weights(Path(model["dir"]), model["level"], prec)})
         return
+    prec = model_precision(args, first)
     def fn(timeout):
         out = Path(first["dir"])
         if out.exists():
             shutil.rmtree(out)
         cmd = [sys.executable, "-m", "encore_export", "--config", first["config"], "--out", out,
-               "--precision", precision(args), "--priors", *[str(m["level"]) for m in models], "--no-verify",
+               "--precision", prec, "--priors", *[str(m["level"]) for m in models], "--no-verify",
                "--random-seed", str(first["seed"])]
-        if precision(args) == "fp16":
+        if prec == "fp16":
             cmd += ["--weights-dtype", "fp16"]  # built in fp16: a 5b prior never needs its fp32 copy
+        if first.get("variant") == "fp16_residual":
+            cmd += ["--fp16-residual"]
         sh(cmd, timeout, env=python_env(args), log=Path(args.work) / "export.log")
         detail = {}
         for model in models:
-            weights = step_weights(out, model["level"], precision(args))
-            results.model(model["key"]).update({"dir": str(out), "level": model["level"], "precision": precision(args),
+            weights = step_weights(out, model["level"], prec)
+            results.model(model["key"]).update({"dir": str(out), "level": model["level"], "precision": prec,
                                                 "config": Path(model["config"]).name, "seed": model["seed"], **weights})
             detail[model["key"]] = weights
         return detail
@@ -305,7 +318,8 @@ def prepare(args) -> Results:
     # The reference timings first, alone on the device (the run phase waits for them before
     # any GPU work); then the exports, which only need CPUs.
     for model in models:
-        step_reference(args, results, clock, model)
+        if not model.get("variant"):  # a variant is compared with its base prior's reference
+            step_reference(args, results, clock, model)
     results.data["references_done"] = True
     results.save()
     by_config: dict[str, list[dict]] = {}
@@ -482,10 +496,13 @@ def step_encore(args, results: Results, clock: Clock, model: dict, info: dict, g
     def fn(timeout):
         if graphs == "on" and args.mode != "cuda":
             raise Skip("CUDA graphs exist on CUDA only")
+        if graphs == "off" and args.mode == "cuda" and model.get("variant"):
+            raise Skip("a variant is measured as it runs, with CUDA graphs")
         if "n_ctx" not in info:
             raise Skip("no graphs were made for this prior (its export did not finish)")
         cmd = [Path(args.bin) / "step_bench", "--model", info["dir"], "--level", str(model["level"]), "--device", args.mode,
-               "--precision", precision(args), "--batch", *map(str, args.batch), "--prime", str(prime_for(args, info["n_ctx"])),
+               "--precision", model_precision(args, model), "--batch", *map(str, args.batch),
+               "--prime", str(prime_for(args, info["n_ctx"])),
                "--steps", str(args.steps), "--warmup", str(args.warmup), "--cuda-graphs", graphs]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
@@ -531,7 +548,7 @@ def step_profile(args, results: Results, clock: Clock, model: dict, info: dict):
         folder.mkdir(parents=True)
         graphs = "on" if args.mode == "cuda" else "off"
         cmd = [Path(args.bin) / "step_bench", "--model", info["dir"], "--level", str(model["level"]), "--device", args.mode,
-               "--precision", precision(args), "--batch", "1", "--prime", "1", "--steps", "5", "--warmup", "2",
+               "--precision", model_precision(args, model), "--batch", "1", "--prime", "1", "--steps", "5", "--warmup", "2",
                "--cuda-graphs", graphs, "--profile", folder / "session"]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
@@ -626,6 +643,14 @@ def report(args, prepared: dict, ran: dict) -> dict:
                 "encore_memory": pick(enc.get(which) if which else None, "gpu_memory") or pick(enc.get(which) if which else None, "memory"),
                 "reference_memory": pick(ref, "memory"),
             }
+        if model.get("variant"):
+            base = next((r for r in out["models"] if r["key"] == model["key"][: -len(model["variant"]) - 1]), None)
+            row["variant"] = model["variant"]
+            for batch, b in row["batches"].items():
+                mine, theirs = best_encore(info, batch)[0], (base or {}).get("batches", {}).get(batch, {})
+                base_best = min((t for t in (theirs.get("encore_ms_graphs_on"), theirs.get("encore_ms_graphs_off")) if t),
+                                default=None)
+                b["base_over_this"] = round(base_best / mine, 3) if mine and base_best else None
         out["models"].append(row)
     return out
 
@@ -651,6 +676,10 @@ def markdown(rep: dict) -> str:
                          f"{f(b['encore_ms_graphs_on'])} | {f(b['reference_ms'])} | {f(row['floor_ms'])} | {f(b['best_over_floor'])} | "
                          f"{f(b['reference_over_best'])} | {f(b['encore_prefill_ms'])} / {f(b['reference_prefill_ms'])} ({f(b['prime'])}) | "
                          f"{json.dumps(b['encore_memory'])} / {json.dumps(b['reference_memory'])} |")
+    for row in rep["models"]:
+        if row.get("variant"):
+            ratios = ", ".join(f"batch {k}: {f(b.get('base_over_this'))}" for k, b in row["batches"].items())
+            lines += ["", f"{row['key']}: the base prior's best ms/step over this variant's ({ratios})"]
     for row in rep["models"]:
         for graph, prof in (row.get("profile") or {}).items():
             lines += ["", f"Profile of {row['key']}, {graph}: {prof['nodes_per_run']} nodes and {prof['us_per_run']} us "

@@ -30,6 +30,10 @@ def parse_args(argv):
                         help="--config only: build the random priors directly in fp16 (half the memory; the "
                              "fp32 weights rounded to fp16), for --precision fp16 exports of models too big "
                              "for RAM in fp32")
+    parser.add_argument("--fp16-residual", action="store_true",
+                        help="fp16 priors keep the residual stream and LayerNorm in fp16, as OpenAI's fp16 "
+                             "sampling does (fewer casts per layer on a GPU; an experiment the GPU check "
+                             "measures), instead of fp32")
     parser.add_argument("--no-verify", action="store_true",
                         help="do not load each prior graph into ONNX Runtime after export (ORT on CPU widens "
                              "fp16 weights to fp32, which a full-size 5b fp16 graph cannot afford in 24 GB)")
@@ -56,7 +60,8 @@ def main(argv=None) -> int:
             dtype = {"fp32": torch.float32, "fp16": torch.float16}[args.weights_dtype]
             source, kind, seed = RandomWeights(args.config, args.random_seed, dtype), "random", args.random_seed
         export_model(source, args.out, PRECISIONS[args.precision], source_kind=kind, seed=seed,
-                     with_priors=not args.vqvae_only, prior_levels=args.priors, verify=not args.no_verify)
+                     with_priors=not args.vqvae_only, prior_levels=args.priors, verify=not args.no_verify,
+                     fp16_residual=args.fp16_residual)
     except ExportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

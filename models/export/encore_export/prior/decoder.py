@@ -39,6 +39,12 @@ from .spec import PriorSpec
 MASKED = -1e9  # added logit for a key a query may not see (as the port's masked path does)
 
 
+def _as(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """`x` in `dtype`; no Cast in the graph when it already is (the tracer records even a no-op
+    `.to`)."""
+    return x if x.dtype == dtype else x.to(dtype)
+
+
 def _masked(mask: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     """`scores` where `mask`, else MASKED: a Where against a scalar, so no graph fills a
     scores-sized tensor with the constant on every layer."""
@@ -55,12 +61,14 @@ def _param(t: torch.Tensor, dtype: torch.dtype) -> nn.Parameter:
 class _Layer(nn.Module):
     """Weights of one JukeboxBlock, matmul weights in the compute dtype."""
 
-    def __init__(self, block, dtype: torch.dtype):
+    def __init__(self, block, dtype: torch.dtype, residual: torch.dtype = torch.float32):
         super().__init__()
         attn = block.attn
-        f32 = torch.float32  # LayerNorm runs in fp32 whatever the weights were stored in
-        self.ln0_w, self.ln0_b = _param(block.layer_norm_0.weight, f32), _param(block.layer_norm_0.bias, f32)
-        self.ln1_w, self.ln1_b = _param(block.layer_norm_1.weight, f32), _param(block.layer_norm_1.bias, f32)
+        # LayerNorm's weights are in the residual stream's dtype (an ONNX LayerNormalization
+        # takes them in its input's type; ONNX Runtime computes its statistics in fp32 anyway)
+        r = residual
+        self.ln0_w, self.ln0_b = _param(block.layer_norm_0.weight, r), _param(block.layer_norm_0.bias, r)
+        self.ln1_w, self.ln1_b = _param(block.layer_norm_1.weight, r), _param(block.layer_norm_1.bias, r)
         self.ln0_eps, self.ln1_eps = block.layer_norm_0.eps, block.layer_norm_1.eps
         self.w_in = _param(attn.c_attn.weight, dtype)  # (width, 3*attn_width) or (width, attn_width) for cross
         self.b_in = _param(attn.c_attn.bias, dtype)
@@ -86,18 +94,22 @@ class CachedDecoder(nn.Module):
     returns   logits (B, L, V) fp32 (step: (B, V)) and, per non-type-6 layer, key/value updated
     """
 
-    def __init__(self, prior, spec: PriorSpec, dtype: torch.dtype = torch.float32, step: bool = False):
+    def __init__(self, prior, spec: PriorSpec, dtype: torch.dtype = torch.float32, step: bool = False,
+                 residual: torch.dtype = torch.float32):
         super().__init__()
         ar = prior.prior
         self.spec = spec
         self.dtype = dtype
         self.step = step
+        # The residual stream's dtype: fp32 (the default, also in fp16 graphs), or the compute
+        # dtype as OpenAI's `Transformer(fp16=True)` samples (fewer casts per layer).
+        self.residual = residual
         # fp32 in every graph; a prior built in fp16 (RandomWeights.prior_in_half) is widened here
         self.embed = _param(ar.embed_tokens.weight, torch.float32)  # (V, W)
         self.pos_emb = _param(ar.pos_emb.pos_emb, torch.float32)  # (n_ctx, W)
         # (W, V) fp32, stored transposed so the graph holds it as one named initializer
         self.proj_out_t = nn.Parameter(ar.fc_proj_out.weight.detach().t().float().contiguous(), requires_grad=False)
-        self.layers = nn.ModuleList(_Layer(b, dtype) for b in ar.transformer._attn_mods)
+        self.layers = nn.ModuleList(_Layer(b, dtype, residual) for b in ar.transformer._attn_mods)
         self.scale = float(spec.head_dim) ** -0.5
 
     def twin(self, step: bool) -> "CachedDecoder":
@@ -158,7 +170,7 @@ class CachedDecoder(nn.Module):
     # ---- the network ----
 
     def _ln(self, x, w, b, eps):
-        return F.layer_norm(x, (self.spec.width,), w, b, eps).to(self.dtype)
+        return _as(F.layer_norm(x, (self.spec.width,), w, b, eps), self.dtype)
 
     def _split(self, x):  # (B, L, A) -> (B, H, L, hd)
         if self.step:
@@ -190,10 +202,10 @@ class CachedDecoder(nn.Module):
     def _finish_layer(self, x, ctx, w):
         """Attention output projection, MLP and residuals of one layer."""
         spec = self.spec
-        a = (torch.matmul(ctx, w.w_out) + w.b_out).float()
+        a = _as(torch.matmul(ctx, w.w_out) + w.b_out, self.residual)
         m = self._ln(x + a, w.ln1_w, w.ln1_b, w.ln1_eps)
         m = w.act(torch.matmul(m, w.w_fc) + w.b_fc)
-        m = (torch.matmul(m, w.w_proj) + w.b_proj).float()
+        m = _as(torch.matmul(m, w.w_proj) + w.b_proj, self.residual)
         if spec.res_scale == 1.0:
             return x + a + m
         return x + spec.res_scale * (a + m)
@@ -232,7 +244,7 @@ class CachedDecoder(nn.Module):
         tok = F.embedding(tokens, self.embed)  # (B, L, W)
         first = (qpos == 0).view(1, -1, 1)
         x = torch.where(first, start_emb.unsqueeze(1), tok)
-        x = x + F.embedding(qpos, self.pos_emb).unsqueeze(0) + cond
+        x = _as(x + F.embedding(qpos, self.pos_emb).unsqueeze(0) + cond, self.residual)
 
         plans = {}
         for t in {layer.attn_type for layer in spec.layers} - {6}:
@@ -311,6 +323,7 @@ class CachedDecoder(nn.Module):
                     ctx = torch.where(prev_block_live, ctx, 0.0)
             x = self._finish_layer(x, self._merge_heads(ctx, n_tok), w)
 
+        x = _as(x, torch.float32)
         if spec.add_cond_after_transformer:
             x = x + cond
         logits = torch.matmul(x, self.proj_out_t)  # (B, L, V) fp32

@@ -210,13 +210,17 @@ def _fix_batch(io, batch: int | None):
 
 
 def export_graphs(prior, spec: PriorSpec, out_dir: str, precision: str, stem: str, verify: bool = True,
-                  batch: int | None = None):
+                  batch: int | None = None, fp16_residual: bool = False):
     """Write conditioning, prefill and step graphs; return their manifest entries.
-    batch: None for a symbolic batch axis, or a fixed batch size baked into every graph."""
+    batch: None for a symbolic batch axis, or a fixed batch size baked into every graph.
+    fp16_residual: in an fp16 export, keep the residual stream (and LayerNorm's input and
+    weights) in fp16 as OpenAI's fp16 sampling does, instead of fp32 (an experiment the GPU
+    check measures; docs/performance.md)."""
     cache_dtype = DTYPES[precision]
     entries = []
     cond = Conditioning(prior, spec, cache_dtype).eval()
-    prefill = CachedDecoder(prior, spec, cache_dtype, step=False).eval()
+    residual = cache_dtype if fp16_residual else torch.float32
+    prefill = CachedDecoder(prior, spec, cache_dtype, step=False, residual=residual).eval()
     plans = [
         ("conditioning", cond, *conditioning_io(spec, cond)),
         ("prefill", prefill, *decoder_io(spec, cache_dtype, False)),
