@@ -59,6 +59,10 @@ struct Args {
     /// each node's run and its duration, for a per-operator breakdown of a step.
     #[arg(long)]
     profile: Option<PathBuf>,
+    /// Write the first step's logits of batch row 0 (little-endian f32, one file per batch
+    /// size: PATH.b<batch>) to compare graphs exported differently on the same weights.
+    #[arg(long)]
+    first_logits: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -226,6 +230,17 @@ fn bench_batch(prior: &mut Prior, args: &Args, batch: usize, device: Device) -> 
         let ms = began.elapsed().as_secs_f64() * 1e3;
         if logits.iter().any(|v| !v.is_finite()) {
             bail!("non-finite logits at position {position}, batch {batch}");
+        }
+        if i == 0
+            && let Some(path) = &args.first_logits
+        {
+            let row: Vec<u8> = logits[..spec.vocab_size]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            let mut named = path.clone().into_os_string();
+            named.push(format!(".b{batch}"));
+            std::fs::write(&named, row).with_context(|| format!("writing {named:?}"))?;
         }
         tokens = argmax_rows(logits, spec.vocab_size);
         if i >= args.warmup {

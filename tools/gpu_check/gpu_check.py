@@ -44,6 +44,12 @@ TEST_BINARIES = ["prior_parity", "sampling_replay", "vqvae_parity", "device"]
 # can hold near-tied codes, which the exporter refuses.
 SEEDS = {"tiny_1b_lyrics": 1236, "tiny_5b_lyrics": 1235}
 FP16_BOUND = "1e-3 of the largest |logit| (tests/prior_parity.rs FP16_TOLERANCE)"
+# Experiments on the step graph: exporter flags per variant (docs/performance.md). fp16 always.
+VARIANTS = {
+    "lean": ["--fp16-residual", "--fused-attention"],
+    "fused_attention": ["--fused-attention"],
+    "fp16_residual": ["--fp16-residual"],
+}
 
 
 # ----------------------------------------------------------------------------- models and plan
@@ -57,10 +63,11 @@ def models_for(args) -> list[dict]:
         return [{"key": f"{manifest['model']['name']}_l{args.level}", "dir": str(Path(args.model).resolve()),
                  "level": args.level, "config": None, "optional": False}]
     prefix = "tiny_" if args.scale == "tiny" else ""
+    # The top prior again as exported by each experiment (VARIANTS), if time allows: what fewer
+    # kernels per layer buy, the most promising first.
     plan = [(f"{prefix}1b_lyrics", 2, False, None), (f"{prefix}1b_lyrics", 0, False, None),
-            # The top prior again, fp16 with the residual stream in fp16 as OpenAI's sampling has it
-            # (exporter --fp16-residual): what dropping 4 casts per layer buys; if time allows.
-            (f"{prefix}1b_lyrics", 2, True, "fp16_residual"), (f"{prefix}5b_lyrics", 2, True, None)]
+            *[(f"{prefix}1b_lyrics", 2, True, variant) for variant in args.variants],
+            (f"{prefix}5b_lyrics", 2, True, None)]
     # One folder per config (and variant): the exporter makes the VQ-VAE once for all its priors.
     return [{"key": f"{name}_l{level}" + (f"_{variant}" if variant else ""), "config": str(CONFIGS / f"{name}.json"),
              "level": level, "optional": optional, "seed": SEEDS.get(name, 0), "variant": variant,
@@ -73,9 +80,9 @@ def precision(args) -> str:
 
 
 def model_precision(args, model: dict) -> str:
-    """The graphs' precision of one measured prior: the device's, fp16 for the fp16-residual
-    variant everywhere (on the CPU too, so that its path has run before a device is lent)."""
-    return "fp16" if model.get("variant") == "fp16_residual" else precision(args)
+    """The graphs' precision of one measured prior: the device's, fp16 for the variants
+    everywhere (on the CPU too, so that their path has run before a device is lent)."""
+    return "fp16" if model.get("variant") else precision(args)
 
 
 # ----------------------------------------------------------------------------- results
@@ -252,8 +259,7 @@ def step_export(args, results: Results, clock: Clock, models: list[dict]):
                "--random-seed", str(first["seed"])]
         if prec == "fp16":
             cmd += ["--weights-dtype", "fp16"]  # built in fp16: a 5b prior never needs its fp32 copy
-        if first.get("variant") == "fp16_residual":
-            cmd += ["--fp16-residual"]
+        cmd += VARIANTS.get(first.get("variant"), [])
         sh(cmd, timeout, env=python_env(args), log=Path(args.work) / "export.log")
         detail = {}
         for model in models:
@@ -491,6 +497,33 @@ def alive(pid: int) -> bool:
     return True
 
 
+def first_logits_path(args, key: str, graphs: str) -> Path:
+    folder = Path(args.work) / "logits"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{key}.graphs_{graphs}"
+
+
+def first_logits_difference(args, base_key: str, key: str, batch: str):
+    """max |logit difference| / max |logit| between a variant's first step and its base prior's
+    (batch row 0, the same weights and prime), each with CUDA graphs where it ran with them: a
+    variant that computes something else shows here, whatever its speed."""
+    from array import array
+
+    def load(k):
+        for graphs in ("on", "off"):
+            path = Path(f"{first_logits_path(args, k, graphs)}.b{batch}")
+            if path.exists():
+                values = array("f")
+                values.frombytes(path.read_bytes())
+                return values
+        return None
+    base, mine = load(base_key), load(key)
+    if not base or not mine or len(base) != len(mine):
+        return None
+    scale = max(abs(v) for v in base) or 1.0
+    return round(max(abs(a - b) for a, b in zip(base, mine)) / scale, 6)
+
+
 def step_encore(args, results: Results, clock: Clock, model: dict, info: dict, graphs: str):
     key = model["key"]
     def fn(timeout):
@@ -503,7 +536,8 @@ def step_encore(args, results: Results, clock: Clock, model: dict, info: dict, g
         cmd = [Path(args.bin) / "step_bench", "--model", info["dir"], "--level", str(model["level"]), "--device", args.mode,
                "--precision", model_precision(args, model), "--batch", *map(str, args.batch),
                "--prime", str(prime_for(args, info["n_ctx"])),
-               "--steps", str(args.steps), "--warmup", str(args.warmup), "--cuda-graphs", graphs]
+               "--steps", str(args.steps), "--warmup", str(args.warmup), "--cuda-graphs", graphs,
+               "--first-logits", first_logits_path(args, key, graphs)]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
         lines = json_lines(sh(cmd, timeout, env=runtime_env(args), log=Path(args.work) / "encore.log"))
@@ -651,6 +685,7 @@ def report(args, prepared: dict, ran: dict) -> dict:
                 base_best = min((t for t in (theirs.get("encore_ms_graphs_on"), theirs.get("encore_ms_graphs_off")) if t),
                                 default=None)
                 b["base_over_this"] = round(base_best / mine, 3) if mine and base_best else None
+                b["first_logits_vs_base"] = first_logits_difference(args, base["key"] if base else "", row["key"], batch)
         out["models"].append(row)
     return out
 
@@ -679,7 +714,9 @@ def markdown(rep: dict) -> str:
     for row in rep["models"]:
         if row.get("variant"):
             ratios = ", ".join(f"batch {k}: {f(b.get('base_over_this'))}" for k, b in row["batches"].items())
-            lines += ["", f"{row['key']}: the base prior's best ms/step over this variant's ({ratios})"]
+            drift = ", ".join(f"batch {k}: {f(b.get('first_logits_vs_base'))}" for k, b in row["batches"].items())
+            lines += ["", f"{row['key']}: the base prior's best ms/step over this variant's ({ratios}); "
+                      f"first step's max |logit difference| from the base's, over its largest |logit| ({drift})"]
     for row in rep["models"]:
         for graph, prof in (row.get("profile") or {}).items():
             lines += ["", f"Profile of {row['key']}, {graph}: {prof['nodes_per_run']} nodes and {prof['us_per_run']} us "
@@ -727,6 +764,8 @@ def parse(argv=None):
     p.add_argument("--threads", type=int, default=None, help="CPU intra-op threads (Encore and torch alike)")
     p.add_argument("--with-5b", action="store_true",
                    help="also 5b_lyrics' top prior (fp16 weights 11 GB: minutes more; give it to both phases)")
+    p.add_argument("--variants", nargs="*", choices=list(VARIANTS), default=list(VARIANTS),
+                   help="the step-graph experiments to measure beside the default (default: all)")
     p.add_argument("--resume", action="store_true", help="keep the steps an earlier run of this phase finished")
     p.add_argument("--test-filter", nargs="*", default=[], help="passed to the test binaries (a test name filter)")
     p.add_argument("--prepare-budget-s", type=float, default=420)

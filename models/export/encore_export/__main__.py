@@ -34,6 +34,9 @@ def parse_args(argv):
                         help="fp16 priors keep the residual stream and LayerNorm in fp16, as OpenAI's fp16 "
                              "sampling does (fewer casts per layer on a GPU; an experiment the GPU check "
                              "measures), instead of fp32")
+    parser.add_argument("--fused-attention", action="store_true",
+                        help="the step graph's attention as one com.microsoft.MultiHeadAttention per layer "
+                             "(fewer kernels on a GPU; an experiment the GPU check measures)")
     parser.add_argument("--no-verify", action="store_true",
                         help="do not load each prior graph into ONNX Runtime after export (ORT on CPU widens "
                              "fp16 weights to fp32, which a full-size 5b fp16 graph cannot afford in 24 GB)")
@@ -61,7 +64,7 @@ def main(argv=None) -> int:
             source, kind, seed = RandomWeights(args.config, args.random_seed, dtype), "random", args.random_seed
         export_model(source, args.out, PRECISIONS[args.precision], source_kind=kind, seed=seed,
                      with_priors=not args.vqvae_only, prior_levels=args.priors, verify=not args.no_verify,
-                     fp16_residual=args.fp16_residual)
+                     fp16_residual=args.fp16_residual, fused_attention=args.fused_attention)
     except ExportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -57,7 +57,8 @@ def _complete_graph_entry(entry: dict, out_dir: Path, level: int) -> dict:
 
 
 def export_priors(source, out_dir: Path, precisions: list[str], levels=None,
-                  verify: bool = True, fp16_residual: bool = False) -> tuple[list[dict], list[dict]]:
+                  verify: bool = True, fp16_residual: bool = False,
+                  fused_attention: bool = False) -> tuple[list[dict], list[dict]]:
     """Each prior (or those of the VQ-VAE `levels` given) through encore_export.prior.export_prior,
     which returns {"graphs": [graph entries], "section": manifest section (the same for every precision)}."""
     export_prior = find_export_prior()
@@ -72,7 +73,8 @@ def export_priors(source, out_dir: Path, precisions: list[str], levels=None,
             continue
         prior = source.prior(index)
         for precision in precisions:
-            result = export_prior(prior, level, out_dir, precision, verify=verify, fp16_residual=fp16_residual)
+            result = export_prior(prior, level, out_dir, precision, verify=verify, fp16_residual=fp16_residual,
+                                  fused_attention=fused_attention)
             graphs.extend(_complete_graph_entry(g, out_dir, level) for g in result["graphs"])
             log.info("prior level %d %s: %d graphs", level, precision, len(result["graphs"]))
         sections.append(result["section"])
@@ -83,12 +85,12 @@ def export_priors(source, out_dir: Path, precisions: list[str], levels=None,
 
 def export_model(source, out_dir: Path, precisions: list[str], *, source_kind: str, seed=None,
                  with_priors: bool = True, prior_levels=None, verify: bool = True,
-                 fp16_residual: bool = False) -> dict:
+                 fp16_residual: bool = False, fused_attention: bool = False) -> dict:
     """Export everything `source` holds into out_dir and write manifest.json; returns the manifest.
     prior_levels: VQ-VAE levels whose priors to export (None: all); the manifest lists only those.
     verify: load every prior graph into ONNX Runtime and run it once.
-    fp16_residual: fp16 priors keep their residual stream in fp16 (an experiment; see
-    encore_export.prior.export.export_graphs); the manifest's exporter section says so."""
+    fp16_residual, fused_attention: experiments on the priors' graphs (see
+    encore_export.prior.export.export_graphs); the manifest's exporter section names them."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -101,13 +103,14 @@ def export_model(source, out_dir: Path, precisions: list[str], *, source_kind: s
     prior_sections, prior_graphs = [], []
     if with_priors:
         prior_sections, prior_graphs = export_priors(source, out_dir, precisions, prior_levels, verify,
-                                                     fp16_residual)
+                                                     fp16_residual, fused_attention)
     else:
         log.warning("priors skipped: --vqvae-only")
     manifest = build_manifest(
         name=source.name, source=source_kind, config=source.config, seed=seed, hop_lengths=hops,
         vocab=vocab_section(source), priors=prior_sections, graphs=graphs + prior_graphs,
-        versions={**tool_versions(), **({"fp16_residual": True} if fp16_residual else {})},
+        versions={**tool_versions(), **({"fp16_residual": True} if fp16_residual else {}),
+                  **({"fused_attention": True} if fused_attention else {})},
     )
     write_manifest(manifest, out_dir)
     log.info("wrote %s (%d graphs)", out_dir / "manifest.json", len(manifest["graphs"]))

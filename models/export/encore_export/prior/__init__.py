@@ -164,7 +164,8 @@ def export_prior(prior, level: int, out_dir: str, precision: str, **opts) -> dic
     prior = prior.eval()
     stem = opts.get("stem", f"prior_l{level}")
     graphs = export_graphs(prior, spec, out_dir, precision, stem, verify=opts.get("verify", True),
-                           batch=opts.get("batch"), fp16_residual=opts.get("fp16_residual", False))
+                           batch=opts.get("batch"), fp16_residual=opts.get("fp16_residual", False),
+                           fused_attention=opts.get("fused_attention", False))
     return {"graphs": graphs, "section": manifest_section(prior)}
 
 

@@ -45,6 +45,36 @@ def _as(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return x if x.dtype == dtype else x.to(dtype)
 
 
+class _MultiHeadAttention(torch.autograd.Function):
+    """One query position attending over a cache, exported as ONNX Runtime's
+    `com.microsoft.MultiHeadAttention` (one op instead of the scores, mask, softmax and context
+    nodes; on CUDA a fused kernel). The torch side computes the same for tracing.
+
+    q (B, 1, A); keys/values (B, H, S, hd) (the cache's layout, read in place); bias (1, 1, 1, S)
+    added to the scaled scores, or None -> (B, 1, A)."""
+
+    @staticmethod
+    def forward(ctx, q, keys, values, bias, heads: int, scale: float):
+        qh = q.reshape(-1, heads, 1, keys.shape[-1])
+        scores = torch.matmul(qh, keys.transpose(-1, -2)).float() * scale
+        if bias is not None:
+            scores = scores + bias.float()
+        probs = torch.softmax(scores, dim=-1).to(q.dtype)
+        return torch.matmul(probs, values).reshape(q.shape)
+
+    @staticmethod
+    def symbolic(g, q, keys, values, bias, heads: int, scale: float):
+        from torch.onnx import symbolic_helper
+
+        inputs = [q, keys, values]
+        if bias is not None and not symbolic_helper._is_none(bias):
+            absent = symbolic_helper._optional_input_placeholder_tensor(g)
+            inputs += [absent, absent, bias]  # (projection bias, key padding mask, attention bias)
+        out = g.op("com.microsoft::MultiHeadAttention", *inputs, num_heads_i=heads, scale_f=scale)
+        out.setType(q.type())
+        return out
+
+
 def _masked(mask: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     """`scores` where `mask`, else MASKED: a Where against a scalar, so no graph fills a
     scores-sized tensor with the constant on every layer."""
@@ -95,7 +125,7 @@ class CachedDecoder(nn.Module):
     """
 
     def __init__(self, prior, spec: PriorSpec, dtype: torch.dtype = torch.float32, step: bool = False,
-                 residual: torch.dtype = torch.float32):
+                 residual: torch.dtype = torch.float32, fused_attention: bool = False):
         super().__init__()
         ar = prior.prior
         self.spec = spec
@@ -104,6 +134,9 @@ class CachedDecoder(nn.Module):
         # The residual stream's dtype: fp32 (the default, also in fp16 graphs), or the compute
         # dtype as OpenAI's `Transformer(fp16=True)` samples (fewer casts per layer).
         self.residual = residual
+        # The step graph's attention as one MultiHeadAttention op per layer (an experiment the
+        # GPU check measures; the prefill keeps its own nodes).
+        self.fused_attention = fused_attention
         # fp32 in every graph; a prior built in fp16 (RandomWeights.prior_in_half) is widened here
         self.embed = _param(ar.embed_tokens.weight, torch.float32)  # (V, W)
         self.pos_emb = _param(ar.pos_emb.pos_emb, torch.float32)  # (n_ctx, W)
@@ -278,6 +311,14 @@ class CachedDecoder(nn.Module):
                 kpos, kok = self._key_positions(t, p_last, slots)
                 plans[t] = (write, self._mask(t, kpos, kok, qpos), None)
         prev_block_live = (qpos // spec.block_ctx > 0).view(1, 1, -1, 1)
+        fused = self.step and self.fused_attention
+        if fused:
+            # Per type, the mask as the additive bias MultiHeadAttention takes (1, 1, 1, S), in
+            # the compute dtype (fp16 cannot hold MASKED: its lowest finite value does the same).
+            lowest = MASKED if self.dtype == torch.float32 else torch.finfo(self.dtype).min
+            biases = {t: torch.where(plan[1], 0.0, lowest).to(self.dtype).reshape(1, 1, 1, -1)
+                      for t, plan in plans.items()}
+            prev_block_live = prev_block_live.reshape(1, 1, 1)
         # Each type's scatter index, shaped like a layer's new keys (B, H, L, hd) once for all of
         # its layers (a ring prefill shapes its own, for the chunk's tail).
         new_rows = (tokens.shape[0], spec.heads, n_tok, spec.head_dim)
@@ -289,6 +330,11 @@ class CachedDecoder(nn.Module):
         for layer, w in zip(spec.layers, self.layers):
             k_cache, v_cache = next(cache_iter), next(cache_iter)
             h = self._ln(x, w.ln0_w, w.ln0_b, w.ln0_eps)
+            if layer.attn_type == 6 and fused:
+                q = torch.matmul(h, w.w_in) + w.b_in
+                ctx = _MultiHeadAttention.apply(q, k_cache, v_cache, None, spec.heads, self.scale)
+                x = self._finish_layer(x, ctx, w)
+                continue
             if layer.attn_type == 6:
                 q = self._split(torch.matmul(h, w.w_in) + w.b_in)
                 ctx = self._attend(q, k_cache, v_cache, None)
@@ -313,6 +359,15 @@ class CachedDecoder(nn.Module):
                 k_cache = k_cache.scatter(2, index, k)  # the in-place write
                 v_cache = v_cache.scatter(2, index, v)
                 updated += [k_cache, v_cache]
+                if fused:
+                    keys, values = (k_cache, v_cache) if gather is None else (
+                        k_cache.index_select(2, gather), v_cache.index_select(2, gather))
+                    q = q.reshape(-1, 1, spec.attn_width)  # (B, H, 1, hd): a reshape at one position
+                    ctx = _MultiHeadAttention.apply(q, keys, values, biases[layer.attn_type], spec.heads, self.scale)
+                    if layer.attn_type == 3:
+                        ctx = torch.where(prev_block_live, ctx, 0.0)
+                    x = self._finish_layer(x, ctx, w)
+                    continue
                 if gather is None:
                     ctx = self._attend(q, k_cache, v_cache, mask)
                 elif gather.dim() == 1:

@@ -144,6 +144,7 @@ def _torch_export(module, args, tmp: str, inputs, outputs, export_params: bool) 
             output_names=[d["name"] for d in outputs],
             dynamic_axes=dynamic,
             opset_version=OPSET,
+            custom_opsets={"com.microsoft": 1},  # MultiHeadAttention (fused_attention)
             do_constant_folding=True,
             export_params=export_params,
             dynamo=False,  # the TorchScript exporter on every torch (see onnx_graph.export_module)
@@ -210,17 +211,20 @@ def _fix_batch(io, batch: int | None):
 
 
 def export_graphs(prior, spec: PriorSpec, out_dir: str, precision: str, stem: str, verify: bool = True,
-                  batch: int | None = None, fp16_residual: bool = False):
+                  batch: int | None = None, fp16_residual: bool = False, fused_attention: bool = False):
     """Write conditioning, prefill and step graphs; return their manifest entries.
     batch: None for a symbolic batch axis, or a fixed batch size baked into every graph.
     fp16_residual: in an fp16 export, keep the residual stream (and LayerNorm's input and
     weights) in fp16 as OpenAI's fp16 sampling does, instead of fp32 (an experiment the GPU
-    check measures; docs/performance.md)."""
+    check measures; docs/performance.md).
+    fused_attention: the step graph's attention as one com.microsoft.MultiHeadAttention per layer
+    (another such experiment)."""
     cache_dtype = DTYPES[precision]
     entries = []
     cond = Conditioning(prior, spec, cache_dtype).eval()
     residual = cache_dtype if fp16_residual else torch.float32
-    prefill = CachedDecoder(prior, spec, cache_dtype, step=False, residual=residual).eval()
+    prefill = CachedDecoder(prior, spec, cache_dtype, step=False, residual=residual,
+                            fused_attention=fused_attention).eval()
     plans = [
         ("conditioning", cond, *conditioning_io(spec, cond)),
         ("prefill", prefill, *decoder_io(spec, cache_dtype, False)),
