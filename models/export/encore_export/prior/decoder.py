@@ -24,6 +24,10 @@ Numerics follow `JukeboxAttention` in transformers 4.40: scores = (q . k) * head
 softmax in fp32, QuickGELU MLP, `x + a + mlp(ln1(x + a))`. In fp16 graphs the matmul weights,
 activations entering/leaving matmuls and the caches are fp16; the residual stream, LayerNorm,
 softmax, embeddings and the logits projection stay fp32.
+
+Two experiments change that for the GPU check to measure (docs/performance.md): `residual` in
+fp16 (the residual stream and LayerNorm in fp16, as OpenAI's fp16 sampling has them) and
+`fused_attention` (the step's attention as one com.microsoft.MultiHeadAttention per layer).
 """
 
 from __future__ import annotations
