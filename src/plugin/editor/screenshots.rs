@@ -7,13 +7,11 @@ use std::time::{Duration, Instant};
 
 use egui::{PointerButton, pos2};
 
-use super::super::capture::TimeSignature;
 use super::super::session::{
     Derivation, GenerationPhase, GenerationView, LevelProgress, Take, TakeParent,
 };
 use super::super::settings::LengthUnit;
 use super::tests::{Harness, kept, model_ready, runtime_ready};
-use std::sync::atomic::Ordering;
 
 const SAMPLE_RATE: u32 = 44_100;
 
@@ -115,18 +113,7 @@ fn session(dir: &Path) -> Harness {
         takes: 1,
         timeline_start: 0,
     });
-    let diagnostics = &h.params.diagnostics;
-    diagnostics
-        .host_tempo_bits
-        .store(120f64.to_bits(), Ordering::Relaxed);
-    let four_four = TimeSignature {
-        numerator: 4,
-        denominator: 4,
-    };
-    diagnostics
-        .host_time_signature
-        .store(four_four.packed(), Ordering::Relaxed);
-    h
+    h.with_host_meter(120.0, 4, 4)
 }
 
 /// Frames until every take's waveform is read (off this thread).

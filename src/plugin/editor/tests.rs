@@ -329,6 +329,22 @@ impl Harness {
         self.params.shared.session.write().takes = takes;
         self
     }
+
+    /// The host's tempo and time signature, as `process()` leaves them in the diagnostics.
+    pub fn with_host_meter(self, bpm: f64, numerator: u32, denominator: u32) -> Self {
+        let diagnostics = &self.params.diagnostics;
+        diagnostics
+            .host_tempo_bits
+            .store(bpm.to_bits(), Ordering::Relaxed);
+        let signature = TimeSignature {
+            numerator,
+            denominator,
+        };
+        diagnostics
+            .host_time_signature
+            .store(signature.packed(), Ordering::Relaxed);
+        self
+    }
 }
 
 /// A take whose codes are on disk: every follow-up can start from it.
@@ -482,18 +498,9 @@ fn extend_sends_the_length_in_seconds() {
 
 #[test]
 fn extend_turns_bars_into_seconds_at_the_hosts_tempo() {
-    let mut h = Harness::new().with_takes(vec![kept(1)]);
-    let diagnostics = &h.params.diagnostics;
-    diagnostics
-        .host_tempo_bits
-        .store(90f64.to_bits(), Ordering::Relaxed);
-    let waltz = TimeSignature {
-        numerator: 3,
-        denominator: 4,
-    };
-    diagnostics
-        .host_time_signature
-        .store(waltz.packed(), Ordering::Relaxed);
+    let mut h = Harness::new()
+        .with_takes(vec![kept(1)])
+        .with_host_meter(90.0, 3, 4);
     h.params.settings.write().length_unit = LengthUnit::Seconds;
     h.frames(2);
     h.click("More…");
