@@ -1,5 +1,5 @@
 //! Playback memory: however many takes a generation makes, only the one that plays holds a
-//! buffer at the host's rate.
+//! buffer at the host's rate. And the hand-over of a finished job's codes to its takes.
 
 use super::*;
 use crate::engine::runtime::{self, RuntimeSearch};
@@ -200,5 +200,61 @@ fn a_derived_take_starts_with_its_parent_and_streams_after_the_cut() {
     assert!(buffer.ready() > kept + 10_000, "{}", buffer.ready());
     let own = buffer.sample(kept + 6_000);
     assert!((own - 0.5).abs() < 1e-3, "{own}");
+    generations.cancel_all();
+}
+
+/// A finished job leaves the unfinished list in the same session write that gives its takes
+/// their source: the one call does both, so a host reading the state (or a project saved)
+/// between them cannot see a finished take without the codes its follow-ups start from.
+#[test]
+fn a_finished_job_hands_its_takes_their_source_as_it_leaves_the_unfinished_list() {
+    let runtime = runtime::ensure_loaded(&RuntimeSearch::from_this_binary(None))
+        .expect("ONNX Runtime (runtime/) for the job queue");
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Shared::default();
+    let ctx = JobContext {
+        shared: &shared,
+        takes_dir: dir.path(),
+    };
+    let mut generations = Generations::start(runtime, HOST_RATE);
+    let job = prepared_job(&mut generations, &ctx);
+    let live = generations.live.remove(&job).unwrap();
+    std::fs::write(&live.checkpoint, "{}").unwrap();
+    {
+        let mut session = shared.session.write();
+        session.unfinished.push(crate::plugin::session::Unfinished {
+            checkpoint: live.checkpoint.clone(),
+            timeline_start: 96_000,
+            sample_rate: HOST_RATE,
+            take_ids: (0..TAKES).collect(),
+        });
+        session.takes.push(crate::plugin::session::Take {
+            id: 3,
+            name: "Take 3".into(),
+            level: 2,
+            file: dir.path().join("Take 3 L2.wav"),
+            timeline_start: 96_000,
+            sample_rate: HOST_RATE,
+            frames: 1,
+            batch_row: 3,
+            settings: GenerationSettings::new(SECONDS, 1),
+            source: None,
+            parent: None,
+        });
+    }
+    sources::keep_source(&ctx, &live, false).unwrap();
+    let session = shared.session.read();
+    assert!(session.unfinished.is_empty(), "{:?}", session.unfinished);
+    let source = session.takes[0]
+        .source
+        .as_ref()
+        .expect("the take has its source");
+    assert_eq!(source.number, 3);
+    assert_eq!(
+        source.checkpoint,
+        crate::plugin::takes::sources_folder(dir.path()).join("generation.json")
+    );
+    assert!(source.checkpoint.is_file() && !live.checkpoint.exists());
+    drop(session);
     generations.cancel_all();
 }
