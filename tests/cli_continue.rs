@@ -174,3 +174,32 @@ fn resume_finishes_an_interrupted_generation() {
     let line = one_error_line(&encore(&["resume", path_arg(&checkpoint)]));
     assert!(line.contains("nothing to resume"), "{line}");
 }
+
+/// `--precision` picks the model's 8- or 4-bit graphs (tiny-5b has them) and says so; a
+/// precision the folder lacks is one clear error naming the exporter option, not a fallback.
+#[test]
+fn precision_picks_the_quantised_graphs_or_names_the_missing_export() {
+    for precision in ["int8", "int4"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["--precision", precision];
+        args.extend(continue_args(dir.path(), "2"));
+        let out = encore(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("priors in {precision} on CPU")),
+            "{stderr}"
+        );
+        assert!(names(dir.path()).contains(&"chord.take1.level2.wav".to_string()));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["--precision", "int4"];
+    args.extend(continue_args(dir.path(), "2"));
+    args[5] = "models/tiny-1b-lyrics";
+    let line = one_error_line(&encore(&args));
+    assert!(
+        line.contains("no int4 prior graphs") && line.contains("--precision int4"),
+        "{line}"
+    );
+    assert!(names(dir.path()).is_empty());
+}

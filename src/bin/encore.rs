@@ -33,6 +33,10 @@ struct Cli {
     /// (an error when CUDA cannot work).
     #[arg(long, global = true, value_name = "DEVICE", default_value = "auto")]
     device: DevicePreference,
+    /// The priors' precision: fp32, fp16, int8 or int4 (the layers' matrices in 8 or 4 bits),
+    /// as far as the model folder has it. Default: fp16 on CUDA, fp32 on the CPU.
+    #[arg(long, global = true, value_name = "PRECISION")]
+    precision: Option<Precision>,
     #[command(subcommand)]
     command: Command,
 }
@@ -110,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Ok(generate::Backend {
             runtime: ensure_loaded(&search)?,
             device,
+            precision: cli.precision,
             cuda_graphs: true,
         })
     };

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::jukebox::ManifestError;
+use crate::jukebox::{ManifestError, Precision};
 
 use super::runtime::RuntimeError;
 
@@ -14,6 +14,11 @@ pub enum EngineError {
     Manifest(#[from] ManifestError),
     #[error("the model has no {what}: export it with the full exporter (not --vqvae-only)")]
     MissingGraph { what: String },
+    #[error(
+        "the model has no {precision} prior graphs: export it with `--precision {precision}` \
+         (or choose another precision)"
+    )]
+    MissingPrecision { precision: Precision },
     #[error("CUDA is not usable: {reason}")]
     DeviceUnavailable { reason: String },
     #[error("ONNX Runtime could not open {path}: {reason}")]

@@ -13,24 +13,46 @@ pub enum Precision {
     Fp32,
     /// Matmul weights, activations around them and the caches in half precision.
     Fp16,
+    /// The layers' matrices in 8 bits (block-scaled, ONNX Runtime's MatMulNBits); the rest as
+    /// in fp16.
+    Int8,
+    /// The same in 4 bits.
+    Int4,
 }
 
 impl Precision {
-    pub const ALL: [Precision; 2] = [Precision::Fp32, Precision::Fp16];
+    pub const ALL: [Precision; 4] = [
+        Precision::Fp32,
+        Precision::Fp16,
+        Precision::Int8,
+        Precision::Int4,
+    ];
 
     /// Bytes of one activation or cache element.
     pub fn element_bytes(self) -> usize {
         match self {
             Precision::Fp32 => 4,
-            Precision::Fp16 => 2,
+            Precision::Fp16 | Precision::Int8 | Precision::Int4 => 2,
         }
     }
 
-    /// The name the manifest and the graph files use ("fp32", "fp16").
+    /// Bits of one weight of the layers' matrices.
+    pub fn weight_bits(self) -> u32 {
+        match self {
+            Precision::Fp32 => 32,
+            Precision::Fp16 => 16,
+            Precision::Int8 => 8,
+            Precision::Int4 => 4,
+        }
+    }
+
+    /// The name the manifest, the graph files and `--precision` use ("fp32", "int8", ...).
     pub fn name(self) -> &'static str {
         match self {
             Precision::Fp32 => "fp32",
             Precision::Fp16 => "fp16",
+            Precision::Int8 => "int8",
+            Precision::Int4 => "int4",
         }
     }
 }
@@ -48,7 +70,7 @@ impl std::str::FromStr for Precision {
         Precision::ALL
             .into_iter()
             .find(|p| p.name() == name)
-            .ok_or_else(|| format!("unknown precision {name:?}: fp32 or fp16"))
+            .ok_or_else(|| format!("unknown precision {name:?}: fp32, fp16, int8 or int4"))
     }
 }
 
@@ -173,7 +195,8 @@ mod tests {
                 "prior_step"
             ]
         );
-        let precisions: Vec<Precision> = serde_json::from_str(r#"["fp32", "fp16"]"#).unwrap();
+        let precisions: Vec<Precision> =
+            serde_json::from_str(r#"["fp32", "fp16", "int8", "int4"]"#).unwrap();
         assert_eq!(precisions, Precision::ALL);
         assert_eq!("fp16".parse::<Precision>(), Ok(Precision::Fp16));
         assert!("bf16".parse::<Precision>().is_err());

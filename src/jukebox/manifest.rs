@@ -229,6 +229,11 @@ pub struct PriorSpec {
     pub conditioning: ConditioningSpec,
     pub lyrics: Option<LyricsSpec>,
     pub cache: CacheSpec,
+    /// The first position the step graph computes exactly (the fused step: past the lyric
+    /// prime and past the first attention block); earlier steps run through the prefill graph.
+    /// Absent in older manifests, whose step graphs are exact everywhere.
+    #[serde(default)]
+    pub step_from_position: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

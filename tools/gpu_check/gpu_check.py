@@ -44,11 +44,15 @@ TEST_BINARIES = ["prior_parity", "sampling_replay", "vqvae_parity", "device"]
 # can hold near-tied codes, which the exporter refuses.
 SEEDS = {"tiny_1b_lyrics": 1236, "tiny_5b_lyrics": 1235}
 FP16_BOUND = "1e-3 of the largest |logit| (tests/prior_parity.rs FP16_TOLERANCE)"
-# Experiments on the step graph: exporter flags per variant (docs/performance.md). fp16 always.
+# The top prior again in other graphs (docs/performance.md, "Cost model"): (precision, exporter
+# flags). The base is the exporter's default (on CUDA the fused fp16 step); "classic" is the
+# traced step graph every export had before it; "fp32" gives every variant's first logits a
+# full-precision reference on the same weights. Most telling first.
 VARIANTS = {
-    "lean": ["--fp16-residual", "--fused-attention"],
-    "fused_attention": ["--fused-attention"],
-    "fp16_residual": ["--fp16-residual"],
+    "int8": ("int8", []),
+    "classic": ("fp16", ["--classic-step"]),
+    "int4": ("int4", []),
+    "fp32": ("fp32", []),
 }
 
 
@@ -59,19 +63,28 @@ def models_for(args) -> list[dict]:
     5b_lyrics' top prior, last and only while its budget lasts; the tiny configs on
     `--scale tiny`; one given folder with --model."""
     if args.model:
+        # Every precision the folder holds for that prior, side by side: the first (fp32 where
+        # present) is the base the others' speed and first logits are compared with.
         manifest = json.loads((Path(args.model) / "manifest.json").read_text())
-        return [{"key": f"{manifest['model']['name']}_l{args.level}", "dir": str(Path(args.model).resolve()),
-                 "level": args.level, "config": None, "optional": False}]
+        held = {g["precision"] for g in manifest["graphs"] if g["kind"] == "prior_step" and g["level"] == args.level}
+        order = [p for p in ("fp32", "fp16", "int8", "int4") if p in held]
+        base = f"{manifest['model']['name']}_l{args.level}"
+        return [{"key": base if i == 0 else f"{base}_{prec}", "dir": str(Path(args.model).resolve()),
+                 "level": args.level, "config": None, "optional": False, "precision": prec,
+                 "variant": None if i == 0 else prec} for i, prec in enumerate(order)]
     prefix = "tiny_" if args.scale == "tiny" else ""
     # The top prior again as exported by each experiment (VARIANTS), if time allows: what fewer
     # kernels per layer buy, the most promising first.
     plan = [(f"{prefix}1b_lyrics", 2, False, None), (f"{prefix}1b_lyrics", 0, False, None),
             *[(f"{prefix}1b_lyrics", 2, True, variant) for variant in args.variants],
             (f"{prefix}5b_lyrics", 2, True, None)]
-    # One folder per config (and variant): the exporter makes the VQ-VAE once for all its priors.
+    # One folder per config and variant, exported one after the other while the device measures
+    # the ones done; the same config and seed give every folder the same random weights.
+    def folder(name, variant):
+        return str(Path(args.work) / "models" / (f"{name}_{variant}" if variant else name))
     return [{"key": f"{name}_l{level}" + (f"_{variant}" if variant else ""), "config": str(CONFIGS / f"{name}.json"),
              "level": level, "optional": optional, "seed": SEEDS.get(name, 0), "variant": variant,
-             "dir": str(Path(args.work) / "models" / (f"{name}_{variant}" if variant else name))}
+             "dir": folder(name, variant)}
             for name, level, optional, variant in plan if args.with_5b or not name.endswith("5b_lyrics")]
 
 
@@ -80,9 +93,13 @@ def precision(args) -> str:
 
 
 def model_precision(args, model: dict) -> str:
-    """The graphs' precision of one measured prior: the device's, fp16 for the variants
-    everywhere (on the CPU too, so that their path has run before a device is lent)."""
-    return "fp16" if model.get("variant") else precision(args)
+    """The graphs' precision of one measured prior: a given folder's, a variant's own (on the
+    CPU too, so that its path has run before a device is lent), else the device's."""
+    if model.get("precision"):
+        return model["precision"]
+    if model.get("variant"):
+        return VARIANTS[model["variant"]][0]
+    return precision(args)
 
 
 # ----------------------------------------------------------------------------- results
@@ -245,26 +262,29 @@ def step_export(args, results: Results, clock: Clock, models: list[dict]):
     first = models[0]
     if first["config"] is None:  # a given folder: only read what it holds
         for model in models:
-            prec = precision(args)
+            prec = model_precision(args, model)
             results.model(model["key"]).update({"dir": model["dir"], "level": model["level"], "precision": prec,
                                                 **step_weights(Path(model["dir"]), model["level"], prec)})
         return
-    prec = model_precision(args, first)
+    precisions = {model_precision(args, m) for m in models}
+    prec = precisions.pop() if len(precisions) == 1 else "all"
     def fn(timeout):
         out = Path(first["dir"])
         if out.exists():
             shutil.rmtree(out)
+        levels = sorted({m["level"] for m in models}, reverse=True)
         cmd = [sys.executable, "-m", "encore_export", "--config", first["config"], "--out", out,
-               "--precision", prec, "--priors", *[str(m["level"]) for m in models], "--no-verify",
+               "--precision", prec, "--priors", *map(str, levels), "--no-verify",
                "--random-seed", str(first["seed"])]
-        if prec == "fp16":
+        if prec == "fp16" and "5b" in first["key"]:
             cmd += ["--weights-dtype", "fp16"]  # built in fp16: a 5b prior never needs its fp32 copy
-        cmd += VARIANTS.get(first.get("variant"), [])
+        cmd += VARIANTS[first["variant"]][1] if first.get("variant") else []
         sh(cmd, timeout, env=python_env(args), log=Path(args.work) / "export.log")
         detail = {}
         for model in models:
-            weights = step_weights(out, model["level"], prec)
-            results.model(model["key"]).update({"dir": str(out), "level": model["level"], "precision": prec,
+            weights = step_weights(out, model["level"], model_precision(args, model))
+            results.model(model["key"]).update({"dir": str(out), "level": model["level"],
+                                                "precision": model_precision(args, model),
                                                 "config": Path(model["config"]).name, "seed": model["seed"], **weights})
             detail[model["key"]] = weights
         return detail
@@ -618,7 +638,8 @@ def run(args, prepared: dict | None = None) -> Results:
         results.model(model["key"]).update({k: v for k, v in info.items() if k != "reference"})
         for graphs in ("off", "on"):
             step_encore(args, results, clock, model, info, graphs)
-        if index == 0:  # the first prior's tells where a step's time goes
+        if index == 0 or model.get("variant") == "classic":
+            # Where a step's time goes: the new default's and the graph it replaces.
             step_profile(args, results, clock, model, info)
     results.data["done"] = True
     results.save()
@@ -649,10 +670,16 @@ def report(args, prepared: dict, ran: dict) -> dict:
            "steps": prepared.get("steps", []) + ran.get("steps", []), "models": []}
     if any(s["status"] not in ("ok", "skipped") for s in out["steps"]) or not ran.get("done") or not prepared.get("done"):
         out["status"] = "partial"
-    for model in models_for(args):
+    models = models_for(args)
+    for model in models:
         info = {**prepared.get("models", {}).get(model["key"], {}), **ran.get("models", {}).get(model["key"], {})}
         if not info:
             continue
+        # The same prior in fp32 on the same weights, if measured: every other graph's first
+        # logits are compared with its.
+        fp32_key = next((m["key"] for m in models if m["level"] == model["level"] and m["config"] == model["config"]
+                         and model_precision(args, m) == "fp32"), None)
+        fp32_key = None if fp32_key == model["key"] else fp32_key
         weights = info.get("step_weights_bytes")
         floor = round(weights / (gbps * 1e9) * 1e3, 3) if weights and gbps else None
         row = {"key": model["key"], "level": model["level"], "precision": info.get("precision"),
@@ -676,6 +703,7 @@ def report(args, prepared: dict, ran: dict) -> dict:
                 "prime": pick(ref, "prime") or pick(enc.get("graphs_off"), "prime"),
                 "encore_memory": pick(enc.get(which) if which else None, "gpu_memory") or pick(enc.get(which) if which else None, "memory"),
                 "reference_memory": pick(ref, "memory"),
+                "first_logits_vs_fp32": first_logits_difference(args, fp32_key, model["key"], batch) if fp32_key else None,
             }
         if model.get("variant"):
             base = next((r for r in out["models"] if r["key"] == model["key"][: -len(model["variant"]) - 1]), None)
@@ -711,6 +739,11 @@ def markdown(rep: dict) -> str:
                          f"{f(b['encore_ms_graphs_on'])} | {f(b['reference_ms'])} | {f(row['floor_ms'])} | {f(b['best_over_floor'])} | "
                          f"{f(b['reference_over_best'])} | {f(b['encore_prefill_ms'])} / {f(b['reference_prefill_ms'])} ({f(b['prime'])}) | "
                          f"{json.dumps(b['encore_memory'])} / {json.dumps(b['reference_memory'])} |")
+    drifts = [(row["key"], ", ".join(f"batch {k}: {f(b.get('first_logits_vs_fp32'))}" for k, b in row["batches"].items()))
+              for row in rep["models"] if any(b.get("first_logits_vs_fp32") is not None for b in row["batches"].values())]
+    if drifts:
+        lines += ["", "First step's max |logit difference| from fp32's on the same weights, over fp32's largest |logit|:", ""]
+        lines += [f"- {key}: {text}" for key, text in drifts]
     for row in rep["models"]:
         if row.get("variant"):
             ratios = ", ".join(f"batch {k}: {f(b.get('base_over_this'))}" for k, b in row["batches"].items())

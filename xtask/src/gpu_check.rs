@@ -25,7 +25,7 @@ Usage: cargo xtask gpu-check pack
                 reference's wheels into target/gpu-check/call*/, and print the device calls
   --cpu         run the device sequence here on the tiny models (CUDA-only steps skipped)
   --quick       the CI form of --cpu: no tiny 5b_lyrics, one parity test, batches 1 and 3,
-                one step-graph experiment ('lean', both flags)
+                one variant (the 8-bit graphs)
                 (without it: tiny 1b_lyrics' two priors and 5b_lyrics' top, every test)
   --full-size   with --model DIR (a random-weight export): Encore's release step against the
                 reference on that folder, batches 1 and 3, 30 steps after a 400-position prime
@@ -125,8 +125,8 @@ fn cpu(args: &[String]) -> Result<()> {
     if quick {
         driver.args(["--batch", "1", "3", "--steps", "5"]);
         driver.args(["--test-filter", "fp16_teacher_forced"]);
-        // Both step-graph experiments in one export.
-        driver.args(["--variants", "lean"]);
+        // One variant: the 8-bit graphs, fused step included.
+        driver.args(["--variants", "int8"]);
     }
     if let Some(threads) = &threads {
         driver.args(["--threads", threads]);

@@ -58,7 +58,7 @@ def _complete_graph_entry(entry: dict, out_dir: Path, level: int) -> dict:
 
 def export_priors(source, out_dir: Path, precisions: list[str], levels=None,
                   verify: bool = True, fp16_residual: bool = False,
-                  fused_attention: bool = False) -> tuple[list[dict], list[dict]]:
+                  fused_attention: bool = False, classic_step: bool = False) -> tuple[list[dict], list[dict]]:
     """Each prior (or those of the VQ-VAE `levels` given) through encore_export.prior.export_prior,
     which returns {"graphs": [graph entries], "section": manifest section (the same for every precision)}."""
     export_prior = find_export_prior()
@@ -74,7 +74,7 @@ def export_priors(source, out_dir: Path, precisions: list[str], levels=None,
         prior = source.prior(index)
         for precision in precisions:
             result = export_prior(prior, level, out_dir, precision, verify=verify, fp16_residual=fp16_residual,
-                                  fused_attention=fused_attention)
+                                  fused_attention=fused_attention, fused_step=False if classic_step else None)
             graphs.extend(_complete_graph_entry(g, out_dir, level) for g in result["graphs"])
             log.info("prior level %d %s: %d graphs", level, precision, len(result["graphs"]))
         sections.append(result["section"])
@@ -85,32 +85,37 @@ def export_priors(source, out_dir: Path, precisions: list[str], levels=None,
 
 def export_model(source, out_dir: Path, precisions: list[str], *, source_kind: str, seed=None,
                  with_priors: bool = True, prior_levels=None, verify: bool = True,
-                 fp16_residual: bool = False, fused_attention: bool = False) -> dict:
+                 fp16_residual: bool = False, fused_attention: bool = False, classic_step: bool = False) -> dict:
     """Export everything `source` holds into out_dir and write manifest.json; returns the manifest.
     prior_levels: VQ-VAE levels whose priors to export (None: all); the manifest lists only those.
     verify: load every prior graph into ONNX Runtime and run it once.
     fp16_residual, fused_attention: experiments on the priors' graphs (see
-    encore_export.prior.export.export_graphs); the manifest's exporter section names them."""
+    encore_export.prior.export.export_graphs); the manifest's exporter section names them.
+    classic_step: every precision's step graph traced from the decoder, as before the fused step
+    (what the GPU check compares the fused step with)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     vqvae = source.vqvae()
     hops = hop_lengths(vqvae)
-    graphs = export_vqvae(vqvae, out_dir, precisions)
+    # The engine decodes with the fp32 VQ-VAE whatever the priors' precision (it is small); an
+    # fp16 decoder is exported beside it when fp16 is asked for.
+    graphs = export_vqvae(vqvae, out_dir, ["fp32"] + [p for p in precisions if p == "fp16"])
     del vqvae
     gc.collect()
 
     prior_sections, prior_graphs = [], []
     if with_priors:
         prior_sections, prior_graphs = export_priors(source, out_dir, precisions, prior_levels, verify,
-                                                     fp16_residual, fused_attention)
+                                                     fp16_residual, fused_attention, classic_step)
     else:
         log.warning("priors skipped: --vqvae-only")
     manifest = build_manifest(
         name=source.name, source=source_kind, config=source.config, seed=seed, hop_lengths=hops,
         vocab=vocab_section(source), priors=prior_sections, graphs=graphs + prior_graphs,
         versions={**tool_versions(), **({"fp16_residual": True} if fp16_residual else {}),
-                  **({"fused_attention": True} if fused_attention else {})},
+                  **({"fused_attention": True} if fused_attention else {}),
+                  **({"classic_step": True} if classic_step else {})},
     )
     write_manifest(manifest, out_dir)
     log.info("wrote %s (%d graphs)", out_dir / "manifest.json", len(manifest["graphs"]))

@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 
 CONFIGS = Path(__file__).parent / "configs"
 # folder name -> (config file, random seed, precisions). Distinct seeds give distinct VQ-VAEs;
-# only the smallest fixture carries fp16 graphs too, to keep all three well under 15 MB.
+# only the smallest fixture carries fp16 and quantised graphs too, to keep all three well under
+# 15 MB.
 FIXTURES = {
-    "tiny-5b": ("tiny_5b.json", 1234, ["fp32", "fp16"]),
+    "tiny-5b": ("tiny_5b.json", 1234, ["fp32", "fp16", "int8", "int4"]),
     "tiny-5b-lyrics": ("tiny_5b_lyrics.json", 1235, ["fp32"]),
     "tiny-1b-lyrics": ("tiny_1b_lyrics.json", 1236, ["fp32"]),
     # The real decoders' depth and dilations (depth 4, growth 3, level 0 twice as deep) at a

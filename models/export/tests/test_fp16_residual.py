@@ -1,4 +1,5 @@
-"""The exporter's `--fp16-residual` graphs (an experiment the GPU check measures): fp16 priors
+"""The exporter's `--fp16-residual` graphs (an experiment on the traced step graph, which
+`--classic-step` keeps; the fused step has its residual in fp16 anyway): fp16 priors
 whose residual stream and LayerNorm stay in fp16, as OpenAI's `Transformer(fp16=True)` samples,
 instead of fp32. They must cost fewer casts per layer and stay as close to the port's fp32
 logits as every fp16 graph must."""
@@ -58,7 +59,8 @@ def test_fp16_residual_graphs_stay_near_the_reference_with_fewer_casts(tmp_path,
     errors, casts = {}, {}
     for fp16_residual in (False, True):
         out = str(tmp_path / f"residual_{fp16_residual}")
-        exported = export_prior(prior, 2 - index, out, "fp16", verify=False, fp16_residual=fp16_residual)
+        exported = export_prior(prior, 2 - index, out, "fp16", verify=False, fp16_residual=fp16_residual,
+                                fused_step=False)
         _, logits = run_window(OrtPrior(out, exported), g, prefill_until=5)
         assert np.isfinite(logits).all()
         errors[fp16_residual] = (np.abs(logits - g["logits"]).max(), np.abs(logits - original).max())

@@ -1,4 +1,5 @@
-"""The exporter's `--fused-attention` step graphs (an experiment the GPU check measures): each
+"""The exporter's `--fused-attention` step graphs (an experiment on the traced step, superseded by
+the fused step, prior/fused_step.py, which the GPU check measures instead): each
 layer's attention over its cache as one `com.microsoft.MultiHeadAttention` (the mask as its
 additive bias, the cache read in place in its (B, H, S, hd) layout) instead of the scores, mask,
 softmax and context nodes. They must compute what the default graphs compute."""
@@ -24,7 +25,8 @@ def test_fused_attention_steps_match_the_reference(tmp_path, kind, index, precis
     prior = model(kind).priors[index]
     g = teacher_forced(kind, index)
     out = str(tmp_path)
-    exported = export_prior(prior, 2 - index, out, precision, verify=False, fused_attention=True)
+    exported = export_prior(prior, 2 - index, out, precision, verify=False, fused_attention=True,
+                            fused_step=False)
     step = next(e for e in exported["graphs"] if e["graph"] == "step")
     ops = collections.Counter(n.op_type for n in onnx.load(os.path.join(out, step["file"]),
                                                                load_external_data=False).graph.node)

@@ -140,9 +140,11 @@ def test_prefill_chunks_across_blocks_match_port(export_dir, kind, index):
 
 @pytest.mark.parametrize("kind,index", PRIORS, ids=IDS)
 def test_fp16_graphs_within_stated_bound(export_dir, kind, index):
+    """The fp16 prefill graph over the whole window, in chunks: what the engine runs on the CPU
+    and on CUDA without graphs (the fused step graph: test_fused_step.py)."""
     g = teacher_forced(kind, index)
     eng = engine(export_dir, kind, index, "fp16")
-    _, logits = run_window(eng, g, prefill_until=eng.section["block_ctx"] + 2)
+    _, logits = run_window(eng, g, prefill_until=g["sequence"].shape[1])
     err = float(np.abs(logits - g["logits"]).max())
     print(f"fp16 {kind}[{index}] max |logit error| {err:.5f} (logits up to {np.abs(g['logits']).max():.1f})")
     assert np.isfinite(logits).all()
@@ -289,17 +291,21 @@ def test_manifest_section_names_every_graph_cache(export_dir):
                 else:
                     assert name in cond_outputs and name + "_out" not in step_outputs
         per_row = sum(2 * sec["heads"] * layer["slots"] * sec["head_dim"] * 2 for layer in sec["cache"]["layers"])
-        assert sec["cache"]["bytes_per_sample"] == {"fp16": per_row, "fp32": 2 * per_row}
+        assert sec["cache"]["bytes_per_sample"] == {"fp16": per_row, "fp32": 2 * per_row, "int8": per_row,
+                                                    "int4": per_row}
 
 
 @pytest.mark.parametrize("graph", ["step", "prefill"])
 def test_decoder_graphs_touch_caches_only_by_scatter_then_read(export_dir, graph):
     """No node copies a cache: each cache input feeds exactly one ScatterElements (as its data),
-    whose output is the graph's `_out` and is read only by MatMul (attention) or Gather (type 2
-    rows). Ring caches in the prefill are read as they were before the chunk (MatMul) and
-    written by the scatter, whose output nothing reads."""
+    whose output is the graph's `_out` and is read only by attention (MatMul, or in the fused
+    fp16 step MultiHeadAttention) or Gather (type 2 rows); or, in the fused step, it is the
+    past of a GroupQueryAttention that writes it in place (its present is the `_out`), or a
+    type-7 cache past the prime, only read. Ring caches in the prefill are read as they were
+    before the chunk (MatMul) and written by the scatter, whose output nothing reads."""
     import onnx
 
+    READERS = {"MatMul", "MultiHeadAttention"}
     for kind, index in PRIORS:
         out, ex = exported(export_dir, kind, index, "fp16")
         entry = next(g for g in ex["graphs"] if g["graph"] == graph)
@@ -312,7 +318,14 @@ def test_decoder_graphs_touch_caches_only_by_scatter_then_read(export_dir, graph
         for layer in ex["section"]["cache"]["layers"]:
             for name in (layer["key"], layer["value"]):
                 if layer["written_by"] == "conditioning":
-                    assert {op for op, _ in consumers[name]} <= {"MatMul"}, (kind, name, consumers[name])
+                    assert {op for op, _ in consumers[name]} <= READERS, (kind, name, consumers[name])
+                    continue
+                if graph == "step" and consumers[name][0][0] == "GroupQueryAttention":
+                    assert consumers[name] == [("GroupQueryAttention", 3 if name.endswith("key") else 4)]
+                    assert producers[name + "_out"] == "GroupQueryAttention"
+                    continue
+                if graph == "step" and layer["type"] == 7:
+                    assert {op for op, _ in consumers[name]} <= READERS and name + "_out" not in producers
                     continue
                 if graph == "prefill" and layer["kind"] == "ring":
                     assert sorted(op for op, _ in consumers[name]) == ["MatMul", "ScatterElements"], (kind, name)
@@ -322,7 +335,7 @@ def test_decoder_graphs_touch_caches_only_by_scatter_then_read(export_dir, graph
                 assert consumers[name] == [("ScatterElements", 0)], (kind, name, consumers[name])
                 assert producers[name + "_out"] == "ScatterElements"
                 readers = {op for op, _ in consumers[name + "_out"]}
-                assert readers <= {"MatMul", "Gather"}, (kind, name, readers)
+                assert readers <= READERS | {"Gather"}, (kind, name, readers)
 
 
 def test_fixed_batch_export_has_static_shapes_and_same_logits(export_dir, tmp_path):

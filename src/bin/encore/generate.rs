@@ -14,6 +14,7 @@ use encore::engine::{
     Checkpoint, DevicePreference, Engine, EngineError, EngineOptions, Event, Generation, Outcome,
     Runtime, Settings, TakeCut,
 };
+use encore::jukebox::Precision;
 use encore::jukebox::manifest::Verify;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -25,6 +26,8 @@ use crate::takes::{Job, Sidecar, TakeOrigin, unused_path, write_take};
 pub struct Backend {
     pub runtime: &'static Runtime,
     pub device: DevicePreference,
+    /// The priors' precision, if the user chose one.
+    pub precision: Option<Precision>,
     /// On CUDA, replay the steps as CUDA graphs.
     pub cuda_graphs: bool,
 }
@@ -35,6 +38,7 @@ impl Backend {
             verify,
             intra_threads: None,
             device: self.device,
+            precision: self.precision,
             cuda_graphs: self.cuda_graphs,
         };
         Engine::open(dir, self.runtime, options)
@@ -180,7 +184,9 @@ fn start(mut generation: Generation, job: Job, output: &OutputCli) -> anyhow::Re
     generation.set_client_data(serde_json::to_value(&job)?);
     generation.set_checkpoint_path(Some(checkpoint.clone()));
     eprintln!(
-        "seed {}; checkpoint {} (continue with `encore resume {}`)",
+        "priors in {} on {}; seed {}; checkpoint {} (continue with `encore resume {}`)",
+        generation.engine().prior_precision(),
+        generation.engine().device(),
         generation.settings().seed,
         checkpoint.display(),
         checkpoint.display()

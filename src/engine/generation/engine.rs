@@ -45,6 +45,9 @@ pub struct EngineOptions {
     /// Threads per ONNX Runtime operator on the CPU; `None`: every core.
     pub intra_threads: Option<usize>,
     pub device: DevicePreference,
+    /// The priors' precision; `None`: the device's (fp16 on CUDA, fp32 on the CPU) where the
+    /// model has it, else fp32. A precision asked for that the model lacks is an error.
+    pub precision: Option<Precision>,
     /// On CUDA, capture each prior's step once per batch and replay it as a CUDA graph
     /// (default); `false` runs every step uncaptured. Ignored on the CPU.
     pub cuda_graphs: bool,
@@ -56,6 +59,7 @@ impl Default for EngineOptions {
             verify: Verify::Sizes,
             intra_threads: None,
             device: DevicePreference::Auto,
+            precision: None,
             cuda_graphs: true,
         }
     }
@@ -75,6 +79,7 @@ impl Engine {
             verify,
             intra_threads,
             device: DevicePreference::Cpu,
+            precision: None,
             cuda_graphs: false,
         };
         Self::open(dir, runtime, options)
@@ -159,18 +164,25 @@ impl Engine {
             SessionFactory::on(runtime, choice.device).with_cuda_graphs(options.cuda_graphs);
         factory.intra_threads = options.intra_threads;
         let vqvae = Vqvae::open(dir, manifest, &factory, Precision::Fp32)?;
-        let wanted = factory.precision();
-        let has_wanted = manifest.priors.iter().all(|prior| {
-            let graphs = [
-                GraphKind::PriorConditioning,
-                GraphKind::PriorPrefill,
-                GraphKind::PriorStep,
-            ];
-            graphs
-                .into_iter()
-                .all(|kind| manifest.graph(kind, prior.level, wanted).is_some())
-        });
-        let (precision, note) = if has_wanted {
+        let has = |precision: Precision| {
+            manifest.priors.iter().all(|prior| {
+                let graphs = [
+                    GraphKind::PriorConditioning,
+                    GraphKind::PriorPrefill,
+                    GraphKind::PriorStep,
+                ];
+                graphs
+                    .into_iter()
+                    .all(|kind| manifest.graph(kind, prior.level, precision).is_some())
+            })
+        };
+        if let Some(asked) = options.precision
+            && !has(asked)
+        {
+            return Err(EngineError::MissingPrecision { precision: asked });
+        }
+        let wanted = options.precision.unwrap_or_else(|| factory.precision());
+        let (precision, note) = if has(wanted) {
             (wanted, String::new())
         } else {
             (

@@ -287,6 +287,15 @@ impl Prior {
                 tokens.len()
             )));
         }
+        if position < self.spec.step_from_position && self.sessions.captured_step.is_some() {
+            // The step graph is exact only from there on (the manifest says): the few steps
+            // before (a short prompt's first block) run through the prefill graph.
+            let logits = self.prefill(tokens, position)?;
+            let state = self.state.as_mut().ok_or_else(not_allocated)?;
+            let host = state.step.logits_host.extract_tensor_mut().1;
+            host.copy_from_slice(&logits);
+            return Ok(host);
+        }
         if let Err(error) = self.run_step(tokens, position) {
             if self.sessions.captured_step.is_none() {
                 return Err(error);

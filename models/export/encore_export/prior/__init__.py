@@ -6,7 +6,8 @@ export_prior(prior, level, out_dir, precision, **opts) -> dict
     prior      transformers `JukeboxPrior` (eval mode, any weights)
     level      VQ-VAE level of this prior: 2 = top, 1 and 0 = upsamplers (= 2 - prior.level)
     out_dir    folder the .onnx files are written to (created if missing)
-    precision  "fp32" | "fp16"
+    precision  "fp32" | "fp16" | "int8" | "int4" (the last two: the layers' matrices in 8 or 4 bits,
+               fp16 around them)
     opts       stem (file name stem, default f"prior_l{level}"), verify (default True: load
                every graph in ONNX Runtime and run it once), batch (default None: symbolic
                "batch" axis; an int bakes that batch size in, so every shape is static and no
@@ -46,14 +47,17 @@ export_prior(prior, level, out_dir, precision, **opts) -> dict
       "lyrics": None | {"mode": "encoder" | "prefix", "n_tokens": int, "vocab_size": int,
                         "prefix_len": int, "prime_len": int},
       "prefill": {"max_chunk": "any: a chunk crossing an attention block binds its ring-cache outputs apart"},
-      "cache": {                                   # the same for both precisions:
-        "dtype": {"fp32": "float32", "fp16": "float16"},   # cache dtype of each precision's graphs
+      "step_from_position": int,                    # the step graph is exact from here on (the fused
+                                                    # step: past the lyric prime and the first block);
+                                                    # the engine steps earlier positions through prefill
+      "cache": {                                   # the same for every precision:
+        "dtype": {"fp32": "float32", "fp16": "float16", "int8": "float16", "int4": "float16"},
         "shape": ["batch", heads, "slots", head_dim],
         "zero_at_allocation": True,
         "layers": [{"layer": i, "type": t, "kind": "linear"|"ring"|"transposed"|"encoder"|"prime",
                     "slots": int, "key": "cache.{i}.key", "value": "cache.{i}.value",
                     "written_by": "conditioning" | "decoder"}],
-        "bytes_per_sample": {"fp32": int, "fp16": int},   # keys + values of every layer, one batch row
+        "bytes_per_sample": {"fp32": int, "fp16": int, ...},   # keys + values of every layer, one batch row
       },
     }
 
@@ -85,6 +89,7 @@ def manifest_section(prior) -> dict:
     """The prior's manifest section (see the module docstring) without writing any graph.
     It does not depend on the precision, so the driver may merge the sections of both exports."""
     from .export import DTYPES, ONNX_DTYPE_NAME
+    from .fused_step import step_from_position
 
     spec = prior_spec(prior)
     lyrics = None
@@ -124,6 +129,7 @@ def manifest_section(prior) -> dict:
         },
         "lyrics": lyrics,
         "prefill": {"max_chunk": "any: a chunk crossing an attention block binds its ring-cache outputs apart"},
+        "step_from_position": step_from_position(spec),
         "cache": {
             "dtype": {name: ONNX_DTYPE_NAME[dtype] for name, dtype in DTYPES.items()},
             "shape": ["batch", spec.heads, "slots", spec.head_dim],
@@ -165,7 +171,7 @@ def export_prior(prior, level: int, out_dir: str, precision: str, **opts) -> dic
     stem = opts.get("stem", f"prior_l{level}")
     graphs = export_graphs(prior, spec, out_dir, precision, stem, verify=opts.get("verify", True),
                            batch=opts.get("batch"), fp16_residual=opts.get("fp16_residual", False),
-                           fused_attention=opts.get("fused_attention", False))
+                           fused_attention=opts.get("fused_attention", False), fused_step=opts.get("fused_step"))
     return {"graphs": graphs, "section": manifest_section(prior)}
 
 

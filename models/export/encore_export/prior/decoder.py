@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .quantize import FLOAT, MatMulNBits, WeightFormat, quantise
 from .spec import PriorSpec
 
 MASKED = -1e9  # added logit for a key a query may not see (as the port's masked path does)
@@ -93,9 +94,13 @@ def _param(t: torch.Tensor, dtype: torch.dtype) -> nn.Parameter:
 
 
 class _Layer(nn.Module):
-    """Weights of one JukeboxBlock, matmul weights in the compute dtype."""
+    """Weights of one JukeboxBlock, matmul weights in the compute dtype (or, quantised, as
+    MatMulNBits buffers next to them: the float ones are then only read by the fused step)."""
 
-    def __init__(self, block, dtype: torch.dtype, residual: torch.dtype = torch.float32):
+    MATRICES = {"in": ("w_in", "b_in"), "out": ("w_out", "b_out"), "fc": ("w_fc", "b_fc"), "proj": ("w_proj", "b_proj")}
+
+    def __init__(self, block, dtype: torch.dtype, residual: torch.dtype = torch.float32,
+                 weights: WeightFormat = FLOAT):
         super().__init__()
         attn = block.attn
         # LayerNorm's weights are in the residual stream's dtype (an ONNX LayerNormalization
@@ -113,6 +118,25 @@ class _Layer(nn.Module):
         self.w_proj = _param(block.mlp.c_proj.weight, dtype)
         self.b_proj = _param(block.mlp.c_proj.bias, dtype)
         self.act = block.mlp.act
+        self.weights = weights
+        self.quantised = {}
+        if weights.quantised:
+            for key, (w_name, _) in self.MATRICES.items():
+                q = quantise(getattr(self, w_name).detach().float().numpy(), weights)
+                self.register_buffer(f"q_{key}", torch.from_numpy(q.packed))
+                self.register_buffer(f"s_{key}", torch.from_numpy(q.scales).to(dtype))
+                self.quantised[key] = (q.k, q.n, q.block_size)
+
+    def linear(self, key: str, x: torch.Tensor) -> torch.Tensor:
+        """x @ W + b for one of the layer's matrices ("in", "out", "fc", "proj")."""
+        w_name, b_name = self.MATRICES[key]
+        if key not in self.quantised:
+            return torch.matmul(x, getattr(self, w_name)) + getattr(self, b_name)
+        k, n, block = self.quantised[key]
+        # The bias as its own Add: ONNX Runtime's CUDA MatMulNBits refuses a bias input.
+        y = MatMulNBits.apply(x, getattr(self, f"q_{key}"), getattr(self, f"s_{key}"), None, k, n,
+                              self.weights.bits, block, self.weights.accuracy_level)
+        return y + getattr(self, b_name)
 
 
 class CachedDecoder(nn.Module):
@@ -129,7 +153,8 @@ class CachedDecoder(nn.Module):
     """
 
     def __init__(self, prior, spec: PriorSpec, dtype: torch.dtype = torch.float32, step: bool = False,
-                 residual: torch.dtype = torch.float32, fused_attention: bool = False):
+                 residual: torch.dtype = torch.float32, fused_attention: bool = False,
+                 weights: WeightFormat = FLOAT):
         super().__init__()
         ar = prior.prior
         self.spec = spec
@@ -146,7 +171,7 @@ class CachedDecoder(nn.Module):
         self.pos_emb = _param(ar.pos_emb.pos_emb, torch.float32)  # (n_ctx, W)
         # (W, V) fp32, stored transposed so the graph holds it as one named initializer
         self.proj_out_t = nn.Parameter(ar.fc_proj_out.weight.detach().t().float().contiguous(), requires_grad=False)
-        self.layers = nn.ModuleList(_Layer(b, dtype, residual) for b in ar.transformer._attn_mods)
+        self.layers = nn.ModuleList(_Layer(b, dtype, residual, weights) for b in ar.transformer._attn_mods)
         self.scale = float(spec.head_dim) ** -0.5
 
     def twin(self, step: bool) -> "CachedDecoder":
@@ -239,10 +264,10 @@ class CachedDecoder(nn.Module):
     def _finish_layer(self, x, ctx, w):
         """Attention output projection, MLP and residuals of one layer."""
         spec = self.spec
-        a = _as(torch.matmul(ctx, w.w_out) + w.b_out, self.residual)
+        a = _as(w.linear("out", ctx), self.residual)
         m = self._ln(x + a, w.ln1_w, w.ln1_b, w.ln1_eps)
-        m = w.act(torch.matmul(m, w.w_fc) + w.b_fc)
-        m = _as(torch.matmul(m, w.w_proj) + w.b_proj, self.residual)
+        m = w.act(w.linear("fc", m))
+        m = _as(w.linear("proj", m), self.residual)
         if spec.res_scale == 1.0:
             return x + a + m
         return x + spec.res_scale * (a + m)
@@ -335,15 +360,15 @@ class CachedDecoder(nn.Module):
             k_cache, v_cache = next(cache_iter), next(cache_iter)
             h = self._ln(x, w.ln0_w, w.ln0_b, w.ln0_eps)
             if layer.attn_type == 6 and fused:
-                q = torch.matmul(h, w.w_in) + w.b_in
+                q = w.linear("in", h)
                 ctx = _MultiHeadAttention.apply(q, k_cache, v_cache, None, spec.heads, self.scale)
                 x = self._finish_layer(x, ctx, w)
                 continue
             if layer.attn_type == 6:
-                q = self._split(torch.matmul(h, w.w_in) + w.b_in)
+                q = self._split(w.linear("in", h))
                 ctx = self._attend(q, k_cache, v_cache, None)
             else:
-                qkv = torch.matmul(h, w.w_in) + w.b_in
+                qkv = w.linear("in", h)
                 if self.step:
                     q, k, v = self._split_qkv_step(qkv)
                 else:

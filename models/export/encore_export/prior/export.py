@@ -14,12 +14,16 @@ from ..onnx_graph import sha256_file
 from ..shared_weights import SharedWeights, weights_file_name
 from .conditioning import Conditioning
 from .decoder import CachedDecoder
+from .fused_step import FusedStep
+from .quantize import PRECISION_WEIGHTS
 from .spec import PriorSpec
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+# Activations and caches per precision: int8 and int4 store the layers' matrices in N bits
+# (MatMulNBits) and compute around them in fp16, as the fp16 graphs do.
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "int8": torch.float16, "int4": torch.float16}
 ONNX_DTYPE_NAME = {torch.float32: "float32", torch.float16: "float16", torch.int64: "int64"}
 
 
@@ -144,7 +148,7 @@ def _torch_export(module, args, tmp: str, inputs, outputs, export_params: bool) 
             output_names=[d["name"] for d in outputs],
             dynamic_axes=dynamic,
             opset_version=OPSET,
-            custom_opsets={"com.microsoft": 1},  # MultiHeadAttention (fused_attention)
+            custom_opsets={"com.microsoft": 1},  # MultiHeadAttention (fused_attention), MatMulNBits
             do_constant_folding=True,
             export_params=export_params,
             dynamo=False,  # the TorchScript exporter on every torch (see onnx_graph.export_module)
@@ -211,24 +215,37 @@ def _fix_batch(io, batch: int | None):
 
 
 def export_graphs(prior, spec: PriorSpec, out_dir: str, precision: str, stem: str, verify: bool = True,
-                  batch: int | None = None, fp16_residual: bool = False, fused_attention: bool = False):
+                  batch: int | None = None, fp16_residual: bool = False, fused_attention: bool = False,
+                  fused_step: bool | None = None):
     """Write conditioning, prefill and step graphs; return their manifest entries.
     batch: None for a symbolic batch axis, or a fixed batch size baked into every graph.
     fp16_residual: in an fp16 export, keep the residual stream (and LayerNorm's input and
     weights) in fp16 as OpenAI's fp16 sampling does, instead of fp32 (an experiment the GPU
     check measures; docs/performance.md).
-    fused_attention: the step graph's attention as one com.microsoft.MultiHeadAttention per layer
-    (another such experiment)."""
+    fused_attention: the traced step graph's attention as one com.microsoft.MultiHeadAttention per
+    layer (another such experiment).
+    fused_step: the step graph built from ONNX Runtime's fused operators (fused_step.py); default:
+    every precision but fp32 (whose step graph ONNX Runtime's CUDA GroupQueryAttention cannot run)."""
     cache_dtype = DTYPES[precision]
+    weights = PRECISION_WEIGHTS[precision]
+    if fused_step is None:
+        fused_step = precision != "fp32"
     entries = []
     cond = Conditioning(prior, spec, cache_dtype).eval()
     residual = cache_dtype if fp16_residual else torch.float32
     prefill = CachedDecoder(prior, spec, cache_dtype, step=False, residual=residual,
-                            fused_attention=fused_attention).eval()
+                            fused_attention=fused_attention, weights=weights).eval()
+    if fused_step:
+        # The prefill's weights; LayerNorm's in the compute dtype, as the residual stream there
+        # (OpenAI's fp16 sampling keeps it in fp16).
+        step = FusedStep(prefill, spec, weights)
+        step_plan = ("step", step, *step.io(None))
+    else:
+        step_plan = ("step", prefill.twin(step=True), *decoder_io(spec, cache_dtype, True))
     plans = [
         ("conditioning", cond, *conditioning_io(spec, cond)),
         ("prefill", prefill, *decoder_io(spec, cache_dtype, False)),
-        ("step", prefill.twin(step=True), *decoder_io(spec, cache_dtype, True)),
+        step_plan,
     ]
     shared = SharedWeights(os.path.join(out_dir, weights_file_name(stem, precision)))
     try:
@@ -236,7 +253,11 @@ def export_graphs(prior, spec: PriorSpec, out_dir: str, precision: str, stem: st
             inputs, outputs = _fix_batch(inputs, batch), _fix_batch(outputs, batch)
             fname = f"{stem}.{graph}.{precision}.onnx"
             path = os.path.join(out_dir, fname)
-            _export(module, example_inputs(spec, inputs), path, inputs, outputs, shared)
+            if isinstance(module, FusedStep):
+                onnx.save_model(module.build(shared, batch), path)
+                onnx.checker.check_model(path)
+            else:
+                _export(module, example_inputs(spec, inputs), path, inputs, outputs, shared)
             if verify:
                 smoke_run(path, spec, inputs, outputs)
             entries.append({"graph": graph, "file": fname, "external_data": None, "precision": precision,

@@ -97,13 +97,19 @@ _TOP = {
 }
 
 
-def tiny_config(kind: str):
+def tiny_config(kind: str, head_dim: int | None = None):
+    """head_dim: widen every prior so that its attention heads have this size (the fixtures'
+    heads of 2 and 4 are below what GroupQueryAttention takes: a multiple of 8)."""
     from transformers import JukeboxConfig
 
     top = {"level": 0, "music_vocab_size": 64, "metadata_dims": [6, 10], **_TOP[kind]}
+    priors = [top, _upsampler(1), _upsampler(2)]
+    if head_dim is not None:
+        for prior in priors:  # attention width = hidden_size / 4 (the port's attention_multiplier)
+            prior["hidden_size"] = 4 * head_dim * prior["n_heads"]
     return JukeboxConfig(
         vqvae_config=_VQVAE,
-        prior_config_list=[top, _upsampler(1), _upsampler(2)],
+        prior_config_list=priors,
         max_nb_genres=1 if kind == "1b_lyrics" else 5,
         min_duration=1.0,
         max_duration=60.0,
@@ -145,7 +151,7 @@ def randomize(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
-def tiny_model(kind: str, seed: int = 0):
+def tiny_model(kind: str, seed: int = 0, head_dim: int | None = None):
     from transformers import JukeboxModel
 
-    return randomize(JukeboxModel(tiny_config(kind)).eval(), seed)
+    return randomize(JukeboxModel(tiny_config(kind, head_dim)).eval(), seed)
