@@ -301,20 +301,26 @@ fn a_prefill_chunk_past_the_window_is_refused() {
 /// against the fp32 reference. Bound: see FP16_TOLERANCE.
 #[test]
 fn fp16_teacher_forced_logits_stay_near_the_fp32_reference() {
+    assert_tiny_5b_near_the_reference(Precision::Fp16, FP16_TOLERANCE);
+}
+
+/// Every prior of tiny-5b in `precision`, teacher-forced: the worst |logit error| against the
+/// fp32 reference stays within `tolerance` of the largest |logit|.
+fn assert_tiny_5b_near_the_reference(precision: Precision, tolerance: f32) {
     let factory = factory();
     let dir = model_dir("tiny-5b");
     let manifest = Manifest::load(&dir).unwrap();
     for spec in &manifest.priors {
         let level = spec.level;
-        let what = format!("tiny-5b level {level} fp16");
-        let mut prior = Prior::open(&dir, &manifest, level, &factory, Precision::Fp16).unwrap();
+        let what = format!("tiny-5b level {level} {precision}");
+        let mut prior = Prior::open(&dir, &manifest, level, &factory, precision).unwrap();
         let golden = read_golden(&dir.join(format!("goldens/prior_l{level}.teacher_forced.npz")));
         let worst = teacher_forced_error(&mut prior, &golden, &what, FP16_COND_TOLERANCE);
         let scale = golden.logits.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         eprintln!("{what}: max |logit error| {worst:.2e} (largest |logit| {scale:.2e})");
         assert!(
-            worst <= FP16_TOLERANCE * scale,
-            "{what}: logits off by {worst}, over {FP16_TOLERANCE} of the largest |logit| {scale}"
+            worst <= tolerance * scale,
+            "{what}: logits off by {worst}, over {tolerance} of the largest |logit| {scale}"
         );
     }
 }
@@ -328,23 +334,7 @@ const QUANTISED_TOLERANCE: [(Precision, f32); 2] =
 
 #[test]
 fn quantised_teacher_forced_logits_stay_within_their_published_bound() {
-    let factory = factory();
-    let dir = model_dir("tiny-5b");
-    let manifest = Manifest::load(&dir).unwrap();
     for (precision, tolerance) in QUANTISED_TOLERANCE {
-        for spec in &manifest.priors {
-            let level = spec.level;
-            let what = format!("tiny-5b level {level} {precision}");
-            let mut prior = Prior::open(&dir, &manifest, level, &factory, precision).unwrap();
-            let golden =
-                read_golden(&dir.join(format!("goldens/prior_l{level}.teacher_forced.npz")));
-            let worst = teacher_forced_error(&mut prior, &golden, &what, FP16_COND_TOLERANCE);
-            let scale = golden.logits.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            eprintln!("{what}: max |logit error| {worst:.2e} (largest |logit| {scale:.2e})");
-            assert!(
-                worst <= tolerance * scale,
-                "{what}: logits off by {worst}, over {tolerance} of the largest |logit| {scale}"
-            );
-        }
+        assert_tiny_5b_near_the_reference(precision, tolerance);
     }
 }

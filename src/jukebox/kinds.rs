@@ -36,16 +36,6 @@ impl Precision {
         }
     }
 
-    /// Bits of one weight of the layers' matrices.
-    pub fn weight_bits(self) -> u32 {
-        match self {
-            Precision::Fp32 => 32,
-            Precision::Fp16 => 16,
-            Precision::Int8 => 8,
-            Precision::Int4 => 4,
-        }
-    }
-
     /// The name the manifest, the graph files and `--precision` use ("fp32", "int8", ...).
     pub fn name(self) -> &'static str {
         match self {
