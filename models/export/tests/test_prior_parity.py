@@ -280,13 +280,19 @@ def test_manifest_section_names_every_graph_cache(export_dir):
         graphs = {g["graph"]: g for g in ex["graphs"]}
         step_inputs = {d["name"]: d for d in graphs["step"]["inputs"]}
         step_outputs = {d["name"] for d in graphs["step"]["outputs"]}
+        prefill_outputs = {d["name"] for d in graphs["prefill"]["outputs"]}
         cond_outputs = {d["name"] for d in graphs["conditioning"]["outputs"]}
         for layer in sec["cache"]["layers"]:
             for name in (layer["key"], layer["value"]):
                 d = step_inputs[name]
                 assert d["dtype"] == sec["cache"]["dtype"]["fp16"] == "float16"
                 assert d["shape"] == ["batch", sec["heads"], layer["slots"], sec["head_dim"]]
-                if layer["written_by"] == "decoder":
+                if layer["written_by"] == "decoder" and layer["type"] == 7:
+                    # The prime (lyrics) keys lie before step_from_position: the prefill
+                    # writes them and the fused step only reads them.
+                    assert name + "_out" in prefill_outputs and name + "_out" not in step_outputs
+                    assert sec["step_from_position"] >= sec["lyrics"]["prime_len"] > 0
+                elif layer["written_by"] == "decoder":
                     assert name + "_out" in step_outputs
                 else:
                     assert name in cond_outputs and name + "_out" not in step_outputs
