@@ -25,12 +25,12 @@ class WeightFormat:
 
     bits: int | None = None
     block_size: int = 32
-    # MatMulNBits' accuracy_level: 0 computes in the input's float type (CPU and CUDA). 4 lets
-    # the CPU quantise the activations to int8 (CUDA ignores it): 8-bit steps at full size went
-    # from 1 289 ms to 88 ms there (fp32: 159 ms), but ONNX Runtime 1.31.1's CPU kernel then gave
-    # wrong logits on the tiny-5b fixture (max error 5.2 against 0.1) whenever its weights were
-    # prepacked and it had no bias input (CUDA refuses one), so 0 until that is understood.
-    accuracy_level: int = 0
+    # MatMulNBits' accuracy_level: 4 lets the CPU quantise the activations to int8 (CUDA
+    # ignores it and computes in fp16): an 8-bit step at full size takes 88 ms there against
+    # 1 289 ms at level 0 (fp32: 159 ms). ONNX Runtime 1.31.1's CPU kernel is only right at
+    # ORT_ENABLE_ALL (below it, tiny-5b int8 logits are off by 4.8), which the engine uses on
+    # the CPU.
+    accuracy_level: int = 4
 
     @property
     def quantised(self) -> bool:
