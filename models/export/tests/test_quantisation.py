@@ -5,9 +5,10 @@ Each tiny prior runs the golden teacher-forced window through its fp32 and its q
 graphs (prefill up to the fused step's first position, then steps) and compares the next-code
 distributions there (prior/quant_error.py). The bounds are the published figures with a
 margin (x1.5 on |logit error| and KL, 0.05 on top-1 agreement), so a quantiser or graph that
-got worse fails here. The graphs compute in fp16 around the N-bit weights; on the CPU MatMulNBits
-(accuracy_level 4) quantises its input to int8 too, which is what these figures hold (CUDA
-ignores the level and keeps fp16 activations, so its error is lower). Random weights understate trained ones' error (see the docs)."""
+got worse fails here. The graphs compute in fp16 around the N-bit weights; on the CPU
+MatMulNBits (accuracy_level 4) quantises its input to int8 too, which is what these figures
+hold (CUDA ignores the level and keeps fp16 activations, so its error is lower). Random
+weights understate trained ones' error (see the docs)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ class WeightFormat:
     bits: int | None = None
     block_size: int = 32
     # MatMulNBits' accuracy_level: 4 lets the CPU quantise the activations to int8 (CUDA
-    # ignores it and computes in fp16): an 8-bit step at full size takes 88 ms there against
+    # ignores it and computes in fp16): an 8-bit step at full size takes 80 ms there against
     # 1 289 ms at level 0 (fp32: 159 ms). ONNX Runtime 1.31.1's CPU kernel is only right at
     # ORT_ENABLE_ALL (below it, tiny-5b int8 logits are off by 4.8), which the engine uses on
     # the CPU.
