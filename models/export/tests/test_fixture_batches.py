@@ -27,10 +27,11 @@ torch.set_num_threads(1)
 
 BATCHES = [1, 2, 3]
 # max |logit error| vs the port: fp32 and fp16 as test_prior_parity.py; the quantised graphs
-# about 1.5x their worst on this fixture at accuracy_level 0 (int8 0.084, int4 1.37; at level 4,
-# int8 activations on the CPU, int8 is 0.125 and int4 1.37: test_quantisation.py bounds them
-# against fp32 on the same weights, with the KL divergence and top-1 agreement too).
-TOLERANCE = {"fp32": 1e-4, "fp16": 0.05, "int8": 0.13, "int4": 2.1}
+# 1.5x their worst on this fixture at accuracy_level 4 (int8 activations on the CPU: int8 0.125,
+# int4 1.37), the margin leaving room for another CPU's int8 kernels (AVX2 vs AVX-512 VNNI);
+# test_quantisation.py bounds them against fp32 on the same weights, with the KL divergence and
+# top-1 agreement too.
+TOLERANCE = {"fp32": 1e-4, "fp16": 0.05, "int8": 0.19, "int4": 2.1}
 COND_TOLERANCE = dict.fromkeys(TOLERANCE, 1e-5)  # conditioning runs in fp32 at every precision
 
 

@@ -80,6 +80,23 @@ def test_no_matmulnbits_takes_a_bias():
     assert seen > 0
 
 
+def test_committed_graphs_quantise_activations_at_accuracy_level_4():
+    """The engine runs the CPU sessions at ORT_ENABLE_ALL because MatMulNBits at accuracy_level 4
+    is only right there, and the published table holds level 4: a re-export at another level
+    (the schema's default is 0) would change both the error and the speed silently."""
+    import onnx
+
+    from conftest import REPO_ROOT
+
+    levels = {}
+    for path in sorted((REPO_ROOT / "models" / "tiny-5b").glob("prior_*.int[48].onnx")):
+        for node in onnx.load(str(path), load_external_data=False).graph.node:
+            if node.op_type == "MatMulNBits":
+                attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+                levels.setdefault(attrs.get("accuracy_level", 0), []).append(f"{path.name}:{node.name}")
+    assert set(levels) == {4}, {level: names[:3] for level, names in levels.items()}
+
+
 def test_fewer_bits_cost_more():
     """The table itself: 4 bits err more than 8 on every prior (a swapped precision shows)."""
     for name in IDS:
