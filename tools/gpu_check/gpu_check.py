@@ -44,6 +44,13 @@ TEST_BINARIES = ["prior_parity", "sampling_replay", "vqvae_parity", "device"]
 # can hold near-tied codes, which the exporter refuses.
 SEEDS = {"tiny_1b_lyrics": 1236, "tiny_5b_lyrics": 1235}
 FP16_BOUND = "1e-3 of the largest |logit| (tests/prior_parity.rs FP16_TOLERANCE)"
+# The cost model's constants (docs/performance.md): calibrated on the H200 run of 2026-11-29.
+KERNEL_US = 1.6
+KERNELS_PER_NODE = 1.5
+READ_GBPS = 3300
+# Nodes that only relabel a buffer or work on shapes on the host: no kernel (as the exporter's
+# step-size tests count them).
+NO_KERNEL = {"Reshape", "Squeeze", "Unsqueeze", "Shape", "Constant", "Identity", "Flatten"}
 # The top prior again in other graphs (docs/performance.md, "Cost model"): (precision, exporter
 # flags). The base is the exporter's default (on CUDA the fused fp16 step); "classic" is the
 # traced step graph every export had before it; "fp32" gives every variant's first logits a
@@ -307,7 +314,20 @@ def step_weights(folder: Path, level: int, prec: str) -> dict:
         external = {e.key: e.value for e in init.external_data}
         total += int(external["length"]) if "length" in external else len(init.raw_data)
     spec = next(p for p in manifest["priors"] if p["level"] == level)
-    return {"step_weights_bytes": total, "n_ctx": spec["n_ctx"], "layers": spec["depth"], "width": spec["width"]}
+    kernel_nodes = sum(1 for node in proto.graph.node if node.op_type not in NO_KERNEL)
+    return {"step_weights_bytes": total, "step_kernel_nodes": kernel_nodes, "n_ctx": spec["n_ctx"],
+            "layers": spec["depth"], "width": spec["width"]}
+
+
+def predicted_ms(kernel_nodes: int | None, weights_bytes: int | None) -> list[float] | None:
+    """The cost model of docs/performance.md ("Kernels per layer and a cost model for the GPU"),
+    calibrated on the one H200 run: a step replayed from a CUDA graph costs its kernels at
+    KERNEL_US each plus its weights read at READ_GBPS; a node launches one kernel (the fused
+    ops) to KERNELS_PER_NODE (the traced graph's profile). The range is what this run checks."""
+    if not kernel_nodes or not weights_bytes:
+        return None
+    read_ms = weights_bytes / (READ_GBPS * 1e9) * 1e3
+    return [round(kernel_nodes * k * KERNEL_US / 1e3 + read_ms, 2) for k in (1.0, KERNELS_PER_NODE)]
 
 
 def prime_for(args, n_ctx: int) -> int:
@@ -683,8 +703,10 @@ def report(args, prepared: dict, ran: dict) -> dict:
         weights = info.get("step_weights_bytes")
         floor = round(weights / (gbps * 1e9) * 1e3, 3) if weights and gbps else None
         row = {"key": model["key"], "level": model["level"], "precision": info.get("precision"),
-               "layers": info.get("layers"), "step_weights_bytes": weights, "floor_ms": floor, "batches": {},
-               "profile": info.get("profile")}
+               "layers": info.get("layers"), "step_weights_bytes": weights, "floor_ms": floor,
+               "step_kernel_nodes": info.get("step_kernel_nodes"),
+               "h200_predicted_ms_batch1": predicted_ms(info.get("step_kernel_nodes"), weights),
+               "batches": {}, "profile": info.get("profile")}
         for batch in map(str, args.batch):
             def pick(source, field, batch=batch):
                 return ((source or {}).get("batches", {}).get(batch) or {}).get(field)
@@ -739,6 +761,16 @@ def markdown(rep: dict) -> str:
                          f"{f(b['encore_ms_graphs_on'])} | {f(b['reference_ms'])} | {f(row['floor_ms'])} | {f(b['best_over_floor'])} | "
                          f"{f(b['reference_over_best'])} | {f(b['encore_prefill_ms'])} / {f(b['reference_prefill_ms'])} ({f(b['prime'])}) | "
                          f"{json.dumps(b['encore_memory'])} / {json.dumps(b['reference_memory'])} |")
+    predictions = [row for row in rep["models"] if row.get("h200_predicted_ms_batch1")]
+    if predictions:
+        lines += ["", "The cost model's prediction for an H200 at batch 1 (docs/performance.md) against what ran here:", "",
+                  "| prior | kernel nodes in the step | predicted ms | measured ms, batch 1 (graphs on / off) |",
+                  "|---|---|---|---|"]
+        for row in predictions:
+            lo, hi = row["h200_predicted_ms_batch1"]
+            b1 = row["batches"].get("1", {})
+            lines.append(f"| {row['key']} ({row['precision']}) | {row['step_kernel_nodes']} | {lo}-{hi} | "
+                         f"{f(b1.get('encore_ms_graphs_on'))} / {f(b1.get('encore_ms_graphs_off'))} |")
     drifts = [(row["key"], ", ".join(f"batch {k}: {f(b.get('first_logits_vs_fp32'))}" for k, b in row["batches"].items()))
               for row in rep["models"] if any(b.get("first_logits_vs_fp32") is not None for b in row["batches"].values())]
     if drifts:
