@@ -150,7 +150,14 @@ fn a_job_cancelled_while_queued_never_runs() {
         !queue.cancel(cancelled),
         "a job that is over was cancelled again"
     );
-    assert_eq!(queue.queued(), [last]);
+    // The first job may still be waiting for the worker to take it (a loaded machine): only the
+    // cancelled one must be gone from the queue.
+    let queued: Vec<_> = queue
+        .queued()
+        .into_iter()
+        .filter(|&job| job != first)
+        .collect();
+    assert_eq!(queued, [last]);
     let events = until_ended(&queue, &[first, cancelled, last], Vec::new());
     assert_one_end_each(&events, &[first, cancelled, last]);
     assert_eq!(
