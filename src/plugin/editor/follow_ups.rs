@@ -40,11 +40,10 @@ pub fn take_seconds(take: &Take) -> f64 {
 
 /// "Upsample…" for a take that has a finer level to go to: one entry per level with its time.
 pub fn upsample_menu(ui: &mut Ui, take: &Take, estimator: &Estimator) -> Option<TakeAction> {
-    if take.level == 0 {
-        return None;
-    }
     let mut action = None;
-    let reason = unavailable(take);
+    let reason = unavailable(take).or((take.level == 0).then_some(
+        "This take is at level 0, full quality: there is nothing finer to upsample it to.",
+    ));
     ui.add_enabled_ui(reason.is_none(), |ui| {
         ui.menu_button("Upsample…", |ui| {
             for level in (0..take.level).rev() {

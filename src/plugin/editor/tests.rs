@@ -421,7 +421,30 @@ fn a_finished_take_offers_no_upsample() {
         ..kept(1)
     }]);
     h.frames(2);
-    assert!(!h.shows("Upsample…"));
+    let (_, enabled) = h.widget("Upsample…");
+    assert!(!enabled, "Upsample offered for a take at level 0");
+}
+
+/// The row's buttons where they were before the take reached level 0: a click aimed at one
+/// never lands on another (on "Delete" where "More…" was).
+#[test]
+fn a_rows_buttons_stay_put_when_its_take_reaches_level_0() {
+    const BUTTONS: [&str; 4] = ["Play", "Upsample…", "More…", "Delete"];
+    let mut h = Harness::new().with_takes(vec![kept(1)]);
+    h.frames(2);
+    let before: Vec<Rect> = BUTTONS.iter().map(|b| h.widget(b).0).collect();
+    h.params.shared.session.write().takes[0].level = 0;
+    h.frames(2);
+    let after: Vec<Rect> = BUTTONS.iter().map(|b| h.widget(b).0).collect();
+    assert_eq!(before, after, "{BUTTONS:?} moved");
+    // Delete stands apart from the rest, at the row's end.
+    let (more, delete) = (h.widget("More…").0, h.widget("Delete").0);
+    assert!(delete.left() - more.right() > 24.0, "{more:?} {delete:?}");
+    // Its confirmation takes its place; the other buttons do not move.
+    h.click("Delete");
+    assert!(h.shows("Delete its files?"), "{:?}", h.names());
+    let confirming: Vec<Rect> = BUTTONS[..3].iter().map(|b| h.widget(b).0).collect();
+    assert_eq!(&after[..3], confirming.as_slice());
 }
 
 #[test]
