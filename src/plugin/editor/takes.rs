@@ -9,7 +9,7 @@ use egui::{Popup, PopupCloseBehavior, ScrollArea, Ui};
 
 use super::super::params::MAX_TAKES;
 use super::super::settings::LengthUnit;
-use super::super::takes::valid_name;
+use super::super::takes::{default_name, valid_name};
 use super::super::worker::WorkerCommand;
 use super::estimates::{Estimator, target_level};
 use super::follow_ups::{
@@ -39,8 +39,21 @@ pub struct TakesUi {
 impl EditorApp {
     pub(super) fn takes_section(&mut self, ui: &mut Ui) {
         let session = &self.view.session;
+        let generating = self.view.is_generating();
+        // Takes being generated count too: three on their way read "Takes (3)".
+        let on_their_way = if generating {
+            session.generating_take_ids().len()
+        } else {
+            0
+        };
         ui.horizontal(|ui| {
-            style::section_heading(ui, &format!("Takes ({})", session.takes.len()));
+            style::section_heading(
+                ui,
+                &format!("Takes ({})", session.takes.len() + on_their_way),
+            );
+            if on_their_way > 0 {
+                ui.weak(format!("{on_their_way} generating"));
+            }
             if ui
                 .small_button("Stop")
                 .on_hover_text("Stop hearing a take")
@@ -58,7 +71,6 @@ impl EditorApp {
             }
             self.drag_note(ui);
         });
-        let generating = self.view.is_generating();
         self.ask_for_waveforms(generating);
         let empty = self.view.session.takes.is_empty();
         if empty {
@@ -188,28 +200,32 @@ impl EditorApp {
         }
     }
 
-    /// Takes still streaming their first level: a growing waveform each, not draggable yet.
+    /// Takes still generating their first level: a row each, with a growing waveform once
+    /// audio streams; not draggable yet.
     fn generating_waves(&mut self, ui: &mut Ui) {
-        let pending: Vec<u64> = self
+        let mut pending = self.view.session.generating_take_ids();
+        let streaming: Vec<u64> = self
             .params
             .shared
             .waveforms
             .takes()
             .keys()
             .copied()
-            .filter(|id| self.view.session.take(*id).is_none())
+            .filter(|id| self.view.session.take(*id).is_none() && !pending.contains(id))
             .collect();
+        pending.extend(streaming);
+        pending.sort_unstable();
         let seconds = f64::from(self.params.seconds.value());
         for id in pending {
+            let name = default_name(id);
             let waves = self.params.shared.waveforms.takes();
-            let Some(waves) = waves.get(&id) else {
-                continue;
+            let waves = waves.get(&id);
+            match waves.and_then(|w| w.levels.keys().next().copied()) {
+                Some(level) => ui.weak(format!("{name} · {} · generating", level_badge(level))),
+                None => ui.weak(format!("{name} · generating")),
             };
-            let level = waves.levels.keys().next().copied().unwrap_or_default();
-            ui.weak(format!("Take {id} · {} · generating", level_badge(level)));
             let caches = self.takes.waves.entry(id).or_default();
-            let name = format!("take {id}");
-            take_wave(ui, caches, Some(waves), seconds, (&name, false, false));
+            take_wave(ui, caches, waves, seconds, (&name, false, false));
             ui.add_space(4.0);
         }
     }

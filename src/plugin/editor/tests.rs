@@ -593,3 +593,92 @@ fn a_derived_take_shows_where_it_came_from() {
     assert!(h.shows("retry of gone (deleted)"));
     assert!(h.shows("extends take 1"), "the parent's name now");
 }
+
+/// A Continue of three takes at level 2, a quarter done, as the worker shows it.
+fn three_takes_generating(h: &Harness, phase: GenerationPhase) {
+    runtime_ready(&h.params);
+    model_ready(&h.params);
+    *h.params.shared.generation.write() = Some(GenerationView {
+        job: 1,
+        phase,
+        levels: vec![LevelProgress {
+            level: 2,
+            // 20 s at the model's 44.1 kHz and level 2's hop of 128: 6890.6 codes.
+            done: 1722,
+            total: 6890,
+            codes_per_second: 410.0,
+            eta_seconds: Some(42.0),
+        }],
+        target_level: 2,
+        takes: 3,
+        timeline_start: 0,
+    });
+    h.params
+        .shared
+        .session
+        .write()
+        .unfinished
+        .push(crate::plugin::session::Unfinished {
+            checkpoint: "/music/Encore/.checkpoints/generation 1.json".into(),
+            timeline_start: 0,
+            sample_rate: 44_100.0,
+            take_ids: vec![1, 2, 3],
+        });
+}
+
+#[test]
+fn takes_being_generated_are_counted_and_listed() {
+    let mut h = Harness::new();
+    three_takes_generating(&h, GenerationPhase::Running);
+    h.frames(2);
+    assert!(h.shows("Takes (3)"), "{:?}", h.names());
+    for name in [
+        "Take 1 · generating",
+        "Take 2 · generating",
+        "Take 3 · generating",
+    ] {
+        assert!(h.shows(name), "{name}: {:?}", h.names());
+    }
+}
+
+#[test]
+fn progress_reads_in_seconds_of_audio_and_time_left() {
+    let mut h = Harness::new();
+    three_takes_generating(&h, GenerationPhase::Running);
+    h.frames(2);
+    assert!(
+        h.shows("5.0 s of 20.0 s of audio · 42 s left"),
+        "{:?}",
+        h.names()
+    );
+    assert!(
+        !h.names().iter().any(|n| n.contains("codes")),
+        "{:?}",
+        h.names()
+    );
+}
+
+#[test]
+fn a_cancelled_generation_shows_no_time_left() {
+    let mut h = Harness::new();
+    three_takes_generating(&h, GenerationPhase::Cancelled);
+    h.frames(2);
+    assert!(h.shows("Cancelled"), "{:?}", h.names());
+    assert!(!h.shows("42 s left"), "{:?}", h.names());
+    assert!(
+        h.shows("5.0 s of 20.0 s of audio · stopped"),
+        "{:?}",
+        h.names()
+    );
+    assert!(!h.shows("Takes (3)"), "nothing is on its way any more");
+}
+
+#[test]
+fn continue_reads_continue_while_one_runs() {
+    let mut h = Harness::new();
+    three_takes_generating(&h, GenerationPhase::Running);
+    h.frames(2);
+    let (_, enabled) = h.widget("Continue");
+    assert!(enabled, "a second Continue queues after the first");
+    assert!(!h.shows("Continue again"), "{:?}", h.names());
+}

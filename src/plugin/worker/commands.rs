@@ -77,6 +77,11 @@ impl Worker {
                 if let Some(generations) = &mut self.generations {
                     generations.cancel_all();
                 }
+                // Cancel never changes what plays: a take that has no audio yet gives the
+                // timeline back to the one chosen before its Continue.
+                if self.shared.session.write().unchoose_cancelled() {
+                    self.timeline_stale = true;
+                }
             }
             WorkerCommand::Audition { take } => self.audition(take),
             WorkerCommand::AuditionFrom { take, seconds } => self.audition_from(take, seconds),
