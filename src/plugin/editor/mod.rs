@@ -30,6 +30,7 @@ mod take_wave;
 mod takes;
 #[cfg(test)]
 mod tests;
+mod timeline_view;
 mod view;
 mod wave_paint;
 
@@ -153,6 +154,8 @@ impl EditorApp {
             self.run_section(ui);
             ui.separator();
             self.recording_section(ui);
+            ui.add_space(4.0);
+            self.timeline_section(ui);
             ui.separator();
             self.takes_section(ui);
         });

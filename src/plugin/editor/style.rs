@@ -46,6 +46,14 @@ pub fn fixed_width<R>(ui: &mut Ui, width: f32, add: impl FnOnce(&mut Ui) -> R) -
     .inner
 }
 
+/// Body text on the editor's dark grounds (panels, waveforms, timeline lanes).
+pub const TEXT: Color32 = Color32::from_rgb(225, 225, 225);
+/// The timeline: a take's region (hovered: lighter), the next prompt's, the playhead.
+pub const TAKE_FILL: Color32 = Color32::from_rgb(58, 78, 68);
+pub const TAKE_HOVERED: Color32 = Color32::from_rgb(74, 100, 88);
+pub const PROMPT_FILL: Color32 = Color32::from_rgb(200, 140, 230);
+pub const PLAYHEAD: Color32 = Color32::from_rgb(245, 245, 245);
+
 /// Waveforms: the audio, the ground it is drawn on, a level still streaming over it.
 pub const WAVE: Color32 = Color32::from_rgb(150, 200, 150);
 pub const WAVE_BACKGROUND: Color32 = Color32::from_rgb(24, 28, 32);

@@ -682,3 +682,58 @@ fn continue_reads_continue_while_one_runs() {
     assert!(enabled, "a second Continue queues after the first");
     assert!(!h.shows("Continue again"), "{:?}", h.names());
 }
+
+/// The timeline lays the prompt, each take and the playhead out where the host plays them.
+#[test]
+fn the_timeline_places_the_prompt_and_takes_where_they_play() {
+    let second_take = Take {
+        // 40 s in, 10 s long.
+        timeline_start: 44_100 * 40,
+        frames: 44_100 * 10,
+        ..kept(2)
+    };
+    let mut h = Harness::new().with_takes(vec![kept(1), second_take]);
+    h.params.shared.session.write().chosen = Some(1);
+    h.params.settings.write().prompt = crate::plugin::settings::PromptSource::Range {
+        start_seconds: 0.0,
+        end_seconds: 12.0,
+    };
+    let diagnostics = &h.params.diagnostics;
+    diagnostics
+        .sample_rate_bits
+        .store(44_100f32.to_bits(), Ordering::Relaxed);
+    diagnostics
+        .host_position_samples
+        .store(44_100 * 30, Ordering::Relaxed);
+    h.frames(2);
+    let (prompt, _) = h.widget("Timeline: prompt");
+    let (first, _) = h.widget("Timeline: take 1");
+    let (second, _) = h.widget("Timeline: take 2");
+    let (playhead, _) = h.widget("Timeline: playhead");
+    // Take 1 plays from 12 s for 20 s: the scale.
+    let per_second = first.width() / 20.0;
+    let near = |a: f32, b: f32| (a - b).abs() < 1.0;
+    assert!(
+        near(prompt.right(), first.left()),
+        "the take starts where its prompt ends"
+    );
+    assert!(
+        near(prompt.width(), 12.0 * per_second),
+        "{prompt:?} {first:?}"
+    );
+    assert!(
+        near(second.left() - first.left(), 28.0 * per_second),
+        "{second:?}"
+    );
+    assert!(near(second.width(), 10.0 * per_second), "{second:?}");
+    assert!(
+        near(playhead.center().x - first.left(), 18.0 * per_second),
+        "{playhead:?}"
+    );
+    // A click on a take plays it.
+    h.click("Timeline: take 2");
+    assert!(
+        h.sent().contains(&WorkerCommand::Choose { take: Some(2) }),
+        "the click did not choose take 2"
+    );
+}
