@@ -151,6 +151,12 @@ pub enum Derivation {
     RegeneratedFrom { seconds: f64 },
     /// The parent's request again with a new seed.
     Retried,
+    /// The parent's audio from `start_seconds` to `end_seconds` into it, as a file of its own
+    /// (the parent's files are only read).
+    Cropped {
+        start_seconds: f64,
+        end_seconds: f64,
+    },
 }
 
 /// A generation that had not finished when the state was saved; resumed on load.

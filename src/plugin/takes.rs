@@ -39,6 +39,8 @@ pub enum TakeError {
     FileExists { path: PathBuf },
     #[error("no take {id}")]
     NoSuchTake { id: u64 },
+    #[error("a crop of {name:?} must keep some of its audio: put its end after its start")]
+    EmptyCrop { name: String },
     #[error("cannot {action} {path}: {reason}")]
     Io {
         action: &'static str,
@@ -253,6 +255,64 @@ pub fn delete_files(take: &Take, level_files: &[PathBuf]) -> Result<(), TakeErro
     Ok(())
 }
 
+/// A new take `id` holding `take`'s audio from `start_seconds` to `end_seconds` into it, written
+/// beside it as a file of its own and placed where that audio played. The take's own files are
+/// only read. Audio only: the new take has no codes to follow up from.
+pub fn crop_take(
+    take: &Take,
+    id: u64,
+    start_seconds: f64,
+    end_seconds: f64,
+) -> Result<Take, TakeError> {
+    let decoded = audio::read_audio_file(&take.file)?;
+    let mono = decoded.to_mono();
+    let file_rate = f64::from(decoded.sample_rate);
+    let frame = |seconds: f64| ((seconds.max(0.0) * file_rate).round() as usize).min(mono.len());
+    let (first, last) = (frame(start_seconds), frame(end_seconds));
+    if last <= first {
+        return Err(TakeError::EmptyCrop {
+            name: take.name.clone(),
+        });
+    }
+    let name = valid_name(&format!(
+        "{} · {start_seconds:.1}–{end_seconds:.1} s",
+        take.name
+    ))
+    .unwrap_or_else(|_| default_name(id));
+    let dir = take.file.parent().unwrap_or(Path::new("."));
+    let file = write_level(
+        dir,
+        &name,
+        take.level,
+        &mono[first..last],
+        decoded.sample_rate,
+    )?;
+    // Frames at the take's own rate (the file may be at another since a rate change).
+    let at_take_rate = |frames: usize| {
+        convert_frames(frames as i64, file_rate, f64::from(take.sample_rate)).max(0)
+    };
+    Ok(Take {
+        id,
+        name,
+        level: take.level,
+        file,
+        timeline_start: take.timeline_start + at_take_rate(first),
+        sample_rate: take.sample_rate,
+        frames: at_take_rate(last - first) as u64,
+        batch_row: take.batch_row,
+        settings: take.settings.clone(),
+        source: None,
+        parent: Some(super::session::TakeParent {
+            take: take.id,
+            name: take.name.clone(),
+            derivation: super::session::Derivation::Cropped {
+                start_seconds,
+                end_seconds,
+            },
+        }),
+    })
+}
+
 /// A take's best level read back at `host_rate`: mono samples, resampled if the project's rate
 /// changed since it was written.
 pub fn read_take(take: &Take, host_rate: f32) -> Result<Vec<f32>, TakeError> {
@@ -308,6 +368,44 @@ mod tests {
             take.file = file;
         }
         (take, files)
+    }
+
+    #[test]
+    fn a_crop_is_a_new_take_and_its_parents_files_are_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let samples: Vec<f32> = (0..44_100).map(|i| (i as f32 / 44_100.0) - 0.5).collect();
+        let file = write_level(dir.path(), "Take 1", 2, &samples, 44_100).unwrap();
+        let before = fs::read(&file).unwrap();
+        let parent = Take {
+            timeline_start: 44_100 * 12,
+            frames: 44_100,
+            file: file.clone(),
+            name: "Take 1".into(),
+            level: 2,
+            ..take(dir.path(), "unused").0
+        };
+        let crop = crop_take(&parent, 9, 0.25, 0.75).unwrap();
+        assert_eq!(
+            fs::read(&file).unwrap(),
+            before,
+            "the parent's file changed"
+        );
+        assert_eq!(crop.name, "Take 1 · 0.2–0.8 s");
+        assert_eq!(crop.file, dir.path().join("Take 1 · 0.2–0.8 s L2.wav"));
+        assert_eq!(
+            crop.timeline_start,
+            44_100 * 12 + 11_025,
+            "where that audio played"
+        );
+        assert_eq!(crop.frames, 22_050);
+        let cropped = audio::read_audio_file(&crop.file).unwrap().to_mono();
+        assert_eq!(cropped, samples[11_025..33_075]);
+        assert!(crop.source.is_none());
+        assert_eq!(crop.parent.as_ref().map(|p| p.take), Some(parent.id));
+        assert!(matches!(
+            crop_take(&parent, 10, 0.5, 0.5),
+            Err(TakeError::EmptyCrop { .. })
+        ));
     }
 
     #[test]

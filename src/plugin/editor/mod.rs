@@ -5,7 +5,9 @@
 //! the copies, and turns clicks into [`WorkerCommand`]s: the worker does the work, the editor
 //! never does file I/O or waits on anything.
 
+mod browse;
 mod conditioning;
+mod crop;
 mod drag;
 mod drag_out;
 mod estimates;
@@ -93,6 +95,10 @@ pub struct EditorApp {
     window: drag::NativeWindow,
     drag: Option<drag_out::TakeDrag>,
     recording: recording_view::RecordingUi,
+    /// The native file dialogs (a stub in tests), the dialog open now, and their answers.
+    dialogs: Box<dyn browse::Dialogs>,
+    browsing: Option<browse::Pick>,
+    answers: (Sender<browse::Answer>, Receiver<browse::Answer>),
 }
 
 impl EditorApp {
@@ -115,6 +121,9 @@ impl EditorApp {
             window: drag::NativeWindow::Unsupported,
             drag: None,
             recording: Default::default(),
+            dialogs: Box::new(browse::NativeDialogs),
+            browsing: None,
+            answers: crossbeam_channel::unbounded(),
         }
     }
 
@@ -133,6 +142,7 @@ impl EditorApp {
         }
         self.carry_out_startup();
         self.follow_drag(ui.ctx());
+        self.take_files(ui.ctx());
 
         egui::Panel::top("status")
             .frame(style::panel_frame(ui.style()))

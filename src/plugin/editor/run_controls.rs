@@ -43,7 +43,7 @@ pub fn continue_blocker(view: &FrameView, settings: &Settings) -> Option<String>
     }
     match settings.prompt {
         PromptSource::File if settings.prompt_file.is_none() => {
-            Some("Type the path of the prompt's audio file.".into())
+            Some("Choose the prompt's audio file: Browse…, drop it here or type its path.".into())
         }
         PromptSource::Range {
             start_seconds,

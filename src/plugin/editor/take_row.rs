@@ -47,6 +47,8 @@ pub enum TakeAction {
     },
     /// Opens the Extend dialog for this take.
     OpenExtend(u64),
+    /// Opens the Crop dialog for this take.
+    OpenCrop(u64),
     RegenerateFrom {
         take: u64,
         at_seconds: f64,

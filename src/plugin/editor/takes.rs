@@ -11,13 +11,16 @@ use super::super::params::MAX_TAKES;
 use super::super::settings::LengthUnit;
 use super::super::takes::{default_name, valid_name};
 use super::super::worker::WorkerCommand;
+use super::crop::{CropForm, CropOutcome, crop_dialog};
 use super::estimates::{Estimator, target_level};
+use super::follow_ups::take_seconds;
 use super::follow_ups::{
     ExtendForm, ExtendOutcome, RegeneratePick, extend_dialog, paint_pick, regenerate_menu,
 };
 use super::format::level_badge;
 use super::take_row::{RowState, TakeAction, take_row};
 use super::take_wave::{TakeWaveUi, WaveAction, take_wave};
+use super::wave_paint::WaveCache;
 use super::{EditorApp, reveal, style};
 
 #[derive(Debug, Default)]
@@ -34,6 +37,9 @@ pub struct TakesUi {
     pub(super) extend: Option<ExtendForm>,
     /// The point right-clicked on a take's waveform, while its menu is open.
     pub(super) regenerate: Option<RegeneratePick>,
+    /// The take being cropped, while its dialog is open, and its waveform's columns there.
+    pub(super) crop: Option<CropForm>,
+    crop_wave: WaveCache,
 }
 
 impl EditorApp {
@@ -165,6 +171,7 @@ impl EditorApp {
                 }
             });
         self.extend_dialog(ui);
+        self.crop_dialog(ui);
         if let Some((take, file, done)) = wave_action {
             match done {
                 WaveAction::DragOut => self.start_drag(take, file),
@@ -274,6 +281,11 @@ impl EditorApp {
                 self.send(WorkerCommand::Upsample { take, level });
             }
             TakeAction::OpenExtend(take) => self.open_extend(take),
+            TakeAction::OpenCrop(take) => {
+                if let Some(t) = self.view.session.take(take) {
+                    self.takes.crop = Some(CropForm::new(take, t.name.clone(), take_seconds(t)));
+                }
+            }
             TakeAction::RegenerateFrom {
                 take,
                 at_seconds,
@@ -307,6 +319,33 @@ impl EditorApp {
                 LengthUnit::Seconds
             },
         });
+    }
+
+    fn crop_dialog(&mut self, ui: &Ui) {
+        let Some(form) = self.takes.crop.as_mut() else {
+            return;
+        };
+        let waves = self.params.shared.waveforms.takes();
+        let outcome = crop_dialog(
+            ui.ctx(),
+            form,
+            waves.get(&form.take),
+            &mut self.takes.crop_wave,
+        );
+        drop(waves);
+        match outcome {
+            CropOutcome::Open => {}
+            CropOutcome::Cancel => self.takes.crop = None,
+            CropOutcome::Crop { start, end } => {
+                let take = form.take;
+                self.takes.crop = None;
+                self.send(WorkerCommand::Crop {
+                    take,
+                    start_seconds: start,
+                    end_seconds: end,
+                });
+            }
+        }
     }
 
     fn extend_dialog(&mut self, ui: &Ui) {

@@ -185,6 +185,8 @@ pub(super) struct Harness {
     ctx: egui::Context,
     gui: GuiContext,
     events: Vec<Event>,
+    /// Files dropped onto the window in the next frame.
+    dropped: Vec<egui::DroppedFileHandle>,
     /// The last frame's widgets: accessible name (label or value), bounds, enabled.
     pub widgets: Vec<(String, Rect, bool)>,
     /// What the last frame drew, and the textures drawn with, for screenshots.
@@ -204,6 +206,7 @@ impl Harness {
             ctx,
             gui: GuiContext::new(Arc::new(NoHost)),
             events: Vec::new(),
+            dropped: Vec::new(),
             widgets: Vec::new(),
             shapes: Vec::new(),
             textures: Textures::default(),
@@ -225,6 +228,7 @@ impl Harness {
                 vec2(WIDTH as f32, HEIGHT as f32),
             )),
             events: std::mem::take(&mut self.events),
+            dropped_files: std::mem::take(&mut self.dropped),
             ..Default::default()
         };
         let (app, setter) = (&mut self.app, self.gui.param_setter());
@@ -320,6 +324,35 @@ impl Harness {
         self.frames(3);
     }
 
+    /// A press at `from`, the pointer moved to `to` in a few steps, and a release there.
+    pub fn drag(&mut self, from: Pos2, to: Pos2) {
+        let press = |pos, pressed| Event::PointerButton {
+            pos,
+            button: PointerButton::Primary,
+            pressed,
+            modifiers: Modifiers::NONE,
+        };
+        self.events.push(Event::PointerMoved(from));
+        self.events.push(press(from, true));
+        self.frame();
+        for step in 1..=4 {
+            self.events
+                .push(Event::PointerMoved(from.lerp(to, step as f32 / 4.0)));
+            self.frame();
+        }
+        self.events.push(press(to, false));
+        self.frames(3);
+    }
+
+    /// Files dropped onto the editor's window, as the window system hands them to egui.
+    pub fn drop_files(&mut self, paths: &[&str]) {
+        self.dropped = paths
+            .iter()
+            .map(|p| Arc::new(Dropped(PathBuf::from(p))) as egui::DroppedFileHandle)
+            .collect();
+        self.frames(2);
+    }
+
     /// Every command sent so far.
     pub fn sent(&self) -> Vec<WorkerCommand> {
         self.commands.try_iter().collect()
@@ -344,6 +377,19 @@ impl Harness {
             .host_time_signature
             .store(signature.packed(), Ordering::Relaxed);
         self
+    }
+}
+
+/// A file dropped onto the window, known by its path only.
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        Err("the editor never reads a dropped file".into())
     }
 }
 
@@ -736,4 +782,133 @@ fn the_timeline_places_the_prompt_and_takes_where_they_play() {
         h.sent().contains(&WorkerCommand::Choose { take: Some(2) }),
         "the click did not choose take 2"
     );
+}
+
+fn loads(sent: &[WorkerCommand]) -> Vec<PathBuf> {
+    sent.iter()
+        .filter_map(|c| match c {
+            WorkerCommand::LoadModel { dir } => Some(dir.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn browse_picks_the_model_folder_and_the_prompt_file() {
+    use super::browse::stub::StubDialogs;
+    use crate::plugin::settings::PromptSource;
+    let mut h = Harness::new();
+    h.app.dialogs = Box::new(StubDialogs {
+        prompt_file: Some("/clips/riff.flac".into()),
+        model_folder: Some("/models/jukebox-1b-lyrics".into()),
+    });
+    h.frames(2);
+    h.click("Browse…");
+    assert_eq!(
+        loads(&h.sent()),
+        [PathBuf::from("/models/jukebox-1b-lyrics")]
+    );
+    assert_eq!(
+        h.params.settings.read().model_dir,
+        Some(PathBuf::from("/models/jukebox-1b-lyrics"))
+    );
+    assert!(h.shows("/models/jukebox-1b-lyrics"), "{:?}", h.names());
+
+    h.params.settings.write().prompt = PromptSource::File;
+    h.frames(2);
+    // The prompt's Browse… is the lower one (the model's is in the status strip).
+    let prompt_browse = h
+        .widgets
+        .iter()
+        .filter(|w| w.0 == "Browse…")
+        .map(|w| w.1)
+        .max_by(|a, b| a.top().total_cmp(&b.top()))
+        .unwrap();
+    h.click_at(prompt_browse.center(), PointerButton::Primary);
+    let settings = h.params.settings.read().clone();
+    assert_eq!(settings.prompt, PromptSource::File);
+    assert_eq!(
+        settings.prompt_file,
+        Some(PathBuf::from("/clips/riff.flac"))
+    );
+}
+
+#[test]
+fn a_dropped_audio_file_is_the_prompt_and_a_dropped_folder_the_model() {
+    use crate::plugin::settings::PromptSource;
+    let mut h = Harness::new();
+    h.frames(2);
+    h.drop_files(&["/clips/Take 3 bounce.WAV"]);
+    let settings = h.params.settings.read().clone();
+    assert_eq!(settings.prompt, PromptSource::File);
+    assert_eq!(
+        settings.prompt_file,
+        Some(PathBuf::from("/clips/Take 3 bounce.WAV"))
+    );
+    h.drop_files(&["/models/tiny-1b-lyrics"]);
+    assert_eq!(loads(&h.sent()), [PathBuf::from("/models/tiny-1b-lyrics")]);
+}
+
+#[test]
+fn dragging_across_the_recording_makes_that_range_the_prompt() {
+    use crate::plugin::recordings::Recording;
+    use crate::plugin::settings::PromptSource;
+    let mut h = Harness::new();
+    // 20 s recorded from 10 s into the timeline.
+    let rate = 44_100.0;
+    let frames = 20 * 44_100;
+    let samples: Vec<f32> = (0..frames * 2)
+        .map(|i| ((i / 2) as f32 * 0.01).sin() * 0.5)
+        .collect();
+    let recording = Recording::from_interleaved(rate, 44_100 * 10, samples);
+    h.params.shared.waveforms.follow_recording(Some(&recording));
+    h.frames(2);
+    let (wave, _) = h.widget("Waveform of the recording");
+    let at = |t: f32| pos2(wave.left() + wave.width() * t, wave.top() + 10.0);
+    // From 3/4 back to 1/4 of the strip: 25 s to 15 s on the timeline.
+    h.drag(at(0.75), at(0.25));
+    match h.params.settings.read().prompt {
+        PromptSource::Range {
+            start_seconds,
+            end_seconds,
+        } => {
+            assert!((start_seconds - 15.0).abs() < 0.1, "{start_seconds}");
+            assert!((end_seconds - 25.0).abs() < 0.1, "{end_seconds}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_crop_asks_for_a_new_take_from_between_its_handles() {
+    let mut h = Harness::new().with_takes(vec![kept(1)]);
+    h.frames(2);
+    h.click("More…");
+    h.click("Crop…");
+    assert!(h.shows("Crop “take 1”"), "{:?}", h.names());
+    let (wave, _) = h.widget("Crop waveform");
+    let at = |t: f32| pos2(wave.left() + wave.width() * t, wave.center().y);
+    // The 20 s take from 5 s to 15 s.
+    h.drag(h.widget("Crop start").0.center(), at(0.25));
+    h.drag(h.widget("Crop end").0.center(), at(0.75));
+    h.click("Crop to a new take");
+    let crops: Vec<_> = h
+        .sent()
+        .into_iter()
+        .filter(|c| matches!(c, WorkerCommand::Crop { .. }))
+        .collect();
+    match crops.as_slice() {
+        [
+            WorkerCommand::Crop {
+                take: 1,
+                start_seconds,
+                end_seconds,
+            },
+        ] => {
+            assert!((start_seconds - 5.0).abs() < 0.1, "{start_seconds}");
+            assert!((end_seconds - 15.0).abs() < 0.1, "{end_seconds}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!h.shows("Crop “take 1”"), "the dialog closes");
 }

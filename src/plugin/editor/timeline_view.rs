@@ -141,7 +141,7 @@ impl EditorApp {
                 font.clone(),
                 style::WAVE_BACKGROUND,
             );
-            let response = ui.interact(region, egui::Id::new("timeline-prompt"), Sense::hover());
+            let response = ui.interact(region, egui::Id::unique("timeline-prompt"), Sense::hover());
             response
                 .widget_info(|| WidgetInfo::labeled(egui::Role::Image, true, "Timeline: prompt"));
             response.on_hover_text(format!(
@@ -168,7 +168,7 @@ impl EditorApp {
             let chosen = session.chosen == Some(take.id);
             let response = ui.interact(
                 take_rect,
-                egui::Id::new(("timeline-take", take.id)),
+                egui::Id::unique(("timeline-take", take.id)),
                 Sense::click(),
             );
             let (fill, text) = if chosen {
@@ -229,7 +229,7 @@ impl EditorApp {
                 pos2(x, lanes_rect.center().y),
                 vec2(3.0, lanes_rect.height()),
             );
-            ui.interact(mark, egui::Id::new("timeline-playhead"), Sense::hover())
+            ui.interact(mark, egui::Id::unique("timeline-playhead"), Sense::hover())
                 .widget_info(|| WidgetInfo::labeled(egui::Role::Image, true, "Timeline: playhead"));
         }
         if session.takes.is_empty() && prompt.is_none() {
