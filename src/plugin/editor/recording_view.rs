@@ -11,7 +11,7 @@ use super::wave_paint::{WaveCache, display_gain, paint_columns};
 use super::{EditorApp, style};
 
 const WAVE_HEIGHT: f32 = 54.0;
-const RULER_HEIGHT: f32 = 14.0;
+const RULER_HEIGHT: f32 = 16.0;
 /// Fewer pixels than this between ruler labels and labels are skipped.
 const LABEL_SPACING: f32 = 36.0;
 
@@ -203,13 +203,19 @@ fn paint_marks(painter: &egui::Painter, rect: Rect, strip: &Strip) {
         let (a, b) = (x_of(rect, strip, start), x_of(rect, strip, end));
         if b > a {
             painter.vline(a, rect.y_range(), Stroke::new(1.5, style::PROMPT_EDGE));
-            painter.text(
-                pos2(a + 4.0, rect.top() + 2.0),
-                Align2::LEFT_TOP,
-                "prompt",
-                FontId::proportional(11.0),
+            // On a dark backing: the audio under it can be any colour.
+            let label = painter.layout_no_wrap(
+                "prompt".into(),
+                FontId::proportional(style::SMALLEST_TEXT),
                 style::PROMPT_EDGE,
             );
+            let at = pos2(a + 4.0, rect.top() + 2.0);
+            painter.rect_filled(
+                Rect::from_min_size(at, label.size()).expand(2.0),
+                2.0,
+                style::WAVE_BACKGROUND,
+            );
+            painter.galley(at, label, style::PROMPT_EDGE);
         }
     }
     if let Some(at) = strip.continuation {
@@ -256,7 +262,7 @@ fn paint_ruler(ui: &Ui, rect: Rect, strip: &Strip, host: &HostView) {
                 pos2(x + 2.0, ruler_top + 1.0),
                 Align2::LEFT_TOP,
                 text,
-                FontId::proportional(10.0),
+                FontId::proportional(style::SMALLEST_TEXT),
                 colour,
             );
         }
@@ -268,7 +274,7 @@ fn empty(ui: &Ui, rect: Rect, text: &str) {
         rect.center(),
         Align2::CENTER_CENTER,
         text,
-        FontId::proportional(12.0),
+        FontId::proportional(style::SMALLEST_TEXT),
         ui.visuals().weak_text_color(),
     );
 }

@@ -160,8 +160,8 @@ impl EditorApp {
                         },
                         super::format::duration(info.max_song_seconds),
                     ));
+                    ui.label(format!("· runs on {}", info.device));
                 });
-                ui.label(format!("Runs on {}", info.device));
             }
             ModelStatus::Unusable { dir, reason } => {
                 ui.colored_label(style::ERROR, format!("{} cannot be used:", dir.display()));

@@ -189,6 +189,10 @@ pub(super) struct Harness {
     dropped: Vec<egui::DroppedFileHandle>,
     /// The last frame's widgets: accessible name (label or value), bounds, enabled.
     pub widgets: Vec<(String, Rect, bool)>,
+    /// The widgets before the last click (what a dialog it opened is drawn over).
+    before_click: Vec<(String, Rect, bool)>,
+    /// The window's size (the default unless a test resizes it).
+    pub size: egui::Vec2,
     /// What the last frame drew, and the textures drawn with, for screenshots.
     shapes: Vec<egui::epaint::ClippedShape>,
     textures: Textures,
@@ -199,6 +203,8 @@ impl Harness {
         let (app, params, commands) = editor();
         let ctx = egui::Context::default();
         ctx.enable_accesskit();
+        // As the window's build does.
+        super::style::apply(&ctx);
         Self {
             app,
             params,
@@ -208,6 +214,8 @@ impl Harness {
             events: Vec::new(),
             dropped: Vec::new(),
             widgets: Vec::new(),
+            before_click: Vec::new(),
+            size: vec2(WIDTH as f32, HEIGHT as f32),
             shapes: Vec::new(),
             textures: Textures::default(),
         }
@@ -216,17 +224,14 @@ impl Harness {
     /// The last frame as the window would show it.
     pub fn screenshot(&self, path: &Path) -> std::io::Result<()> {
         let primitives = self.ctx.tessellate(self.shapes.clone(), 1.0);
-        let mut canvas = Canvas::new(WIDTH as usize, HEIGHT as usize);
+        let mut canvas = Canvas::new(self.size.x as usize, self.size.y as usize);
         canvas.paint(&primitives, &self.textures);
         canvas.save_png(path)
     }
 
     pub fn frame(&mut self) {
         let input = RawInput {
-            screen_rect: Some(Rect::from_min_size(
-                Pos2::ZERO,
-                vec2(WIDTH as f32, HEIGHT as f32),
-            )),
+            screen_rect: Some(Rect::from_min_size(Pos2::ZERO, self.size)),
             events: std::mem::take(&mut self.events),
             dropped_files: std::mem::take(&mut self.dropped),
             ..Default::default()
@@ -285,12 +290,14 @@ impl Harness {
     }
 
     /// The widget named `name` exactly in the dialog headed `heading` (below it and right of
-    /// its left edge): the same words can be in the settings, under the dialog.
+    /// its left edge, and not there before the click that opened it): the same words can be in
+    /// the settings, under the dialog.
     pub fn widget_in_dialog(&self, name: &str, heading: &str) -> (Rect, bool) {
         let (heading, _) = self.widget(heading);
         let (_, rect, enabled) = self
             .widgets
             .iter()
+            .filter(|w| !self.before_click.contains(w))
             .find(|w| w.0 == name && w.1.left() >= heading.left() && w.1.top() >= heading.top())
             .unwrap_or_else(|| panic!("no widget named {name:?} in the dialog"));
         (*rect, *enabled)
@@ -310,6 +317,7 @@ impl Harness {
     }
 
     pub fn click_at(&mut self, pos: Pos2, button: PointerButton) {
+        self.before_click = self.widgets.clone();
         let press = |pressed| Event::PointerButton {
             pos,
             button,
@@ -911,4 +919,105 @@ fn a_crop_asks_for_a_new_take_from_between_its_handles() {
         other => panic!("{other:?}"),
     }
     assert!(!h.shows("Crop “take 1”"), "the dialog closes");
+}
+
+/// The editor with everything on show: a lyrics model, an error, a generation, takes.
+fn busy_editor() -> Harness {
+    let h = Harness::new().with_takes((1..=4).map(kept).collect());
+    three_takes_generating(&h, GenerationPhase::Running);
+    if let ModelStatus::Ready(info) = &mut *h.params.shared.model.write() {
+        info.has_lyrics = true;
+    }
+    *h.params.shared.last_error.write() = Some("could not write a take".into());
+    let recording = crate::plugin::recordings::Recording::from_interleaved(
+        44_100.0,
+        0,
+        (0..44_100 * 8)
+            .map(|i| (i as f32 * 0.01).sin() * 0.3)
+            .collect(),
+    );
+    h.params.shared.waveforms.follow_recording(Some(&recording));
+    let h = h.with_host_meter(120.0, 4, 4);
+    let diagnostics = &h.params.diagnostics;
+    diagnostics
+        .sample_rate_bits
+        .store(44_100f32.to_bits(), Ordering::Relaxed);
+    diagnostics
+        .host_position_samples
+        .store(44_100 * 4, Ordering::Relaxed);
+    let mut h = h;
+    h.frames(3);
+    h
+}
+
+/// Every text shape of the last frame, with its font size.
+fn text_sizes(h: &Harness) -> Vec<(String, f32)> {
+    fn walk(shape: &egui::Shape, out: &mut Vec<(String, f32)>) {
+        match shape {
+            egui::Shape::Text(text) => {
+                for section in &text.galley.job.sections {
+                    let range = section.byte_range.start.0..section.byte_range.end.0;
+                    let words = &text.galley.job.text[range];
+                    out.push((words.to_string(), section.format.font_id.size));
+                }
+            }
+            egui::Shape::Vec(shapes) => shapes.iter().for_each(|s| walk(s, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for clipped in &h.shapes {
+        walk(&clipped.shape, &mut out);
+    }
+    out
+}
+
+#[test]
+fn no_text_is_smaller_than_12_points() {
+    let h = busy_editor();
+    let sizes = text_sizes(&h);
+    assert!(sizes.len() > 50, "{} texts drawn", sizes.len());
+    let small: Vec<_> = sizes
+        .iter()
+        .filter(|(_, size)| *size < super::style::SMALLEST_TEXT - 0.01)
+        .collect();
+    assert!(small.is_empty(), "{small:?}");
+}
+
+/// At the default size every row of the settings shows without scrolling, down to Playback.
+#[test]
+fn no_row_is_off_screen_at_the_default_size() {
+    let h = busy_editor();
+    let (playback, _) = h.widget("Playback");
+    let (error, _) = h.widget("Error: could not write a take");
+    // The errors strip's top, less the margins of its frame and of the settings panel.
+    let visible_bottom = error.top() - 16.0;
+    assert!(
+        playback.bottom() <= visible_bottom,
+        "Playback at {playback:?} is under the errors strip at {error:?}"
+    );
+}
+
+#[test]
+fn the_editor_is_resizable_and_fills_a_larger_window() {
+    use nice_plug::prelude::Editor;
+    let params = Arc::new(EncoreParams::default());
+    let (commands, _received) = crossbeam_channel::unbounded();
+    let editor = super::create(params, commands).expect("an editor");
+    let hint = editor.resize_hint();
+    assert!(hint.can_resize && hint.can_resize_horizontally && hint.can_resize_vertically);
+
+    let mut h = Harness::new().with_takes(vec![kept(1)]);
+    h.size = vec2(1400.0, 1000.0);
+    h.frames(3);
+    let (delete, _) = h.widget("Delete");
+    assert!(
+        delete.right() > 1300.0,
+        "the takes list stays narrow: {delete:?}"
+    );
+    let (errors, _) = h.widget("No errors.");
+    assert!(
+        errors.bottom() > 950.0,
+        "the errors strip is not at the bottom: {errors:?}"
+    );
 }
