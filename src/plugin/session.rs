@@ -173,7 +173,9 @@ pub struct Unfinished {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SessionState {
-    /// Names this instance's takes subfolder; made once, kept in the project.
+    /// Names this instance's takes subfolder (its track and the day, see
+    /// `takes::instance_folder_name`; a hex id in projects from before); made once, kept in
+    /// the project.
     pub instance_id: String,
     pub takes: Vec<Take>,
     /// The take that plays on the timeline.
@@ -257,6 +259,9 @@ pub struct Shared {
     pub restored: AtomicU64,
     /// The editor's waveforms (recording, prompt file, takes), fed by the worker.
     pub waveforms: super::waveform::Waveforms,
+    /// The name of the track Encore is on, as the host last told the editor (CLAP's
+    /// track-info); names a new instance's takes folder.
+    pub track_name: RwLock<Option<String>>,
 }
 
 #[cfg(test)]

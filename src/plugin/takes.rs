@@ -134,19 +134,56 @@ pub fn create_folder(dir: &Path) -> Result<(), TakeError> {
     fs::create_dir_all(dir).map_err(io_error("create", dir))
 }
 
-/// A new instance id: unique enough to name a folder (time, process and a counter).
-pub fn new_instance_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
+/// The folder name of a new instance's takes, in words the producer knows: the track the host
+/// says Encore is on (CLAP's track-info) and the day, or "Encore" and the time without one.
+/// `taken` says whether a name is in use; `-2`, `-3`, ... are added until one is free.
+pub fn instance_folder_name(
+    track: Option<&str>,
+    now: std::time::SystemTime,
+    taken: impl Fn(&str) -> bool,
+) -> String {
+    let since_epoch = now
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mixed = nanos
-        ^ (u64::from(std::process::id()) << 40)
-        ^ COUNTER
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    format!("{mixed:016x}")
+        .map_or(0, |d| d.as_secs());
+    let (year, month, day) = civil_date(since_epoch / 86_400);
+    let (hour, minute) = (since_epoch / 3600 % 24, since_epoch / 60 % 60);
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    let track: String = track
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_control() || "/\\:*?\"<>|".contains(c) {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let track = track.trim().trim_start_matches('.').trim();
+    let stem = if track.is_empty() {
+        format!("Encore {date} {hour:02}.{minute:02}")
+    } else {
+        let short: String = track.chars().take(LONGEST_NAME / 2).collect();
+        format!("{} {date}", short.trim_end())
+    };
+    std::iter::once(stem.clone())
+        .chain((2..).map(|n| format!("{stem}-{n}")))
+        .find(|name| !taken(name))
+        .unwrap_or(stem)
+}
+
+/// The (proleptic Gregorian) date `days` after 1970-01-01: Howard Hinnant's `civil_from_days`.
+fn civil_date(days: u64) -> (i64, u32, u32) {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// The default name of take `id`.
@@ -409,6 +446,38 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_folder_is_named_after_its_track_or_the_date() {
+        use std::time::{Duration, UNIX_EPOCH};
+        // 2026-12-08 00:16 UTC.
+        let now = UNIX_EPOCH + Duration::from_secs(1_796_688_960);
+        let free = |_: &str| false;
+        assert_eq!(
+            instance_folder_name(Some("Lead Vox"), now, free),
+            "Lead Vox 2026-12-08"
+        );
+        assert_eq!(
+            instance_folder_name(Some(" Drums: bus/2 "), now, free),
+            "Drums- bus-2 2026-12-08"
+        );
+        assert_eq!(
+            instance_folder_name(None, now, free),
+            "Encore 2026-12-08 00.16"
+        );
+        assert_eq!(
+            instance_folder_name(Some(".."), now, free),
+            "Encore 2026-12-08 00.16"
+        );
+        // A second Encore on a track of the same name that day.
+        let taken = |name: &str| name == "Lead Vox 2026-12-08";
+        assert_eq!(
+            instance_folder_name(Some("Lead Vox"), now, taken),
+            "Lead Vox 2026-12-08-2"
+        );
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(11_016), (2000, 2, 29));
+    }
+
+    #[test]
     fn levels_get_their_own_files_and_names_never_collide() {
         let dir = tempfile::tempdir().unwrap();
         let (take, files) = take(dir.path(), "Take 3");
@@ -491,8 +560,6 @@ mod tests {
             xdg_music_from_user_dirs("XDG_MUSIC_DIR=\"$HOME/\"", home),
             None
         );
-        assert_eq!(new_instance_id().len(), 16);
-        assert_ne!(new_instance_id(), new_instance_id());
     }
 
     #[test]

@@ -267,6 +267,12 @@ impl NiceEguiApp for EditorApp {
         self.draw(ui, &gui.param_setter());
     }
 
+    /// The host's name for Encore's track names the folder of the takes made from now on.
+    fn track_info_changed(&mut self, info: nice_plug::plugin::TrackInfo) {
+        let name = info.name().trim();
+        *self.params.shared.track_name.write() = (!name.is_empty()).then(|| name.to_string());
+    }
+
     fn editor_closed(&mut self) {
         self.gui = None;
         // The window is gone: a drag from it ends (the drag thread leaves the target).

@@ -1021,3 +1021,14 @@ fn the_editor_is_resizable_and_fills_a_larger_window() {
         "the errors strip is not at the bottom: {errors:?}"
     );
 }
+
+#[test]
+fn the_hosts_track_name_names_the_next_takes_folder() {
+    use nice_plug::plugin::TrackInfo;
+    use nice_plug_egui::NiceEguiApp;
+    let (mut app, params, _commands) = editor();
+    app.track_info_changed(TrackInfo::new("Lead Vox", None));
+    assert_eq!(params.shared.track_name.read().as_deref(), Some("Lead Vox"));
+    app.track_info_changed(TrackInfo::new("  ", None));
+    assert_eq!(params.shared.track_name.read().as_deref(), None);
+}
