@@ -73,6 +73,7 @@ pub fn crop_dialog(
                 DragValue::new(&mut form.start)
                     .range(0.0..=form.seconds)
                     .speed(0.05)
+                    .fixed_decimals(2)
                     .suffix(" s"),
             );
             ui.label("to");
@@ -80,6 +81,7 @@ pub fn crop_dialog(
                 DragValue::new(&mut form.end)
                     .range(0.0..=form.seconds)
                     .speed(0.05)
+                    .fixed_decimals(2)
                     .suffix(" s"),
             );
             ui.weak(format!("{:.1} s kept", form.end - form.start));

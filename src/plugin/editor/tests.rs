@@ -185,8 +185,9 @@ pub(super) struct Harness {
     ctx: egui::Context,
     gui: GuiContext,
     events: Vec<Event>,
-    /// Files dropped onto the window in the next frame.
+    /// Files dropped onto the window in the next frame, and files dragged over it.
     dropped: Vec<egui::DroppedFileHandle>,
+    hovered: Vec<egui::HoveredFile>,
     /// The last frame's widgets: accessible name (label or value), bounds, enabled.
     pub widgets: Vec<(String, Rect, bool)>,
     /// The widgets before the last click (what a dialog it opened is drawn over).
@@ -201,6 +202,25 @@ pub(super) struct Harness {
 impl Harness {
     pub fn new() -> Self {
         let (app, params, commands) = editor();
+        Self::around(app, params, commands)
+    }
+
+    /// The editor of a running instance: its commands go to that instance's worker.
+    pub fn for_instance(
+        params: Arc<EncoreParams>,
+        commands: crossbeam_channel::Sender<WorkerCommand>,
+    ) -> Self {
+        let app = EditorApp::new(params.clone(), commands);
+        // Nothing is sent here: the worker reads the commands.
+        let (_, unused) = crossbeam_channel::unbounded();
+        Self::around(app, params, unused)
+    }
+
+    fn around(
+        app: EditorApp,
+        params: Arc<EncoreParams>,
+        commands: Receiver<WorkerCommand>,
+    ) -> Self {
         let ctx = egui::Context::default();
         ctx.enable_accesskit();
         // As the window's build does.
@@ -213,6 +233,7 @@ impl Harness {
             gui: GuiContext::new(Arc::new(NoHost)),
             events: Vec::new(),
             dropped: Vec::new(),
+            hovered: Vec::new(),
             widgets: Vec::new(),
             before_click: Vec::new(),
             size: vec2(WIDTH as f32, HEIGHT as f32),
@@ -234,6 +255,7 @@ impl Harness {
             screen_rect: Some(Rect::from_min_size(Pos2::ZERO, self.size)),
             events: std::mem::take(&mut self.events),
             dropped_files: std::mem::take(&mut self.dropped),
+            hovered_files: self.hovered.clone(),
             ..Default::default()
         };
         let (app, setter) = (&mut self.app, self.gui.param_setter());
@@ -359,6 +381,19 @@ impl Harness {
             .map(|p| Arc::new(Dropped(PathBuf::from(p))) as egui::DroppedFileHandle)
             .collect();
         self.frames(2);
+    }
+
+    /// Files dragged over the editor's window (not dropped yet).
+    pub fn hover_files(&mut self, paths: &[&str]) {
+        self.hovered = paths
+            .iter()
+            .map(|p| egui::HoveredFile {
+                path: Some(PathBuf::from(p)),
+                ..Default::default()
+            })
+            .collect();
+        self.frames(2);
+        self.hovered.clear();
     }
 
     /// Every command sent so far.
