@@ -264,6 +264,20 @@ pub struct Shared {
     pub track_name: RwLock<Option<String>>,
 }
 
+impl<'a> PersistentField<'a, SessionState> for Arc<Shared> {
+    fn set(&self, restored: SessionState) {
+        *self.session.write() = restored;
+        self.restored.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn map<F, R>(&self, f: F) -> R
+    where
+        F: Fn(&SessionState) -> R,
+    {
+        f(&self.session.read())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,19 +336,5 @@ mod tests {
         session.takes.push(take(4));
         assert!(!session.unchoose_cancelled());
         assert_eq!(session.chosen, Some(4));
-    }
-}
-
-impl<'a> PersistentField<'a, SessionState> for Arc<Shared> {
-    fn set(&self, restored: SessionState) {
-        *self.session.write() = restored;
-        self.restored.fetch_add(1, Ordering::AcqRel);
-    }
-
-    fn map<F, R>(&self, f: F) -> R
-    where
-        F: Fn(&SessionState) -> R,
-    {
-        f(&self.session.read())
     }
 }
