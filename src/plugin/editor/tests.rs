@@ -190,6 +190,8 @@ pub(super) struct Harness {
     hovered: Vec<egui::HoveredFile>,
     /// The last frame's widgets: accessible name (label or value), bounds, enabled.
     pub widgets: Vec<(String, Rect, bool)>,
+    /// The names of the last frame's toggled-on widgets (the chosen take on the timeline).
+    pub selected: Vec<String>,
     /// The widgets before the last click (what a dialog it opened is drawn over).
     before_click: Vec<(String, Rect, bool)>,
     /// The window's size (the default unless a test resizes it).
@@ -236,6 +238,7 @@ impl Harness {
             hovered: Vec::new(),
             widgets: Vec::new(),
             before_click: Vec::new(),
+            selected: Vec::new(),
             size: vec2(WIDTH as f32, HEIGHT as f32),
             shapes: Vec::new(),
             textures: Textures::default(),
@@ -267,6 +270,12 @@ impl Harness {
             .platform_output
             .accesskit_update
             .expect("accesskit is on");
+        self.selected = update
+            .nodes
+            .iter()
+            .filter(|(_, node)| node.toggled() == Some(egui::accesskit::Toggled::True))
+            .filter_map(|(_, node)| node.label().map(str::to_string))
+            .collect();
         self.widgets = update
             .nodes
             .iter()
@@ -818,6 +827,16 @@ fn the_timeline_places_the_prompt_and_takes_where_they_play() {
     assert!(
         near(playhead.center().x - first.left(), 18.0 * per_second),
         "{playhead:?}"
+    );
+    let highlighted: Vec<&String> = h
+        .selected
+        .iter()
+        .filter(|s| s.starts_with("Timeline:"))
+        .collect();
+    assert_eq!(
+        highlighted,
+        ["Timeline: take 1"],
+        "the chosen take is the highlighted one"
     );
     // A click on a take plays it.
     h.click("Timeline: take 2");
