@@ -122,17 +122,17 @@ fn previews_are_upsampled_extended_regenerated_and_retried_as_queued_jobs() {
     settle(&params, "three previews", |s| {
         s.takes.len() == 3 && s.takes.iter().all(|t| t.level == 2 && t.source.is_some())
     });
-    let preview_source = take_source(&params, 1);
-    let preview_codes = source_codes(&params, 1, 2);
+    let preview_source = take_source(&params, 2);
+    let preview_codes = source_codes(&params, 2, 2);
 
-    // Upsample take 1 to level 0: it keeps its id and name, ends at level 0, and plays.
+    // Upsample take 2 to level 0: it keeps its id and name, ends at level 0, and plays.
     running
         .commands
-        .send(WorkerCommand::Choose { take: Some(1) })
+        .send(WorkerCommand::Choose { take: Some(2) })
         .unwrap();
     running
         .commands
-        .send(WorkerCommand::Upsample { take: 1, level: 0 })
+        .send(WorkerCommand::Upsample { take: 2, level: 0 })
         .unwrap();
     wait_until("the upsample is queued", LONG, || {
         params
@@ -150,14 +150,14 @@ fn previews_are_upsampled_extended_regenerated_and_retried_as_queued_jobs() {
     );
     assert!(view.levels[0].done == view.levels[0].total && view.levels[0].total > 0);
     settle(&params, "the upsample finished", |s| {
-        s.take(1).is_some_and(|t| t.level == 0)
+        s.take(2).is_some_and(|t| t.level == 0)
     });
-    let upsampled = take(&params, 1);
-    assert_eq!(upsampled.name, "Take 1");
+    let upsampled = take(&params, 2);
+    assert_eq!(upsampled.name, "Take 2");
     assert_eq!(upsampled.timeline_start, end);
-    assert_eq!(source_codes(&params, 1, 2), preview_codes);
+    assert_eq!(source_codes(&params, 2, 2), preview_codes);
     assert_eq!(
-        source_codes(&params, 1, 0),
+        source_codes(&params, 2, 0),
         one_go_level_0(&encore_checkpoint(&preview_source), 1)
     );
     let level_0 = wav(&upsampled.file);
@@ -167,22 +167,22 @@ fn previews_are_upsampled_extended_regenerated_and_retried_as_queued_jobs() {
     });
     // The other previews still use the preview's codes; the upsampled take its own.
     assert!(preview_source.is_file());
-    assert_ne!(take_source(&params, 1), preview_source);
+    assert_ne!(take_source(&params, 2), preview_source);
 
-    // Extend take 1 by a second: a new take at the preview level, its parent linked, placed
+    // Extend take 2 by a second: a new take at the preview level, its parent linked, placed
     // where the parent is, the parent's audio first.
     running
         .commands
         .send(WorkerCommand::Extend {
-            take: 1,
+            take: 2,
             seconds: 1.0,
         })
         .unwrap();
     settle(&params, "the extension finished", |s| {
         s.takes.iter().any(|t| t.parent.is_some())
     });
-    let extended = children(&params, 1).remove(0);
-    assert_eq!(extended.name, "Take 1 · +1.0 s");
+    let extended = children(&params, 2).remove(0);
+    assert_eq!(extended.name, "Take 2 · +1.0 s");
     assert_eq!(
         extended.parent.as_ref().unwrap().derivation,
         Derivation::Extended
@@ -194,7 +194,7 @@ fn previews_are_upsampled_extended_regenerated_and_retried_as_queued_jobs() {
         Some(extended.id),
         "the new take plays"
     );
-    let parent_l2 = level_wav(&params, 1, 2);
+    let parent_l2 = level_wav(&params, 2, 2);
     let extension = wav(&extended.file);
     let longer = extension.len() as f64 - parent_l2.len() as f64;
     assert!(
@@ -207,11 +207,11 @@ fn previews_are_upsampled_extended_regenerated_and_retried_as_queued_jobs() {
         "the extension does not start with its parent"
     );
 
-    // Re-generate take 0 from 0.5 s into two takes: each keeps its parent up to the cut.
+    // Re-generate take 1 from 0.5 s into two takes: each keeps its parent up to the cut.
     running
         .commands
         .send(WorkerCommand::RegenerateFrom {
-            take: 0,
+            take: 1,
             at_seconds: 0.5,
             takes: 2,
         })
@@ -219,16 +219,16 @@ fn previews_are_upsampled_extended_regenerated_and_retried_as_queued_jobs() {
     settle(&params, "the re-generation finished", |s| {
         s.takes
             .iter()
-            .filter(|t| t.parent.as_ref().is_some_and(|p| p.take == 0))
+            .filter(|t| t.parent.as_ref().is_some_and(|p| p.take == 1))
             .count()
             == 2
     });
-    let regenerated = children(&params, 0);
-    let parent = wav(&take(&params, 0).file);
+    let regenerated = children(&params, 1);
+    let parent = wav(&take(&params, 1).file);
     let names: Vec<&str> = regenerated.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
-        ["Take 0 · from 0.5 s (1)", "Take 0 · from 0.5 s (2)"]
+        ["Take 1 · from 0.5 s (1)", "Take 1 · from 0.5 s (2)"]
     );
     let cut = (0.5 * HOST_RATE) as usize;
     for take in &regenerated {
@@ -257,34 +257,34 @@ fn previews_are_upsampled_extended_regenerated_and_retried_as_queued_jobs() {
         );
     }
 
-    // Retry take 2: the same request with another seed.
+    // Retry take 3: the same request with another seed.
     running
         .commands
-        .send(WorkerCommand::Retry { take: 2 })
+        .send(WorkerCommand::Retry { take: 3 })
         .unwrap();
     settle(&params, "the retry finished", |s| {
         s.takes
             .iter()
-            .any(|t| t.parent.as_ref().is_some_and(|p| p.take == 2))
+            .any(|t| t.parent.as_ref().is_some_and(|p| p.take == 3))
     });
-    let retried = children(&params, 2).remove(0);
-    assert_eq!(retried.name, "Take 2 · retry");
-    assert_ne!(retried.settings.seed, take(&params, 2).settings.seed);
+    let retried = children(&params, 3).remove(0);
+    assert_eq!(retried.name, "Take 3 · retry");
+    assert_ne!(retried.settings.seed, take(&params, 3).settings.seed);
     let (old, new) = (
-        source_codes(&params, 2, 2),
+        source_codes(&params, 3, 2),
         source_codes(&params, retried.id, 2),
     );
     assert_eq!(old.len(), new.len());
     assert_ne!(old, new);
 
     // Deleting the parent keeps its children and their files; its own codes go with it.
-    let upsample_source = take_source(&params, 1);
+    let upsample_source = take_source(&params, 2);
     running
         .commands
-        .send(WorkerCommand::Delete { take: 1 })
+        .send(WorkerCommand::Delete { take: 2 })
         .unwrap();
-    wait_until("take 1 is deleted", LONG, || {
-        session(&params).take(1).is_none()
+    wait_until("take 2 is deleted", LONG, || {
+        session(&params).take(2).is_none()
     });
     assert!(!upsampled.file.exists());
     assert!(!upsample_source.exists(), "nobody uses its codes any more");
@@ -308,10 +308,10 @@ fn an_upsample_saved_with_the_project_resumes_when_it_is_reopened() {
     settle(&params, "the preview", |s| {
         s.takes.len() == 1 && s.takes[0].source.is_some()
     });
-    let preview = encore_checkpoint(&take_source(&params, 0));
+    let preview = encore_checkpoint(&take_source(&params, 1));
     running
         .commands
-        .send(WorkerCommand::Upsample { take: 0, level: 0 })
+        .send(WorkerCommand::Upsample { take: 1, level: 0 })
         .unwrap();
     // Stopped once level 1 is under way (the upsample's checkpoint is on disk from the start).
     wait_until("level 1 runs", LONG, || {
@@ -327,8 +327,8 @@ fn an_upsample_saved_with_the_project_resumes_when_it_is_reopened() {
     let saved = serde_json::to_string(&session(&params)).unwrap();
     let unfinished = session(&params).unfinished;
     assert_eq!(unfinished.len(), 1, "the upsample is saved to resume");
-    assert_eq!(unfinished[0].take_ids, [0]);
-    assert!(take(&params, 0).level > 0, "it finished before the stop");
+    assert_eq!(unfinished[0].take_ids, [1]);
+    assert!(take(&params, 1).level > 0, "it finished before the stop");
     let stopped = encore_checkpoint(&unfinished[0].checkpoint);
     assert!(!stopped.state.done);
 
@@ -337,16 +337,16 @@ fn an_upsample_saved_with_the_project_resumes_when_it_is_reopened() {
     reopened.shared.set(serde_json::from_str(&saved).unwrap());
     let running = start(&reopened);
     settle(&reopened, "the resumed upsample finished", |s| {
-        s.take(0).is_some_and(|t| t.level == 0)
+        s.take(1).is_some_and(|t| t.level == 0)
     });
-    let take = take(&reopened, 0);
-    assert_eq!(take.name, "Take 0");
+    let take = take(&reopened, 1);
+    assert_eq!(take.name, "Take 1");
     assert!(
-        take.file.ends_with("Take 0 L0.wav"),
+        take.file.ends_with("Take 1 L0.wav"),
         "{}",
         take.file.display()
     );
-    assert_eq!(source_codes(&reopened, 0, 0), one_go_level_0(&preview, 0));
+    assert_eq!(source_codes(&reopened, 1, 0), one_go_level_0(&preview, 0));
     drop(running);
     assert_eq!(unfinished_checkpoints(dir.path()), 0);
 }

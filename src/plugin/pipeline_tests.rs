@@ -205,7 +205,7 @@ fn a_continue_request_becomes_a_take_on_the_timeline_and_in_a_wav() {
     assert_eq!(take.timeline_start, end);
     assert_eq!(take.sample_rate, HOST_RATE);
     assert_eq!(take.settings.seed, 11);
-    assert_eq!(take.file, dir.path().join("Take 0 L2.wav"));
+    assert_eq!(take.file, dir.path().join("Take 1 L2.wav"));
     let wav = read_audio_file(&take.file).unwrap();
     assert_eq!(wav.sample_rate, 48_000);
     let samples = &wav.channels[0];
@@ -329,8 +329,8 @@ fn a_generation_stopped_by_removing_the_instance_resumes_when_it_is_made_again()
         .iter()
         .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.last().map(String::as_str), Some("Take 0 L0.wav"));
-    assert!(names.contains(&"Take 0 L2.wav".to_string()), "{names:?}");
+    assert_eq!(names.last().map(String::as_str), Some("Take 1 L0.wav"));
+    assert!(names.contains(&"Take 1 L2.wav".to_string()), "{names:?}");
     drop(running);
 }
 
@@ -369,6 +369,39 @@ fn the_users_cancel_keeps_finished_takes_and_is_not_resumed() {
     assert!(params.shared.session.read().unfinished.is_empty());
     assert_eq!(params.shared.session.read().takes.len(), 1);
     drop(running);
+}
+
+/// Continue, then Cancel before the new take has any audio: the take chosen before it plays on.
+#[test]
+fn a_cancelled_continue_gives_the_timeline_back_to_the_take_chosen_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let params = params(dir.path(), TargetLevel::Preview);
+    let mut running = start(&params);
+    let end = play_and_continue(&mut running, &params, 1.0);
+    wait_for_the_preview(&params);
+    let first = params.shared.session.read().takes[0].id;
+    assert_eq!(params.shared.session.read().chosen, Some(first));
+    // A long second continuation: the Cancel comes long before its preview is written.
+    // SAFETY: no host and no audio thread exist in this test; the setter only stores atomics.
+    unsafe { params.seconds._internal_set_plain_value(8.0) };
+    let none: [&[f32]; 0] = [];
+    assert!(
+        running
+            .capture
+            .push(&none, transport(end), 1, &params.diagnostics)
+    );
+    wait_until("the second take is chosen", Duration::from_secs(30), || {
+        assert_eq!(last_error(&params), None);
+        params.shared.session.read().chosen != Some(first)
+    });
+    running.commands.send(WorkerCommand::Cancel).unwrap();
+    wait_until("the cancel is handled", Duration::from_secs(30), || {
+        params.shared.session.read().unfinished.is_empty()
+    });
+    running.worker.stop_and_join().unwrap();
+    let session = params.shared.session.read().clone();
+    assert_eq!(session.takes.len(), 1, "the cancel came after a level");
+    assert_eq!(session.chosen, Some(first), "the Cancel changed what plays");
 }
 
 /// Plays `player` over `frames` frames from `position` on a constant input; the output.
@@ -424,7 +457,7 @@ fn activations_during_a_generation_only_swap_the_rings() {
         .iter()
         .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["Take 0 L2.wav", "Take 0 L1.wav", "Take 0 L0.wav"]);
+    assert_eq!(names, ["Take 1 L2.wav", "Take 1 L1.wav", "Take 1 L0.wav"]);
 }
 
 /// A restored project's chosen take is read from disk by the worker as soon as the state is

@@ -48,6 +48,16 @@ pub struct Recording {
 }
 
 impl Recording {
+    /// Tests only: a recording of interleaved stereo `samples` from timeline position `start`.
+    #[cfg(test)]
+    pub fn from_interleaved(sample_rate: f32, start: i64, samples: Vec<f32>) -> Self {
+        Self {
+            sample_rate,
+            start,
+            samples: samples.into(),
+        }
+    }
+
     pub fn frames(&self) -> usize {
         self.samples.len() / CHANNELS
     }

@@ -151,6 +151,12 @@ pub enum Derivation {
     RegeneratedFrom { seconds: f64 },
     /// The parent's request again with a new seed.
     Retried,
+    /// The parent's audio from `start_seconds` to `end_seconds` into it, as a file of its own
+    /// (the parent's files are only read).
+    Cropped {
+        start_seconds: f64,
+        end_seconds: f64,
+    },
 }
 
 /// A generation that had not finished when the state was saved; resumed on load.
@@ -167,7 +173,9 @@ pub struct Unfinished {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SessionState {
-    /// Names this instance's takes subfolder; made once, kept in the project.
+    /// Names this instance's takes subfolder (its track and the day, see
+    /// `takes::instance_folder_name`; a hex id in projects from before); made once, kept in
+    /// the project.
     pub instance_id: String,
     pub takes: Vec<Take>,
     /// The take that plays on the timeline.
@@ -179,12 +187,62 @@ pub struct SessionState {
     pub level_files: BTreeMap<u64, Vec<PathBuf>>,
     /// How fast each level sampled last time (for the editor's cost estimates).
     pub speeds: super::cost::LevelSpeeds,
+    /// The take that played before a generation's first take was chosen: what plays again
+    /// when the user cancels that generation before it wrote any audio. Not saved.
+    #[serde(skip)]
+    pub chosen_before_generating: Option<u64>,
 }
 
 impl SessionState {
     /// The take with this id, if it is in the list.
     pub fn take(&self, id: u64) -> Option<&Take> {
         self.takes.iter().find(|t| t.id == id)
+    }
+
+    /// `count` take ids never used before in this session (nor by a take in its list). Ids
+    /// count from 1, as a producer counts takes: the first take is "Take 1".
+    pub fn reserve_take_ids(&mut self, count: u64) -> Vec<u64> {
+        let first = self
+            .next_take_id
+            .max(self.takes.iter().map(|t| t.id + 1).max().unwrap_or(0))
+            .max(1);
+        self.next_take_id = first + count;
+        (first..first + count).collect()
+    }
+
+    /// Chooses the first take of a generation just started (it plays as it is generated),
+    /// remembering the take that played before it for a Cancel. A second Continue keeps the
+    /// take remembered by the first: that one is still the last with audio.
+    pub fn choose_generating(&mut self, take: Option<u64>) {
+        if self.chosen.is_none_or(|c| self.take(c).is_some()) {
+            self.chosen_before_generating = self.chosen;
+        }
+        self.chosen = take;
+    }
+
+    /// After the user's Cancel: a chosen take without any audio yet (its generation never
+    /// finished a level, so it never enters the list) hands the timeline back to the take that
+    /// played before. True when the choice changed.
+    pub fn unchoose_cancelled(&mut self) -> bool {
+        match self.chosen {
+            Some(chosen) if self.take(chosen).is_none() => {
+                let before = self.chosen_before_generating.take();
+                self.chosen = before.filter(|b| self.take(*b).is_some());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes reserved by generations still running and not in the list yet (their first level
+    /// is not written): the list shows them as generating.
+    pub fn generating_take_ids(&self) -> Vec<u64> {
+        self.unfinished
+            .iter()
+            .flat_map(|u| &u.take_ids)
+            .copied()
+            .filter(|id| self.take(*id).is_none())
+            .collect()
     }
 }
 
@@ -201,6 +259,9 @@ pub struct Shared {
     pub restored: AtomicU64,
     /// The editor's waveforms (recording, prompt file, takes), fed by the worker.
     pub waveforms: super::waveform::Waveforms,
+    /// The name of the track Encore is on, as the host last told the editor (CLAP's
+    /// track-info); names a new instance's takes folder.
+    pub track_name: RwLock<Option<String>>,
 }
 
 impl<'a> PersistentField<'a, SessionState> for Arc<Shared> {
@@ -214,5 +275,66 @@ impl<'a> PersistentField<'a, SessionState> for Arc<Shared> {
         F: Fn(&SessionState) -> R,
     {
         f(&self.session.read())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_are_numbered_from_1_and_never_reuse_an_id() {
+        let mut session = SessionState::default();
+        assert_eq!(session.reserve_take_ids(3), [1, 2, 3]);
+        assert_eq!(session.reserve_take_ids(1), [4]);
+        // A restored project from before: its take 0 keeps its id, new ones come after.
+        let mut old = SessionState {
+            next_take_id: 0,
+            ..Default::default()
+        };
+        old.unfinished.push(Unfinished {
+            checkpoint: "/c.json".into(),
+            timeline_start: 0,
+            sample_rate: 48_000.0,
+            take_ids: vec![7],
+        });
+        assert_eq!(old.reserve_take_ids(1), [1]);
+        assert_eq!(old.generating_take_ids(), [7]);
+        assert_eq!(crate::plugin::takes::default_name(1), "Take 1");
+    }
+
+    #[test]
+    fn a_cancel_before_any_audio_gives_the_timeline_back() {
+        let take = |id| Take {
+            id,
+            name: crate::plugin::takes::default_name(id),
+            level: 2,
+            file: format!("/music/Take {id} L2.wav").into(),
+            timeline_start: 0,
+            sample_rate: 48_000.0,
+            frames: 48_000,
+            batch_row: 0,
+            settings: GenerationSettings::new(1.0, 7),
+            source: None,
+            parent: None,
+        };
+        let mut session = SessionState {
+            takes: vec![take(1)],
+            chosen: Some(1),
+            ..Default::default()
+        };
+        session.choose_generating(Some(2));
+        session.choose_generating(Some(3));
+        assert!(session.unchoose_cancelled());
+        assert_eq!(
+            session.chosen,
+            Some(1),
+            "take 1 played before both Continues"
+        );
+        // Once the new take has audio it is what plays, and a Cancel keeps it.
+        session.choose_generating(Some(4));
+        session.takes.push(take(4));
+        assert!(!session.unchoose_cancelled());
+        assert_eq!(session.chosen, Some(4));
     }
 }

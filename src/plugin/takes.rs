@@ -39,6 +39,8 @@ pub enum TakeError {
     FileExists { path: PathBuf },
     #[error("no take {id}")]
     NoSuchTake { id: u64 },
+    #[error("a crop of {name:?} must keep some of its audio: put its end after its start")]
+    EmptyCrop { name: String },
     #[error("cannot {action} {path}: {reason}")]
     Io {
         action: &'static str,
@@ -132,19 +134,56 @@ pub fn create_folder(dir: &Path) -> Result<(), TakeError> {
     fs::create_dir_all(dir).map_err(io_error("create", dir))
 }
 
-/// A new instance id: unique enough to name a folder (time, process and a counter).
-pub fn new_instance_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
+/// The folder name of a new instance's takes, in words the producer knows: the track the host
+/// says Encore is on (CLAP's track-info) and the day, or "Encore" and the time without one.
+/// `taken` says whether a name is in use; `-2`, `-3`, ... are added until one is free.
+pub fn instance_folder_name(
+    track: Option<&str>,
+    now: std::time::SystemTime,
+    taken: impl Fn(&str) -> bool,
+) -> String {
+    let since_epoch = now
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mixed = nanos
-        ^ (u64::from(std::process::id()) << 40)
-        ^ COUNTER
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    format!("{mixed:016x}")
+        .map_or(0, |d| d.as_secs());
+    let (year, month, day) = civil_date(since_epoch / 86_400);
+    let (hour, minute) = (since_epoch / 3600 % 24, since_epoch / 60 % 60);
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    let track: String = track
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_control() || "/\\:*?\"<>|".contains(c) {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let track = track.trim().trim_start_matches('.').trim();
+    let stem = if track.is_empty() {
+        format!("Encore {date} {hour:02}.{minute:02}")
+    } else {
+        let short: String = track.chars().take(LONGEST_NAME / 2).collect();
+        format!("{} {date}", short.trim_end())
+    };
+    std::iter::once(stem.clone())
+        .chain((2..).map(|n| format!("{stem}-{n}")))
+        .find(|name| !taken(name))
+        .unwrap_or(stem)
+}
+
+/// The (proleptic Gregorian) date `days` after 1970-01-01: Howard Hinnant's `civil_from_days`.
+fn civil_date(days: u64) -> (i64, u32, u32) {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// The default name of take `id`.
@@ -253,6 +292,64 @@ pub fn delete_files(take: &Take, level_files: &[PathBuf]) -> Result<(), TakeErro
     Ok(())
 }
 
+/// A new take `id` holding `take`'s audio from `start_seconds` to `end_seconds` into it, written
+/// beside it as a file of its own and placed where that audio played. The take's own files are
+/// only read. Audio only: the new take has no codes to follow up from.
+pub fn crop_take(
+    take: &Take,
+    id: u64,
+    start_seconds: f64,
+    end_seconds: f64,
+) -> Result<Take, TakeError> {
+    let decoded = audio::read_audio_file(&take.file)?;
+    let mono = decoded.to_mono();
+    let file_rate = f64::from(decoded.sample_rate);
+    let frame = |seconds: f64| ((seconds.max(0.0) * file_rate).round() as usize).min(mono.len());
+    let (first, last) = (frame(start_seconds), frame(end_seconds));
+    if last <= first {
+        return Err(TakeError::EmptyCrop {
+            name: take.name.clone(),
+        });
+    }
+    let name = valid_name(&format!(
+        "{} · {start_seconds:.1}–{end_seconds:.1} s",
+        take.name
+    ))
+    .unwrap_or_else(|_| default_name(id));
+    let dir = take.file.parent().unwrap_or(Path::new("."));
+    let file = write_level(
+        dir,
+        &name,
+        take.level,
+        &mono[first..last],
+        decoded.sample_rate,
+    )?;
+    // Frames at the take's own rate (the file may be at another since a rate change).
+    let at_take_rate = |frames: usize| {
+        convert_frames(frames as i64, file_rate, f64::from(take.sample_rate)).max(0)
+    };
+    Ok(Take {
+        id,
+        name,
+        level: take.level,
+        file,
+        timeline_start: take.timeline_start + at_take_rate(first),
+        sample_rate: take.sample_rate,
+        frames: at_take_rate(last - first) as u64,
+        batch_row: take.batch_row,
+        settings: take.settings.clone(),
+        source: None,
+        parent: Some(super::session::TakeParent {
+            take: take.id,
+            name: take.name.clone(),
+            derivation: super::session::Derivation::Cropped {
+                start_seconds,
+                end_seconds,
+            },
+        }),
+    })
+}
+
 /// A take's best level read back at `host_rate`: mono samples, resampled if the project's rate
 /// changed since it was written.
 pub fn read_take(take: &Take, host_rate: f32) -> Result<Vec<f32>, TakeError> {
@@ -308,6 +405,76 @@ mod tests {
             take.file = file;
         }
         (take, files)
+    }
+
+    #[test]
+    fn a_crop_is_a_new_take_and_its_parents_files_are_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let samples: Vec<f32> = (0..44_100).map(|i| (i as f32 / 44_100.0) - 0.5).collect();
+        let file = write_level(dir.path(), "Take 1", 2, &samples, 44_100).unwrap();
+        let before = fs::read(&file).unwrap();
+        let parent = Take {
+            timeline_start: 44_100 * 12,
+            frames: 44_100,
+            file: file.clone(),
+            name: "Take 1".into(),
+            level: 2,
+            ..take(dir.path(), "unused").0
+        };
+        let crop = crop_take(&parent, 9, 0.25, 0.75).unwrap();
+        assert_eq!(
+            fs::read(&file).unwrap(),
+            before,
+            "the parent's file changed"
+        );
+        assert_eq!(crop.name, "Take 1 · 0.2–0.8 s");
+        assert_eq!(crop.file, dir.path().join("Take 1 · 0.2–0.8 s L2.wav"));
+        assert_eq!(
+            crop.timeline_start,
+            44_100 * 12 + 11_025,
+            "where that audio played"
+        );
+        assert_eq!(crop.frames, 22_050);
+        let cropped = audio::read_audio_file(&crop.file).unwrap().to_mono();
+        assert_eq!(cropped, samples[11_025..33_075]);
+        assert!(crop.source.is_none());
+        assert_eq!(crop.parent.as_ref().map(|p| p.take), Some(parent.id));
+        assert!(matches!(
+            crop_take(&parent, 10, 0.5, 0.5),
+            Err(TakeError::EmptyCrop { .. })
+        ));
+    }
+
+    #[test]
+    fn an_instance_folder_is_named_after_its_track_or_the_date() {
+        use std::time::{Duration, UNIX_EPOCH};
+        // 2026-12-08 00:16 UTC.
+        let now = UNIX_EPOCH + Duration::from_secs(1_796_688_960);
+        let free = |_: &str| false;
+        assert_eq!(
+            instance_folder_name(Some("Lead Vox"), now, free),
+            "Lead Vox 2026-12-08"
+        );
+        assert_eq!(
+            instance_folder_name(Some(" Drums: bus/2 "), now, free),
+            "Drums- bus-2 2026-12-08"
+        );
+        assert_eq!(
+            instance_folder_name(None, now, free),
+            "Encore 2026-12-08 00.16"
+        );
+        assert_eq!(
+            instance_folder_name(Some(".."), now, free),
+            "Encore 2026-12-08 00.16"
+        );
+        // A second Encore on a track of the same name that day.
+        let taken = |name: &str| name == "Lead Vox 2026-12-08";
+        assert_eq!(
+            instance_folder_name(Some("Lead Vox"), now, taken),
+            "Lead Vox 2026-12-08-2"
+        );
+        assert_eq!(civil_date(0), (1970, 1, 1));
+        assert_eq!(civil_date(11_016), (2000, 2, 29));
     }
 
     #[test]
@@ -393,8 +560,6 @@ mod tests {
             xdg_music_from_user_dirs("XDG_MUSIC_DIR=\"$HOME/\"", home),
             None
         );
-        assert_eq!(new_instance_id().len(), 16);
-        assert_ne!(new_instance_id(), new_instance_id());
     }
 
     #[test]

@@ -227,14 +227,14 @@ UPSAMPLE_SECONDS = 3.0
 
 
 def upsample_and_crash(state_out: Path, takes_dir: Path) -> None:
-    """Three previews of UPSAMPLE_SECONDS, take 1 chosen and upsampled to level 0 by the
+    """Three previews of UPSAMPLE_SECONDS, take 2 (the middle one) chosen and upsampled to level 0 by the
     `upsample` parameter; the state is saved while the upsample runs and the process dies."""
     audio = prompt_audio(2.0)
     session = Session(audio)
     session.configure(takes_dir, seconds=UPSAMPLE_SECONDS, level="preview", takes=3)
     session.render(2.5, continue_at=2.0)
     session.wait_for_takes(level=2, count=3)
-    session.choose(1)
+    session.choose(2)
     session.render(0.5, upsample_at=0.1)
     wait_for(
         session.session,

@@ -1,5 +1,5 @@
 """A take's follow-up driven by the host, end to end in DawDreamer on the tiny model (CPU):
-three previews at level 2, take 1 chosen and upsampled to level 0 by automating the `upsample`
+three previews at level 2, take 2 chosen and upsampled to level 0 by automating the `upsample`
 parameter, the project saved while that runs and the host killed; the reopened project keeps
 every take, resumes the upsample, and its level-0 codes are those of one run straight to level 0
 with the same prompt and seed; the timeline plays the chosen take at level 0. Then the `extend`
@@ -48,10 +48,10 @@ def test_an_upsample_triggered_by_the_host_resumes_in_the_reopened_project(tmp_p
     takes_dir = tmp_path / "takes"
     crashed = crashed_session("upsample", state_file, takes_dir)
     levels = [t["level"] for t in crashed["takes"]]
-    # Take 1 may have reached level 1 before the save; not level 0.
+    # Take 2 may have reached level 1 before the save; not level 0.
     assert levels[0] == levels[2] == 2 and levels[1] in (1, 2), levels
-    assert crashed["chosen"] == 1
-    assert [u["take_ids"] for u in crashed["unfinished"]] == [[1]], "the upsample was not saved"
+    assert crashed["chosen"] == 2
+    assert [u["take_ids"] for u in crashed["unfinished"]] == [[2]], "the upsample was not saved"
     assert Path(crashed["unfinished"][0]["checkpoint"]).is_file()
 
     audio = prompt_audio(2.0)
@@ -60,21 +60,21 @@ def test_an_upsample_triggered_by_the_host_resumes_in_the_reopened_project(tmp_p
     reopened.render(0.5)
     state = wait_for(
         reopened.session,
-        lambda s: not s["unfinished"] and any(t["id"] == 1 and t["level"] == 0 for t in s["takes"]),
+        lambda s: not s["unfinished"] and any(t["id"] == 2 and t["level"] == 0 for t in s["takes"]),
         timeout_s=300.0,
-        what="the resumed upsample of take 1",
+        what="the resumed upsample of take 2",
     )
     takes = {t["id"]: t for t in state["takes"]}
-    assert {i: t["level"] for i, t in takes.items()} == {0: 2, 1: 0, 2: 2}
-    upsampled = takes[1]
-    assert upsampled["name"] == "Take 1" and Path(upsampled["file"]).name == "Take 1 L0.wav"
+    assert {i: t["level"] for i, t in takes.items()} == {1: 2, 2: 0, 3: 2}
+    upsampled = takes[2]
+    assert upsampled["name"] == "Take 2" and Path(upsampled["file"]).name == "Take 2 L0.wav"
     assert upsampled["timeline_start"] == crashed["takes"][1]["timeline_start"]
-    assert (takes_dir / "Take 1 L2.wav").is_file()
-    assert state["chosen"] == 1
+    assert (takes_dir / "Take 2 L2.wav").is_file()
+    assert state["chosen"] == 2
     # The preview's codes are kept (the other takes still use them) and are the upsample's.
     assert level_codes(upsampled, 2) == level_codes(crashed["takes"][1], 2)
 
-    # One run straight to level 0, same prompt, seed and settings: the same codes for take 1.
+    # One run straight to level 0, same prompt, seed and settings: the same codes for take 2.
     one_go = Session(audio)
     one_go.configure(tmp_path / "one-go", seconds=UPSAMPLE_SECONDS, level="level 0", takes=3)
     one_go.render(2.5, continue_at=2.0)
@@ -93,11 +93,11 @@ def test_an_upsample_triggered_by_the_host_resumes_in_the_reopened_project(tmp_p
         reopened.session,
         lambda s: not s["unfinished"] and any(t.get("parent") for t in s["takes"]),
         timeout_s=300.0,
-        what="the extension of take 1",
+        what="the extension of take 2",
     )
     extended = next(t for t in state["takes"] if t.get("parent"))
-    assert extended["parent"] == {"take": 1, "name": "Take 1", "derivation": "Extended"}
-    assert extended["name"] == "Take 1 · +1.5 s" and extended["level"] == 2
+    assert extended["parent"] == {"take": 2, "name": "Take 2", "derivation": "Extended"}
+    assert extended["name"] == "Take 2 · +1.5 s" and extended["level"] == 2
     assert extended["timeline_start"] == upsampled["timeline_start"]
     assert abs(extended["frames"] - (UPSAMPLE_SECONDS + 1.5) * SAMPLE_RATE) <= 0.01 * SAMPLE_RATE
     assert Path(extended["file"]).is_file() and Path(upsampled["file"]).is_file()
@@ -107,19 +107,19 @@ def test_an_upsample_triggered_by_the_host_resumes_in_the_reopened_project(tmp_p
     rendered = reopened.render(2.0 + UPSAMPLE_SECONDS + 1.5 + 0.5)
     assert_take_on_the_track(rendered, audio, extended)
 
-    # Re-generate take 0 from 1.7 s with the `regenerate` parameter: the nearest bar line (2 s
+    # Re-generate take 1 from 1.7 s with the `regenerate` parameter: the nearest bar line (2 s
     # at 120 bpm in 4/4, the take starting on a bar) is kept, and `takes` (2) new takes follow.
-    reopened.choose(0)
+    reopened.choose(1)
     reopened.render(0.5, regenerate_at=0.1)
     state = wait_for(
         reopened.session,
         lambda s: not s["unfinished"] and sum(bool(t.get("parent")) for t in s["takes"]) == 3,
         timeout_s=300.0,
-        what="two takes re-generated from take 0",
+        what="two takes re-generated from take 1",
     )
-    parent = next(t for t in state["takes"] if t["id"] == 0)
-    regenerated = [t for t in state["takes"] if (t.get("parent") or {}).get("take") == 0]
-    assert [t["name"] for t in regenerated] == ["Take 0 · from 2.0 s (1)", "Take 0 · from 2.0 s (2)"]
+    parent = next(t for t in state["takes"] if t["id"] == 1)
+    regenerated = [t for t in state["takes"] if (t.get("parent") or {}).get("take") == 1]
+    assert [t["name"] for t in regenerated] == ["Take 1 · from 2.0 s (1)", "Take 1 · from 2.0 s (2)"]
     kept_seconds = regenerated[0]["parent"]["derivation"]["RegeneratedFrom"]["seconds"]
     assert abs(kept_seconds - 2.0) < 0.01, kept_seconds
     original = read_wav(parent["file"])

@@ -43,7 +43,7 @@ BACKGROUND = np.array([0, 0, 0])
 # bars and the take chosen for the timeline in their own blues.
 ERROR_RED = (235, 105, 90)
 WARNING_AMBER = (230, 180, 90)
-PROGRESS_BLUE = (80, 150, 210)
+PROGRESS_BLUE = (40, 96, 150)
 CHOSEN_BLUE = (110, 170, 240)
 # Waveforms: finished audio, a level still streaming, the prompt's edge.
 WAVE_GREEN = (150, 200, 150)

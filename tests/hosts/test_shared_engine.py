@@ -98,5 +98,5 @@ def test_the_host_never_waits_for_a_slow_model_or_a_running_generation(tmp_path,
 
     # The generation went on through all of that, to its full-quality take.
     state = session.wait_for_takes(level=0)
-    assert [Path(t["file"]).name for t in state["takes"]] == ["Take 0 L0.wav"]
+    assert [Path(t["file"]).name for t in state["takes"]] == ["Take 1 L0.wav"]
     assert diagnostics(session)["worker_starts"] == 1

@@ -22,6 +22,16 @@ const ORIGIN_TEXT_SIZE: f32 = 12.0;
 
 /// Why a take cannot be followed up, or `None` when it can.
 pub fn unavailable(take: &Take) -> Option<&'static str> {
+    let cropped = take
+        .parent
+        .as_ref()
+        .is_some_and(|p| matches!(p.derivation, Derivation::Cropped { .. }));
+    if cropped && take.source.is_none() {
+        return Some(
+            "A crop is audio only, without the codes a follow-up samples from: upsample, \
+             extend, re-generate or retry the take it was cut from.",
+        );
+    }
     take.source.is_none().then_some(
         "This take was made before Encore kept each take's codes, so it cannot be upsampled, \
          extended, re-generated or retried. Its seed (right-click its name) with the same \
@@ -40,11 +50,10 @@ pub fn take_seconds(take: &Take) -> f64 {
 
 /// "Upsample…" for a take that has a finer level to go to: one entry per level with its time.
 pub fn upsample_menu(ui: &mut Ui, take: &Take, estimator: &Estimator) -> Option<TakeAction> {
-    if take.level == 0 {
-        return None;
-    }
     let mut action = None;
-    let reason = unavailable(take);
+    let reason = unavailable(take).or((take.level == 0).then_some(
+        "This take is at level 0, full quality: there is nothing finer to upsample it to.",
+    ));
     ui.add_enabled_ui(reason.is_none(), |ui| {
         ui.menu_button("Upsample…", |ui| {
             for level in (0..take.level).rev() {
@@ -94,6 +103,13 @@ pub fn more_menu(
             ui.close();
         }
     };
+    item(
+        ui,
+        true,
+        "Crop…".into(),
+        "Keep a part of this take as a new take (this one stays as it is)",
+        TakeAction::OpenCrop(take.id),
+    );
     item(
         ui,
         usable,
@@ -155,6 +171,15 @@ pub fn origin_line(ui: &mut Ui, take: &Take, parent_now: Option<&Take>) {
         Derivation::Retried => (
             format!("retry of {name}"),
             format!("“{name}”'s request again, with a new seed."),
+        ),
+        Derivation::Cropped {
+            start_seconds,
+            end_seconds,
+        } => (
+            format!("cropped from {name}, {start_seconds:.1}–{end_seconds:.1} s"),
+            format!(
+                "“{name}” from {start_seconds:.1} s to {end_seconds:.1} s, in a file of its own."
+            ),
         ),
     };
     match parent_now {

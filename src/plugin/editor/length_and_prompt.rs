@@ -19,6 +19,8 @@ use super::{EditorApp, style};
 const HEAR_SECONDS_FALLBACK: f32 = 5.0;
 const MAX_PROMPT_SECONDS: f32 = 60.0;
 pub const MAX_BARS: f32 = 256.0;
+/// Room left beside the prompt file's field for its Browse button.
+const BROWSE_WIDTH: f32 = 80.0;
 
 /// The prompt sources in the order the picker lists them, with a new value of each.
 fn source_choices(current: PromptSource) -> [(PromptSource, &'static str); 4] {
@@ -133,13 +135,19 @@ impl EditorApp {
                     .unwrap_or_default();
                 let field = ui.add(
                     TextEdit::singleline(&mut text)
-                        .hint_text("WAV, FLAC, MP3 or OGG file")
-                        .desired_width(f32::INFINITY),
+                        .hint_text("WAV, FLAC, MP3 or OGG file, or drop one here")
+                        .desired_width(ui.available_width() - BROWSE_WIDTH),
                 );
                 if field.changed() {
                     let trimmed = text.trim();
                     self.settings.prompt_file =
                         (!trimmed.is_empty()).then(|| PathBuf::from(trimmed));
+                }
+                let browse = ui
+                    .add_enabled(self.browsing.is_none(), egui::Button::new("Browse…"))
+                    .on_hover_text("Choose the prompt's audio file (or drop it onto the editor)");
+                if browse.clicked() {
+                    self.browse(super::browse::Pick::PromptFile);
                 }
             }
         });

@@ -5,7 +5,9 @@
 //! the copies, and turns clicks into [`WorkerCommand`]s: the worker does the work, the editor
 //! never does file I/O or waits on anything.
 
+mod browse;
 mod conditioning;
+mod crop;
 mod drag;
 mod drag_out;
 mod estimates;
@@ -30,6 +32,7 @@ mod take_wave;
 mod takes;
 #[cfg(test)]
 mod tests;
+mod timeline_view;
 mod view;
 mod wave_paint;
 
@@ -40,6 +43,8 @@ use crossbeam_channel::{Receiver, Sender};
 use egui::Ui;
 use nice_plug::context::gui::{GuiContext, ParamSetter};
 use nice_plug::editor::dpi::LogicalSize;
+use nice_plug::prelude::ResizeHint;
+use nice_plug_egui::resizable_window::ResizableWindow;
 use nice_plug_egui::{
     EguiEditor, EguiEditorState, EguiNiceSettings, NiceEguiApp, RepaintNotifier, create_egui_editor,
 };
@@ -53,7 +58,11 @@ use view::FrameView;
 pub type EncoreEditor = EguiEditor<EditorApp>;
 
 const WIDTH: f64 = 1000.0;
-const HEIGHT: f64 = 760.0;
+const HEIGHT: f64 = 800.0;
+/// The smallest size the window may be resized to: the settings column and a usable takes
+/// list beside it.
+const MIN_WIDTH: f32 = 820.0;
+const MIN_HEIGHT: f32 = 560.0;
 /// Width of the settings column; the rest goes to progress and takes.
 const SETTINGS_COLUMN_WIDTH: f32 = 440.0;
 /// Status comes from other threads: poll it this often when nothing is running...
@@ -65,9 +74,16 @@ pub fn create(params: Arc<EncoreParams>, commands: Sender<WorkerCommand>) -> Opt
     create_egui_editor(
         EguiEditorState::from_size(LogicalSize::new(WIDTH, HEIGHT), 1.0),
         RepaintNotifier::new(),
-        EguiNiceSettings::new().with_tile("Encore"),
+        EguiNiceSettings::new()
+            .with_tile("Encore")
+            .with_resize_hint(resize_hint()),
         EditorApp::new(params, commands),
     )
+}
+
+/// The host may resize the editor, down to [`MIN_WIDTH`] x [`MIN_HEIGHT`].
+fn resize_hint() -> ResizeHint {
+    ResizeHint::resizable().with_min_logical_size(LogicalSize::new(MIN_WIDTH, MIN_HEIGHT))
 }
 
 pub struct EditorApp {
@@ -92,6 +108,10 @@ pub struct EditorApp {
     window: drag::NativeWindow,
     drag: Option<drag_out::TakeDrag>,
     recording: recording_view::RecordingUi,
+    /// The native file dialogs (a stub in tests), the dialog open now, and their answers.
+    dialogs: Box<dyn browse::Dialogs>,
+    browsing: Option<browse::Pick>,
+    answers: (Sender<browse::Answer>, Receiver<browse::Answer>),
 }
 
 impl EditorApp {
@@ -114,6 +134,9 @@ impl EditorApp {
             window: drag::NativeWindow::Unsupported,
             drag: None,
             recording: Default::default(),
+            dialogs: Box::new(browse::NativeDialogs),
+            browsing: None,
+            answers: crossbeam_channel::unbounded(),
         }
     }
 
@@ -132,7 +155,24 @@ impl EditorApp {
         }
         self.carry_out_startup();
         self.follow_drag(ui.ctx());
+        self.take_files(ui.ctx());
 
+        // A corner to drag where the host offers no resizing of its own.
+        ResizableWindow::new("encore-size")
+            .min_size(egui::vec2(MIN_WIDTH, MIN_HEIGHT))
+            .show(ui, |ui| self.panels(ui, setter));
+
+        settings_copy::write_changes(&before, &self.settings, &self.params.settings);
+        let repaint = if self.view.is_generating() {
+            GENERATING_REPAINT
+        } else {
+            IDLE_REPAINT
+        };
+        ui.ctx().request_repaint_after(repaint);
+    }
+
+    /// Status on top, errors at the bottom, the settings on the left, the rest beside them.
+    fn panels(&mut self, ui: &mut Ui, setter: &ParamSetter) {
         egui::Panel::top("status")
             .frame(style::panel_frame(ui.style()))
             .show(ui, |ui| self.status_section(ui));
@@ -153,17 +193,11 @@ impl EditorApp {
             self.run_section(ui);
             ui.separator();
             self.recording_section(ui);
+            ui.add_space(4.0);
+            self.timeline_section(ui);
             ui.separator();
             self.takes_section(ui);
         });
-
-        settings_copy::write_changes(&before, &self.settings, &self.params.settings);
-        let repaint = if self.view.is_generating() {
-            GENERATING_REPAINT
-        } else {
-            IDLE_REPAINT
-        };
-        ui.ctx().request_repaint_after(repaint);
     }
 
     fn settings_column(&mut self, ui: &mut Ui, setter: &ParamSetter) {
@@ -231,6 +265,12 @@ impl NiceEguiApp for EditorApp {
             return;
         };
         self.draw(ui, &gui.param_setter());
+    }
+
+    /// The host's name for Encore's track names the folder of the takes made from now on.
+    fn track_info_changed(&mut self, info: nice_plug::plugin::TrackInfo) {
+        let name = info.name().trim();
+        *self.params.shared.track_name.write() = (!name.is_empty()).then(|| name.to_string());
     }
 
     fn editor_closed(&mut self) {

@@ -1,6 +1,6 @@
 //! The prompt's audio as a waveform: the captured recording (or the prompt file), the part the
 //! next Continue would send marked, and a ruler in bars at the host's tempo (seconds without
-//! one).
+//! one). Dragging across the recording makes that range the prompt.
 
 use egui::{Align2, FontId, Rect, Sense, Stroke, Ui, pos2, vec2};
 
@@ -11,13 +11,18 @@ use super::wave_paint::{WaveCache, display_gain, paint_columns};
 use super::{EditorApp, style};
 
 const WAVE_HEIGHT: f32 = 54.0;
-const RULER_HEIGHT: f32 = 14.0;
+const RULER_HEIGHT: f32 = 16.0;
 /// Fewer pixels than this between ruler labels and labels are skipped.
 const LABEL_SPACING: f32 = 36.0;
+
+/// Shorter drags than this are taken for a click, not a range.
+const MIN_RANGE_SECONDS: f64 = 0.1;
 
 #[derive(Debug, Default)]
 pub struct RecordingUi {
     cache: WaveCache,
+    /// Where a drag across the recording started, in timeline seconds.
+    drag_from: Option<f64>,
 }
 
 /// What the strip shows, in seconds of its own axis.
@@ -36,10 +41,13 @@ impl EditorApp {
         let waveforms = &self.params.shared.waveforms;
         let host = self.view.host;
         let file_prompt = self.settings.prompt == PromptSource::File;
-        let (rect, _) = ui.allocate_exact_size(
+        let (rect, response) = ui.allocate_exact_size(
             vec2(ui.available_width(), WAVE_HEIGHT + RULER_HEIGHT),
-            Sense::hover(),
+            Sense::drag(),
         );
+        response.widget_info(|| {
+            egui::WidgetInfo::labeled(egui::Role::Image, true, "Waveform of the recording")
+        });
         let wave_rect =
             Rect::from_min_max(rect.min, pos2(rect.right(), rect.bottom() - RULER_HEIGHT));
         let painter = ui.painter_at(rect);
@@ -105,6 +113,18 @@ impl EditorApp {
                 .as_ref()
                 .map(|g| g.timeline_start as f64 / f64::from(host.sample_rate.max(1.0)))
                 .filter(|at| (from..=to).contains(at));
+            let seconds_at = |x: f32| {
+                let t = f64::from((x - wave_rect.left()) / wave_rect.width().max(1.0));
+                from + t.clamp(0.0, 1.0) * (to - from)
+            };
+            if let Some(range) = self.recording.drag_range(&response, seconds_at) {
+                self.settings.prompt = range;
+            }
+            let response =
+                response.on_hover_text("Drag across the recording to make that range the prompt");
+            if response.hovered() {
+                ui.ctx().set_cursor_icon(egui::CursorIcon::Text);
+            }
             Strip {
                 from,
                 to,
@@ -118,6 +138,30 @@ impl EditorApp {
         paint_columns(&painter, wave_rect, cols, display_gain(cols), style::WAVE);
         paint_marks(&painter, wave_rect, &strip);
         paint_ruler(ui, rect, &strip, &host);
+    }
+}
+
+impl RecordingUi {
+    /// A drag across the recording: the range from its start to the pointer, once it is long
+    /// enough to be meant as one.
+    fn drag_range(
+        &mut self,
+        response: &egui::Response,
+        seconds_at: impl Fn(f32) -> f64,
+    ) -> Option<PromptSource> {
+        if response.drag_started() {
+            let origin = response.ctx.input(|i| i.pointer.press_origin());
+            self.drag_from = origin.map(|p| seconds_at(p.x));
+        }
+        let from = self.drag_from?;
+        if !response.dragged() {
+            self.drag_from = None;
+        }
+        let to = seconds_at(response.interact_pointer_pos()?.x);
+        ((to - from).abs() >= MIN_RANGE_SECONDS).then_some(PromptSource::Range {
+            start_seconds: from.min(to),
+            end_seconds: from.max(to),
+        })
     }
 }
 
@@ -159,13 +203,19 @@ fn paint_marks(painter: &egui::Painter, rect: Rect, strip: &Strip) {
         let (a, b) = (x_of(rect, strip, start), x_of(rect, strip, end));
         if b > a {
             painter.vline(a, rect.y_range(), Stroke::new(1.5, style::PROMPT_EDGE));
-            painter.text(
-                pos2(a + 4.0, rect.top() + 2.0),
-                Align2::LEFT_TOP,
-                "prompt",
-                FontId::proportional(11.0),
+            // On a dark backing: the audio under it can be any colour.
+            let label = painter.layout_no_wrap(
+                "prompt".into(),
+                FontId::proportional(style::SMALLEST_TEXT),
                 style::PROMPT_EDGE,
             );
+            let at = pos2(a + 4.0, rect.top() + 2.0);
+            painter.rect_filled(
+                Rect::from_min_size(at, label.size()).expand(2.0),
+                2.0,
+                style::WAVE_BACKGROUND,
+            );
+            painter.galley(at, label, style::PROMPT_EDGE);
         }
     }
     if let Some(at) = strip.continuation {
@@ -212,7 +262,7 @@ fn paint_ruler(ui: &Ui, rect: Rect, strip: &Strip, host: &HostView) {
                 pos2(x + 2.0, ruler_top + 1.0),
                 Align2::LEFT_TOP,
                 text,
-                FontId::proportional(10.0),
+                FontId::proportional(style::SMALLEST_TEXT),
                 colour,
             );
         }
@@ -224,7 +274,7 @@ fn empty(ui: &Ui, rect: Rect, text: &str) {
         rect.center(),
         Align2::CENTER_CENTER,
         text,
-        FontId::proportional(12.0),
+        FontId::proportional(style::SMALLEST_TEXT),
         ui.visuals().weak_text_color(),
     );
 }

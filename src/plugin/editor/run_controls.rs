@@ -4,7 +4,9 @@
 use egui::{ProgressBar, RichText, Ui};
 
 use super::super::diagnostics::RuntimeStatus;
-use super::super::session::{GenerationPhase, GenerationView, LevelProgress, ModelStatus};
+use super::super::session::{
+    GenerationPhase, GenerationView, LevelProgress, ModelInfo, ModelStatus,
+};
 use super::super::settings::{LengthUnit, PromptSource, Settings};
 use super::super::worker::WorkerCommand;
 use super::estimates::{Estimator, TOP_LEVEL, continue_cost, target_level};
@@ -41,7 +43,7 @@ pub fn continue_blocker(view: &FrameView, settings: &Settings) -> Option<String>
     }
     match settings.prompt {
         PromptSource::File if settings.prompt_file.is_none() => {
-            Some("Type the path of the prompt's audio file.".into())
+            Some("Choose the prompt's audio file: Browse…, drop it here or type its path.".into())
         }
         PromptSource::Range {
             start_seconds,
@@ -56,16 +58,18 @@ impl EditorApp {
         let blocker = continue_blocker(&self.view, &self.settings);
         let generating = self.view.is_generating();
         ui.horizontal(|ui| {
-            let label = if generating {
-                "Continue again"
-            } else {
-                "Continue"
-            };
-            let button = egui::Button::new(RichText::new(label).strong().size(16.0))
+            // Always "Continue": a press while one runs queues another after it (its hover
+            // says so), and the button never reads as if it had been pressed twice.
+            let button = egui::Button::new(RichText::new("Continue").strong().size(16.0))
                 .min_size(CONTINUE_BUTTON_SIZE.into());
+            let hover = if generating {
+                "Queue another Continue of the prompt after the one running"
+            } else {
+                "Continue the prompt with the settings on the left"
+            };
             let response = ui
                 .add_enabled(blocker.is_none(), button)
-                .on_hover_text("Continue the prompt with the settings on the left")
+                .on_hover_text(hover)
                 .on_disabled_hover_text(blocker.clone().unwrap_or_default());
             if response.clicked() {
                 self.send(WorkerCommand::Continue);
@@ -83,8 +87,12 @@ impl EditorApp {
             ui.colored_label(style::WARNING, reason);
         }
         self.cost_line(ui);
+        let model = match &self.view.model {
+            ModelStatus::Ready(info) => Some(info),
+            _ => None,
+        };
         match &self.view.generation {
-            Some(generation) => generation_progress(ui, generation),
+            Some(generation) => generation_progress(ui, generation, model),
             None => {
                 ui.weak("Nothing generated yet in this session.");
             }
@@ -130,7 +138,7 @@ fn shown_levels(generation: &GenerationView) -> Vec<usize> {
         .collect()
 }
 
-fn generation_progress(ui: &mut Ui, generation: &GenerationView) {
+fn generation_progress(ui: &mut Ui, generation: &GenerationView, model: Option<&ModelInfo>) {
     let takes = match generation.takes {
         1 => "1 take".to_string(),
         n => format!("{n} takes"),
@@ -171,7 +179,10 @@ fn generation_progress(ui: &mut Ui, generation: &GenerationView) {
             for level in shown_levels(generation) {
                 ui.label(level_name(level));
                 match generation.levels.iter().find(|p| p.level == level) {
-                    Some(progress) => level_bar(ui, progress),
+                    Some(progress) => {
+                        let running = generation.phase == GenerationPhase::Running;
+                        level_bar(ui, progress, model, running);
+                    }
                     None => {
                         ui.weak("waiting for the level above");
                     }
@@ -181,29 +192,55 @@ fn generation_progress(ui: &mut Ui, generation: &GenerationView) {
         });
 }
 
-fn level_bar(ui: &mut Ui, progress: &LevelProgress) {
-    let fraction = if progress.total > 0 {
+/// A level's progress as a producer counts it: seconds of each take's audio done and to do,
+/// and the time left while it runs (a stopped level has no time left to show).
+pub fn level_text(progress: &LevelProgress, model: Option<&ModelInfo>, running: bool) -> String {
+    let finished = progress.done >= progress.total && progress.total > 0;
+    let seconds = |codes: usize| {
+        model.and_then(|m| {
+            let hop = *m.hop_lengths.get(progress.level)?;
+            (m.sample_rate > 0).then(|| codes as f64 * hop as f64 / f64::from(m.sample_rate))
+        })
+    };
+    let mut text = match (seconds(progress.done), seconds(progress.total)) {
+        (Some(done), Some(total)) => format!("{done:.1} s of {total:.1} s of audio"),
+        _ if progress.total > 0 => format!("{:.0} %", 100.0 * fraction(progress)),
+        _ => "starting".into(),
+    };
+    if finished {
+        text += " · done";
+    } else if !running {
+        text += " · stopped";
+    } else if let Some(eta) = progress.eta_seconds {
+        text += &format!(" · {} left", duration(eta));
+    }
+    text
+}
+
+fn fraction(progress: &LevelProgress) -> f32 {
+    if progress.total > 0 {
         progress.done as f32 / progress.total as f32
     } else {
         0.0
-    };
-    let mut text = format!("{} / {} codes", progress.done, progress.total);
-    if progress.done < progress.total {
-        if progress.codes_per_second > 0.0 {
-            text += &format!(" · {}", codes_per_second(progress.codes_per_second));
-        }
-        if let Some(eta) = progress.eta_seconds {
-            text += &format!(" · {} left", duration(eta));
-        }
-    } else {
-        text += " · done";
     }
-    ui.add(
-        ProgressBar::new(fraction)
+}
+
+fn level_bar(ui: &mut Ui, progress: &LevelProgress, model: Option<&ModelInfo>, running: bool) {
+    let text = level_text(progress, model, running);
+    let bar = ui.add(
+        ProgressBar::new(fraction(progress))
             .text(text)
             .fill(style::PROGRESS)
             .desired_width(ui.available_width()),
     );
+    if progress.codes_per_second > 0.0 {
+        bar.on_hover_text(format!(
+            "{} of {} codes, sampled at {}",
+            progress.done,
+            progress.total,
+            codes_per_second(progress.codes_per_second)
+        ));
+    }
 }
 
 #[cfg(test)]

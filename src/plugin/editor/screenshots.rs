@@ -1,5 +1,7 @@
-//! Pictures of the takes' follow-ups for the docs (docs/screenshots/), drawn headless and
-//! rasterised on the CPU: states only a user's clicks reach (open menus, a dialog). Run by hand:
+//! Pictures of the editor for the docs (docs/screenshots/), drawn headless and rasterised on
+//! the CPU: states only a user's clicks reach (open menus, a dialog), and a real session on the
+//! bundled model (`models/tiny-1b-lyrics`, the README's): a recorded prompt continued into takes
+//! on the timeline, a crop, a dropped prompt file. Run by hand:
 //! `cargo test --lib plugin::editor::screenshots -- --ignored`, then look at them.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +12,15 @@ use egui::{PointerButton, pos2};
 use super::super::session::{
     Derivation, GenerationPhase, GenerationView, LevelProgress, Take, TakeParent,
 };
-use super::super::settings::LengthUnit;
+use std::sync::atomic::Ordering;
+
+use nice_plug::params::InternalParamMut;
+
+use super::super::capture::TimeSignature;
+use super::super::params::{EncoreParams, TargetLevel};
+use super::super::pipeline_tests;
+use super::super::session::ModelStatus;
+use super::super::settings::{LengthUnit, PromptSource};
 use super::tests::{Harness, kept, model_ready, runtime_ready};
 
 const SAMPLE_RATE: u32 = 44_100;
@@ -204,4 +214,148 @@ fn follow_ups() {
     h.screenshot(&out("editor-extend.png")).unwrap();
 
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// What `process()` leaves in the diagnostics for its last block: playing at 120 BPM in 4/4,
+/// the playhead at `seconds`.
+fn host_at(params: &EncoreParams, seconds: f64) {
+    let diag = &params.diagnostics;
+    let rate = pipeline_tests::HOST_RATE;
+    diag.sample_rate_bits
+        .store(rate.to_bits(), Ordering::Release);
+    diag.host_playing.store(true, Ordering::Release);
+    diag.host_tempo_bits
+        .store(120f64.to_bits(), Ordering::Release);
+    diag.host_time_signature.store(
+        TimeSignature {
+            numerator: 4,
+            denominator: 4,
+        }
+        .packed(),
+        Ordering::Release,
+    );
+    diag.host_position_samples
+        .store((seconds * f64::from(rate)) as i64, Ordering::Release);
+}
+
+/// Frames until `done` holds, as the window would draw them meanwhile.
+fn frames_until(h: &mut Harness, what: &str, timeout: Duration, done: impl Fn(&Harness) -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done(h) {
+        assert_eq!(*h.params.shared.last_error.read(), None);
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        h.frame();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.frames(3);
+}
+
+#[test]
+#[ignore = "writes docs/screenshots/; run by hand and look at the pictures"]
+fn a_real_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-1b-lyrics");
+    let params = pipeline_tests::params(dir.path(), TargetLevel::Preview);
+    // SAFETY: no host and no audio thread exist in this test; the setters only store atomics.
+    unsafe {
+        params.seconds._internal_set_plain_value(6.0);
+        params.takes._internal_set_plain_value(3);
+    }
+    {
+        let mut settings = params.settings.write();
+        settings.model_dir = Some(model.clone());
+        settings.prompt = PromptSource::LastSeconds(4.0);
+    }
+    let mut running = pipeline_tests::start(&params);
+    let mut h = Harness::for_instance(params.clone(), running.commands.clone());
+    frames_until(&mut h, "the model", Duration::from_secs(60), |h| {
+        matches!(*h.params.shared.model.read(), ModelStatus::Ready(_))
+    });
+
+    // The track plays 8 s (four bars at 120 BPM) and Continue comes at the end of bar 4.
+    let end = pipeline_tests::play(&mut running, &params, 0, 8.0);
+    host_at(&params, 8.0);
+    h.frames(3);
+    let none: [&[f32]; 0] = [];
+    assert!(running.capture.push(
+        &none,
+        pipeline_tests::transport(end),
+        1,
+        &params.diagnostics
+    ));
+    frames_until(&mut h, "three previews", Duration::from_secs(300), |h| {
+        let session = h.params.shared.session.read();
+        session.takes.len() == 3 && session.unfinished.is_empty()
+    });
+    // Another Continue of one longer take from 10 s in, chosen; the playhead half way in.
+    unsafe {
+        params.seconds._internal_set_plain_value(8.0);
+        params.takes._internal_set_plain_value(1);
+    }
+    let end = pipeline_tests::play(&mut running, &params, end, 2.0);
+    assert!(running.capture.push(
+        &none,
+        pipeline_tests::transport(end),
+        1,
+        &params.diagnostics
+    ));
+    frames_until(&mut h, "the fourth take", Duration::from_secs(300), |h| {
+        let session = h.params.shared.session.read();
+        session.takes.len() == 4 && session.unfinished.is_empty()
+    });
+    host_at(&params, 13.0);
+    wait_for_waveforms(&mut h);
+    h.screenshot(&out("editor-timeline.png")).unwrap();
+
+    // Crop the first take from 1.5 s to 4.5 s.
+    let first = h.params.shared.session.read().takes[0].name.clone();
+    let more: Vec<egui::Rect> = h
+        .widgets
+        .iter()
+        .filter(|w| w.0 == "More…")
+        .map(|w| w.1)
+        .collect();
+    // Newest first: the first take's menu is the last.
+    h.click_at(more.last().unwrap().center(), PointerButton::Primary);
+    h.click("Crop…");
+    let (wave, _) = h.widget("Crop waveform");
+    let at = |seconds: f32| pos2(wave.left() + wave.width() * seconds / 6.0, wave.center().y);
+    h.drag(h.widget("Crop start").0.center(), at(1.5));
+    h.drag(h.widget("Crop end").0.center(), at(4.5));
+    settle(&mut h);
+    h.screenshot(&out("editor-crop.png")).unwrap();
+    h.click("Crop to a new take");
+    frames_until(&mut h, "the crop", Duration::from_secs(30), |h| {
+        h.params.shared.session.read().takes.len() == 5
+    });
+    let cropped = h.params.shared.session.read().takes[4].clone();
+    assert!(cropped.name.starts_with(&first), "{}", cropped.name);
+    wait_for_waveforms(&mut h);
+    h.screenshot(&out("editor-cropped-take.png")).unwrap();
+
+    // The example chord dropped onto the editor: the prompt is that file now.
+    let chord = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/chord.wav");
+    h.hover_files(&[chord.to_str().unwrap()]);
+    h.screenshot(&out("editor-drop-hint.png")).unwrap();
+    h.drop_files(&[chord.to_str().unwrap()]);
+    frames_until(
+        &mut h,
+        "the prompt file's waveform",
+        Duration::from_secs(30),
+        |h| {
+            h.params
+                .shared
+                .waveforms
+                .prompt_file()
+                .as_ref()
+                .is_some_and(|f| f.envelope.is_ok())
+        },
+    );
+    assert_eq!(
+        params.settings.read().prompt_file.as_deref(),
+        Some(chord.as_path())
+    );
+    h.screenshot(&out("editor-dropped-file.png")).unwrap();
+    drop(h);
+    running.worker.stop_and_join();
 }

@@ -1,6 +1,6 @@
-//! The top strip: is ONNX Runtime usable, which model is loaded and where it runs. Both paths
-//! are typed (a native file dialog is not reliable inside a plugin window on Linux) and applied
-//! with Load.
+//! The top strip: is ONNX Runtime usable, which model is loaded and where it runs. The model
+//! folder is chosen with Browse… (the desktop's dialog), dropped onto the editor, or typed and
+//! applied with Load.
 
 use std::path::PathBuf;
 
@@ -24,7 +24,7 @@ pub struct StatusUi {
     /// The model folder being typed, applied with its Load button.
     pub model_path_text: String,
     /// True once the user typed in the model field: it then no longer follows the status.
-    model_path_edited: bool,
+    pub model_path_edited: bool,
 }
 
 impl StatusUi {
@@ -119,6 +119,12 @@ impl EditorApp {
             let load = ui
                 .button("Load")
                 .on_hover_text("Read and check this model folder");
+            let browse = ui
+                .add_enabled(self.browsing.is_none(), egui::Button::new("Browse…"))
+                .on_hover_text("Choose the model folder (or drop it onto the editor)");
+            if browse.clicked() {
+                self.browse(super::browse::Pick::ModelFolder);
+            }
             if (load.clicked() || enter)
                 && let Some(dir) = typed_path(&self.status.model_path_text)
             {
@@ -131,7 +137,7 @@ impl EditorApp {
             ModelStatus::NotSet => {
                 ui.colored_label(
                     style::WARNING,
-                    "No model loaded: type the folder exported with `cargo xtask export` and press Load.",
+                    "No model loaded: Browse… for the folder exported with `cargo xtask export`, or drop it here.",
                 );
             }
             ModelStatus::Loading(dir) => {
@@ -154,8 +160,8 @@ impl EditorApp {
                         },
                         super::format::duration(info.max_song_seconds),
                     ));
+                    ui.label(format!("· runs on {}", info.device));
                 });
-                ui.label(format!("Runs on {}", info.device));
             }
             ModelStatus::Unusable { dir, reason } => {
                 ui.colored_label(style::ERROR, format!("{} cannot be used:", dir.display()));

@@ -14,6 +14,8 @@ use super::format::{duration, level_badge, level_name, position};
 use super::style;
 
 const NAME_WIDTH: f32 = 130.0;
+const BADGE_WIDTH: f32 = 24.0;
+const LENGTH_WIDTH: f32 = 44.0;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TakeAction {
@@ -45,6 +47,8 @@ pub enum TakeAction {
     },
     /// Opens the Extend dialog for this take.
     OpenExtend(u64),
+    /// Opens the Crop dialog for this take.
+    OpenCrop(u64),
     RegenerateFrom {
         take: u64,
         at_seconds: f64,
@@ -102,19 +106,14 @@ pub fn take_row(ui: &mut Ui, take: &Take, state: RowState) -> Option<TakeAction>
                 }
             });
         }
-        ui.label(level_badge(take.level))
-            .on_hover_text(level_name(take.level));
-        ui.label(duration(seconds(take.frames, take.sample_rate)));
-        if state.confirming_delete {
-            ui.colored_label(style::ERROR, "Delete its files?");
-            if ui.button("Delete").clicked() {
-                action = Some(TakeAction::Delete(take.id));
-            }
-            if ui.button("Keep").clicked() {
-                action = Some(TakeAction::KeepTake);
-            }
-            return;
-        }
+        // Fixed widths: the buttons after them stay put whatever the level or length reads.
+        style::fixed_width(ui, BADGE_WIDTH, |ui| {
+            ui.label(level_badge(take.level))
+                .on_hover_text(level_name(take.level))
+        });
+        style::fixed_width(ui, LENGTH_WIDTH, |ui| {
+            ui.label(duration(seconds(take.frames, take.sample_rate)))
+        });
         if ui
             .small_button("Play")
             .on_hover_text("Hear this take now, on this track")
@@ -122,6 +121,8 @@ pub fn take_row(ui: &mut Ui, take: &Take, state: RowState) -> Option<TakeAction>
         {
             action = Some(TakeAction::Audition(take.id));
         }
+        // Always there, disabled once there is nothing finer: buttons never move under the
+        // pointer.
         if let Some(chosen) = upsample_menu(ui, take, &state.estimator) {
             action = Some(chosen);
         }
@@ -129,17 +130,32 @@ pub fn take_row(ui: &mut Ui, take: &Take, state: RowState) -> Option<TakeAction>
             more_menu(ui, take, &state.estimator, state.new_take_level)
         });
         more.response
-            .on_hover_text("More: extend, retry, its seed, its file");
+            .on_hover_text("More: crop, extend, retry, its seed, its file");
         if let Some(chosen) = more.inner.flatten() {
             action = Some(chosen);
         }
-        if ui
-            .small_button("Delete")
-            .on_hover_text("Delete this take and its files")
-            .clicked()
-        {
-            action = Some(TakeAction::AskDelete(take.id));
-        }
+        // The destructive action on its own, at the row's far end; its confirmation takes its
+        // place there and nothing else moves.
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if state.confirming_delete {
+                if ui.button("Keep").clicked() {
+                    action = Some(TakeAction::KeepTake);
+                }
+                if ui
+                    .button(RichText::new("Delete").color(style::ERROR))
+                    .clicked()
+                {
+                    action = Some(TakeAction::Delete(take.id));
+                }
+                ui.colored_label(style::ERROR, "Delete its files?");
+            } else if ui
+                .small_button("Delete")
+                .on_hover_text("Delete this take and its files (asks first)")
+                .clicked()
+            {
+                action = Some(TakeAction::AskDelete(take.id));
+            }
+        });
     });
     origin_line(ui, take, state.parent_now);
     action

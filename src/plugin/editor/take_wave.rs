@@ -102,7 +102,7 @@ pub fn take_wave(
                 rect.right_top() + vec2(-4.0, 2.0),
                 Align2::RIGHT_TOP,
                 format!("{} streaming", level_badge(level)),
-                FontId::proportional(10.0),
+                FontId::proportional(style::SMALLEST_TEXT),
                 style::WAVE_STREAMING,
             );
         }

@@ -9,15 +9,18 @@ use egui::{Popup, PopupCloseBehavior, ScrollArea, Ui};
 
 use super::super::params::MAX_TAKES;
 use super::super::settings::LengthUnit;
-use super::super::takes::valid_name;
+use super::super::takes::{default_name, valid_name};
 use super::super::worker::WorkerCommand;
+use super::crop::{CropForm, CropOutcome, crop_dialog};
 use super::estimates::{Estimator, target_level};
+use super::follow_ups::take_seconds;
 use super::follow_ups::{
     ExtendForm, ExtendOutcome, RegeneratePick, extend_dialog, paint_pick, regenerate_menu,
 };
 use super::format::level_badge;
 use super::take_row::{RowState, TakeAction, take_row};
 use super::take_wave::{TakeWaveUi, WaveAction, take_wave};
+use super::wave_paint::WaveCache;
 use super::{EditorApp, reveal, style};
 
 #[derive(Debug, Default)]
@@ -34,13 +37,29 @@ pub struct TakesUi {
     pub(super) extend: Option<ExtendForm>,
     /// The point right-clicked on a take's waveform, while its menu is open.
     pub(super) regenerate: Option<RegeneratePick>,
+    /// The take being cropped, while its dialog is open, and its waveform's columns there.
+    pub(super) crop: Option<CropForm>,
+    crop_wave: WaveCache,
 }
 
 impl EditorApp {
     pub(super) fn takes_section(&mut self, ui: &mut Ui) {
         let session = &self.view.session;
+        let generating = self.view.is_generating();
+        // Takes being generated count too: three on their way read "Takes (3)".
+        let on_their_way = if generating {
+            session.generating_take_ids().len()
+        } else {
+            0
+        };
         ui.horizontal(|ui| {
-            style::section_heading(ui, &format!("Takes ({})", session.takes.len()));
+            style::section_heading(
+                ui,
+                &format!("Takes ({})", session.takes.len() + on_their_way),
+            );
+            if on_their_way > 0 {
+                ui.weak(format!("{on_their_way} generating"));
+            }
             if ui
                 .small_button("Stop")
                 .on_hover_text("Stop hearing a take")
@@ -58,7 +77,6 @@ impl EditorApp {
             }
             self.drag_note(ui);
         });
-        let generating = self.view.is_generating();
         self.ask_for_waveforms(generating);
         let empty = self.view.session.takes.is_empty();
         if empty {
@@ -153,6 +171,7 @@ impl EditorApp {
                 }
             });
         self.extend_dialog(ui);
+        self.crop_dialog(ui);
         if let Some((take, file, done)) = wave_action {
             match done {
                 WaveAction::DragOut => self.start_drag(take, file),
@@ -188,28 +207,32 @@ impl EditorApp {
         }
     }
 
-    /// Takes still streaming their first level: a growing waveform each, not draggable yet.
+    /// Takes still generating their first level: a row each, with a growing waveform once
+    /// audio streams; not draggable yet.
     fn generating_waves(&mut self, ui: &mut Ui) {
-        let pending: Vec<u64> = self
+        let mut pending = self.view.session.generating_take_ids();
+        let streaming: Vec<u64> = self
             .params
             .shared
             .waveforms
             .takes()
             .keys()
             .copied()
-            .filter(|id| self.view.session.take(*id).is_none())
+            .filter(|id| self.view.session.take(*id).is_none() && !pending.contains(id))
             .collect();
+        pending.extend(streaming);
+        pending.sort_unstable();
         let seconds = f64::from(self.params.seconds.value());
         for id in pending {
+            let name = default_name(id);
             let waves = self.params.shared.waveforms.takes();
-            let Some(waves) = waves.get(&id) else {
-                continue;
+            let waves = waves.get(&id);
+            match waves.and_then(|w| w.levels.keys().next().copied()) {
+                Some(level) => ui.weak(format!("{name} · {} · generating", level_badge(level))),
+                None => ui.weak(format!("{name} · generating")),
             };
-            let level = waves.levels.keys().next().copied().unwrap_or_default();
-            ui.weak(format!("Take {id} · {} · generating", level_badge(level)));
             let caches = self.takes.waves.entry(id).or_default();
-            let name = format!("take {id}");
-            take_wave(ui, caches, Some(waves), seconds, (&name, false, false));
+            take_wave(ui, caches, waves, seconds, (&name, false, false));
             ui.add_space(4.0);
         }
     }
@@ -258,6 +281,11 @@ impl EditorApp {
                 self.send(WorkerCommand::Upsample { take, level });
             }
             TakeAction::OpenExtend(take) => self.open_extend(take),
+            TakeAction::OpenCrop(take) => {
+                if let Some(t) = self.view.session.take(take) {
+                    self.takes.crop = Some(CropForm::new(take, t.name.clone(), take_seconds(t)));
+                }
+            }
             TakeAction::RegenerateFrom {
                 take,
                 at_seconds,
@@ -291,6 +319,33 @@ impl EditorApp {
                 LengthUnit::Seconds
             },
         });
+    }
+
+    fn crop_dialog(&mut self, ui: &Ui) {
+        let Some(form) = self.takes.crop.as_mut() else {
+            return;
+        };
+        let waves = self.params.shared.waveforms.takes();
+        let outcome = crop_dialog(
+            ui.ctx(),
+            form,
+            waves.get(&form.take),
+            &mut self.takes.crop_wave,
+        );
+        drop(waves);
+        match outcome {
+            CropOutcome::Open => {}
+            CropOutcome::Cancel => self.takes.crop = None,
+            CropOutcome::Crop { start, end } => {
+                let take = form.take;
+                self.takes.crop = None;
+                self.send(WorkerCommand::Crop {
+                    take,
+                    start_seconds: start,
+                    end_seconds: end,
+                });
+            }
+        }
     }
 
     fn extend_dialog(&mut self, ui: &Ui) {

@@ -34,6 +34,9 @@ pub struct HostView {
     pub sample_rate: f32,
     pub received_frames: u64,
     pub dropped_frames: u64,
+    /// The host's timeline position of the last block (samples at `sample_rate`); -1 when the
+    /// host gives none.
+    pub position_samples: i64,
 }
 
 impl HostView {
@@ -43,6 +46,12 @@ impl HostView {
             tempo_bpm: (self.tempo_bpm > 0.0).then_some(self.tempo_bpm),
             time_signature: self.time_signature,
         }
+    }
+
+    /// The playhead in seconds, when the host gives a position.
+    pub fn position_seconds(&self) -> Option<f64> {
+        (self.position_samples >= 0 && self.sample_rate > 0.0)
+            .then(|| self.position_samples as f64 / f64::from(self.sample_rate))
     }
 
     pub fn captured_seconds(&self) -> f64 {
@@ -74,6 +83,7 @@ impl FrameView {
             sample_rate: f32::from_bits(diag.sample_rate_bits.load(Ordering::Relaxed)),
             received_frames: diag.received_frames.load(Ordering::Relaxed),
             dropped_frames: diag.dropped_frames.load(Ordering::Relaxed),
+            position_samples: diag.host_position_samples.load(Ordering::Relaxed),
         };
     }
 

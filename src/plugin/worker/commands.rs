@@ -47,6 +47,13 @@ pub enum WorkerCommand {
     },
     /// The take's request again (same prompt and settings) with a new seed.
     Retry { take: u64 },
+    /// A new take holding the take's audio from `start_seconds` to `end_seconds` into it, in a
+    /// file of its own; the take and its files stay as they are.
+    Crop {
+        take: u64,
+        start_seconds: f64,
+        end_seconds: f64,
+    },
     /// Tests only: the worker panics with this message (a stand-in for any bug in it).
     #[cfg(test)]
     Fail(String),
@@ -77,6 +84,11 @@ impl Worker {
                 if let Some(generations) = &mut self.generations {
                     generations.cancel_all();
                 }
+                // Cancel never changes what plays: a take that has no audio yet gives the
+                // timeline back to the one chosen before its Continue.
+                if self.shared.session.write().unchoose_cancelled() {
+                    self.timeline_stale = true;
+                }
             }
             WorkerCommand::Audition { take } => self.audition(take),
             WorkerCommand::AuditionFrom { take, seconds } => self.audition_from(take, seconds),
@@ -102,6 +114,15 @@ impl Worker {
                 takes,
             } => self.regenerate_take(take, at_seconds, takes),
             WorkerCommand::Retry { take } => self.retry_take(take),
+            WorkerCommand::Crop {
+                take,
+                start_seconds,
+                end_seconds,
+            } => {
+                if let Err(e) = self.crop(take, start_seconds, end_seconds) {
+                    report(&self.shared, format!("cannot crop the take: {e}"));
+                }
+            }
             #[cfg(test)]
             WorkerCommand::Fail(message) => panic!("{message}"),
         }

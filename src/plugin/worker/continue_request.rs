@@ -73,8 +73,8 @@ impl Worker {
                 sample_rate: self.sample_rate,
                 take_ids: take_ids.clone(),
             });
-            // The new take plays as it is generated.
-            session.chosen = take_ids.first().copied();
+            // The new take plays as it is generated (and a Cancel brings back the one before).
+            session.choose_generating(take_ids.first().copied());
         }
         self.timeline_stale = true;
         tracing::info!(
@@ -102,11 +102,6 @@ impl Worker {
 
     /// `count` take ids never used before in this session (nor by a take in its list).
     pub(super) fn reserve_take_ids(&self, count: u64) -> Vec<u64> {
-        let mut session = self.shared.session.write();
-        let first = session
-            .next_take_id
-            .max(session.takes.iter().map(|t| t.id + 1).max().unwrap_or(0));
-        session.next_take_id = first + count;
-        (first..first + count).collect()
+        self.shared.session.write().reserve_take_ids(count)
     }
 }

@@ -319,7 +319,7 @@ impl Worker {
             let mut session = self.shared.session.write();
             session.unfinished.push(unfinished.clone());
             if choose {
-                session.chosen = client.take_ids.first().copied();
+                session.choose_generating(client.take_ids.first().copied());
             }
         }
         self.timeline_stale = true;

@@ -289,7 +289,13 @@ impl Worker {
     fn ensure_instance_id(&self) {
         let mut session = self.shared.session.write();
         if session.instance_id.is_empty() {
-            session.instance_id = takes::new_instance_id();
+            let chosen = self.links.params.settings.read().takes_dir.clone();
+            let track = self.shared.track_name.read().clone();
+            session.instance_id = takes::instance_folder_name(
+                track.as_deref(),
+                std::time::SystemTime::now(),
+                |name| chosen.is_none() && takes::takes_folder(None, name).exists(),
+            );
         }
     }
 

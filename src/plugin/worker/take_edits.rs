@@ -1,4 +1,5 @@
-//! The editor's edits of the takes list: renaming a take (and its files) and deleting one.
+//! The editor's edits of the takes list: renaming a take (and its files), deleting one, and
+//! cropping one into a new take.
 
 use super::Worker;
 use crate::plugin::jobs::release_unused_sources;
@@ -19,6 +20,29 @@ impl Worker {
             .ok_or(TakeError::NoSuchTake { id })?;
         let files = session.level_files.entry(id).or_default();
         takes::rename_files(take, files, &name)
+    }
+
+    /// A new take cut from take `id` (its files only read), listed after it.
+    pub(super) fn crop(
+        &mut self,
+        id: u64,
+        start_seconds: f64,
+        end_seconds: f64,
+    ) -> Result<(), TakeError> {
+        let parent = self
+            .shared
+            .session
+            .read()
+            .take(id)
+            .cloned()
+            .ok_or(TakeError::NoSuchTake { id })?;
+        let new_id = self.reserve_take_ids(1)[0];
+        // The file is read and written without holding the session's lock.
+        let crop = takes::crop_take(&parent, new_id, start_seconds, end_seconds)?;
+        let mut session = self.shared.session.write();
+        session.level_files.insert(new_id, vec![crop.file.clone()]);
+        session.takes.push(crop);
+        Ok(())
     }
 
     pub(super) fn delete(&mut self, id: u64) -> Result<(), TakeError> {
