@@ -104,7 +104,7 @@ def test_the_automated_continue_makes_a_take_where_the_prompt_ends(generated):
     assert take["sample_rate"] == SAMPLE_RATE
     assert take["settings"]["seed"] == 5 and take["settings"]["target_level"] == 2
     file = Path(take["file"])
-    assert file.parent == takes_dir and file.name == "Take 0 L2.wav", file
+    assert file.parent == takes_dir and file.name == "Take 1 L2.wav", file
     # 1 s at the model's rate, rounded up to whole top-level hops, at 48 kHz.
     assert 48_000 <= take["frames"] < 48_200, take
     assert np.abs(read_wav(take["file"])).max() > 1e-3, "the take is silent"
@@ -156,7 +156,7 @@ def test_a_generation_killed_with_the_host_resumes_when_the_project_is_reopened(
     take = state["takes"][0]
     assert take["id"] == crashed["takes"][0]["id"]
     assert take["timeline_start"] == crashed["takes"][0]["timeline_start"]
-    assert Path(take["file"]).name == "Take 0 L0.wav"
-    assert (takes_dir / "Take 0 L2.wav").is_file()
+    assert Path(take["file"]).name == "Take 1 L0.wav"
+    assert (takes_dir / "Take 1 L2.wav").is_file()
     rendered = reopened.render(3.5)
     assert_take_on_the_track(rendered, audio, take)
