@@ -44,3 +44,78 @@ fn doctor_with_an_explicit_missing_path_does_not_fall_back() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains(MISSING), "{stderr}");
 }
+
+/// `cargo xtask install --prefix P`'s layout (`P/bin/encore`, `P/lib/encore/` with ONNX
+/// Runtime), reached through a symlink in another folder on the `PATH` and run from a third
+/// folder, as a user runs an installed program: it finds the library it was installed with.
+#[test]
+fn an_installed_encore_on_the_path_finds_its_runtime() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let library = ["runtime/onnxruntime-gpu", "runtime/onnxruntime-cpu"]
+        .iter()
+        .map(|dir| root.join(dir).join(encore::engine::runtime::LIBRARY_FILE))
+        .find(|path| path.is_file())
+        .expect("ONNX Runtime must be installed for this test: run `cargo xtask setup`");
+    let scratch = tempfile::tempdir().unwrap();
+    let prefix = scratch.path().join("prefix");
+    let lib = prefix.join("lib/encore");
+    std::fs::create_dir_all(prefix.join("bin")).unwrap();
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_encore"), prefix.join("bin/encore")).unwrap();
+    std::fs::copy(&library, lib.join(library.file_name().unwrap())).unwrap();
+    let user_bin = scratch.path().join("user-bin");
+    std::fs::create_dir_all(&user_bin).unwrap();
+    std::os::unix::fs::symlink(prefix.join("bin/encore"), user_bin.join("encore")).unwrap();
+    let elsewhere = scratch.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let path = std::env::join_paths(std::iter::once(user_bin.clone()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
+    .unwrap();
+    let installed = |args: &[&str]| {
+        let out = Command::new("encore")
+            .args(args)
+            .current_dir(&elsewhere)
+            .env("PATH", &path)
+            .env_remove("ENCORE_ORT_DYLIB")
+            .env_remove("ORT_DYLIB_PATH")
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("could not run the installed encore");
+        assert!(
+            out.status.success(),
+            "encore {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    let doctor = installed(&["doctor"]);
+    let installed_library = lib
+        .canonicalize()
+        .unwrap()
+        .join(library.file_name().unwrap());
+    assert!(
+        doctor.contains(&format!("ONNX Runtime: {}", installed_library.display())),
+        "{doctor}"
+    );
+
+    let prompt = root.join("examples/chord.wav");
+    let model = root.join("models/tiny-1b-lyrics");
+    let takes = installed(&[
+        "continue",
+        prompt.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--seconds",
+        "0.3",
+        "--level",
+        "2",
+        "--seed",
+        "1",
+        "--out-dir",
+        "takes",
+    ]);
+    assert_eq!(takes.lines().count(), 1, "{takes}");
+    assert!(elsewhere.join(takes.trim()).is_file(), "{takes}");
+}
