@@ -2,11 +2,11 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use common::cli::{
-    continue_args, encore, encore_as_installed, names, one_error_line, path_arg, root,
+    continue_args, encore, encore_as_installed, encore_in, names, one_error_line, path_arg, root,
 };
 use crossbeam_channel::unbounded;
 use encore::engine::{
@@ -109,8 +109,8 @@ fn failures_are_one_error_line() {
     assert!(names(dir.path()).is_empty(), "{:?}", names(dir.path()));
 }
 
-/// A generation interrupted in level 1 by the library, finished by `encore resume`, writes the
-/// same level-1 takes as an uninterrupted `encore continue`.
+/// A generation interrupted in level 1 by the library, finished by `encore resume` run in
+/// another folder, writes the same level-1 takes as an uninterrupted `encore continue`.
 #[test]
 fn resume_finishes_an_interrupted_generation() {
     let whole = tempfile::tempdir().unwrap();
@@ -157,7 +157,8 @@ fn resume_finishes_an_interrupted_generation() {
     );
     drop(generation);
 
-    let out = encore(&["resume", path_arg(&checkpoint)]);
+    // The model was given relative to the folder the generation ran in; resumed from another.
+    let out = encore_in(Path::new("/"), &["resume", path_arg(&checkpoint)]);
     assert!(
         out.status.success(),
         "{}",

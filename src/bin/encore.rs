@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use args::{ContinueCli, ContinueTakeCli, UpsampleCli};
+use args::{ContinueCli, ContinueTakeCli, ModelOverrideCli, UpsampleCli};
 use clap::{Parser, Subcommand};
 use encore::audio::{self, WavFormat};
 use encore::engine::{DevicePreference, RuntimeSearch, SessionFactory, Vqvae, ensure_loaded};
@@ -73,6 +73,8 @@ enum Command {
     Resume {
         /// The checkpoint file (`continue` names it when it starts).
         checkpoint: PathBuf,
+        #[command(flatten)]
+        model: ModelOverrideCli,
     },
     /// Take a finished generation down to a finer level later (e.g. the preview you liked):
     /// the same codes a run that went there in one go gives.
@@ -127,7 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Models { dir, verify } => describe_model(&dir, verify),
         Command::Continue(args) => generate::continue_prompt(backend()?, args),
-        Command::Resume { checkpoint } => generate::resume(backend()?, &checkpoint),
+        Command::Resume { checkpoint, model } => generate::resume(backend()?, &checkpoint, &model),
         Command::Upsample(args) => generate::upsample(backend()?, args),
         Command::ContinueTake(args) => generate::continue_take(backend()?, args),
         Command::Reconstruct {

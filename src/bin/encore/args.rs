@@ -50,6 +50,8 @@ fn seed_from_clock() -> u64 {
 pub struct ContinueCli {
     /// Audio file: WAV, FLAC, MP3 or OGG, any sample rate and channel count.
     pub prompt: PathBuf,
+    /// The exported model folder (holds manifest.json), e.g. models/tiny-1b-lyrics, or one
+    /// `cargo xtask export` wrote.
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
     /// Seconds of new audio after the prompt.
@@ -96,6 +98,8 @@ pub struct OutputCli {
 pub struct UpsampleCli {
     /// The finished generation's checkpoint (`continue` names it when it starts).
     pub source: PathBuf,
+    #[command(flatten)]
+    pub model: ModelOverrideCli,
     /// Level to go down to: 1, or 0 = full quality.
     #[arg(long, default_value_t = 0)]
     pub level: usize,
@@ -110,6 +114,8 @@ pub struct UpsampleCli {
 pub struct ContinueTakeCli {
     /// The checkpoint of the generation the take belongs to.
     pub source: PathBuf,
+    #[command(flatten)]
+    pub model: ModelOverrideCli,
     /// The take (as numbered in its file names).
     #[arg(long, value_name = "N")]
     pub take: usize,
@@ -128,4 +134,14 @@ pub struct ContinueTakeCli {
     pub sampling: SamplingCli,
     #[command(flatten)]
     pub output: OutputCli,
+}
+
+/// A model folder that replaces the one a checkpoint names: shared by `resume`, `upsample` and
+/// `continue-take`.
+#[derive(clap::Args)]
+pub struct ModelOverrideCli {
+    /// The model folder, when it is no longer where the checkpoint says (moved, or on another
+    /// machine); it must hold the same model. Default: the checkpoint's.
+    #[arg(long = "model", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

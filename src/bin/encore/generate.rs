@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use crossbeam_channel::unbounded;
 use encore::audio;
+use encore::engine::generation::{absolute_path, found_path, relative_path};
 use encore::engine::{
     Checkpoint, DevicePreference, Engine, EngineError, EngineOptions, Event, Generation, Outcome,
     Runtime, Settings, TakeCut,
@@ -18,7 +19,7 @@ use encore::jukebox::Precision;
 use encore::jukebox::manifest::Verify;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::args::{ContinueCli, ContinueTakeCli, OutputCli, UpsampleCli};
+use crate::args::{ContinueCli, ContinueTakeCli, ModelOverrideCli, OutputCli, UpsampleCli};
 use crate::takes::{Job, Sidecar, TakeOrigin, unused_path, write_take};
 
 /// ONNX Runtime and the device the user asked for: how every command opens its model.
@@ -72,22 +73,24 @@ pub fn continue_prompt(mut backend: Backend, args: ContinueCli) -> anyhow::Resul
     })?;
     let job = Job {
         out_dir: args.output.out_dir.clone().unwrap_or_else(|| ".".into()),
+        out_dir_relative: None,
         stem: file_stem(&args.prompt),
-        prompt: args.prompt,
+        prompt: absolute_path(&args.prompt),
         from_take: None,
     };
     start(generation, job, &args.output)
 }
 
-pub fn resume(backend: Backend, path: &Path) -> anyhow::Result<()> {
-    let checkpoint = Checkpoint::load(path)?;
+pub fn resume(backend: Backend, path: &Path, model: &ModelOverrideCli) -> anyhow::Result<()> {
+    let checkpoint = load_checkpoint(path, model)?;
     anyhow::ensure!(
         !checkpoint.state.done,
         "{} is a finished generation: nothing to resume",
         path.display()
     );
-    let job: Job = serde_json::from_value(checkpoint.state.client.clone())
+    let mut job: Job = serde_json::from_value(checkpoint.state.client.clone())
         .with_context(|| format!("{} was not written by `encore`", path.display()))?;
+    job.out_dir = stored_out_dir(&job, path);
     let engine = backend.open(&checkpoint.model_dir, Verify::Sizes)?;
     let mut generation = Generation::resume(engine, checkpoint)?;
     generation.set_checkpoint_path(Some(path.to_path_buf()));
@@ -97,7 +100,7 @@ pub fn resume(backend: Backend, path: &Path) -> anyhow::Result<()> {
 }
 
 pub fn upsample(backend: Backend, args: UpsampleCli) -> anyhow::Result<()> {
-    let checkpoint = Checkpoint::load(&args.source)?;
+    let checkpoint = load_checkpoint(&args.source, &args.model)?;
     let mut job = source_job(&checkpoint, &args.source);
     job.out_dir = args.output.out_dir.clone().unwrap_or(job.out_dir);
     let engine = backend.open(&checkpoint.model_dir, Verify::Sizes)?;
@@ -107,7 +110,7 @@ pub fn upsample(backend: Backend, args: UpsampleCli) -> anyhow::Result<()> {
 }
 
 pub fn continue_take(backend: Backend, args: ContinueTakeCli) -> anyhow::Result<()> {
-    let checkpoint = Checkpoint::load(&args.source)?;
+    let checkpoint = load_checkpoint(&args.source, &args.model)?;
     let source = source_job(&checkpoint, &args.source);
     let engine = backend.open(&checkpoint.model_dir, Verify::Sizes)?;
     let context = || format!("take {} of {}", args.take, args.source.display());
@@ -138,10 +141,11 @@ pub fn continue_take(backend: Backend, args: ContinueTakeCli) -> anyhow::Result<
     let at_seconds = span.at as f64 / rate;
     let job = Job {
         out_dir: args.output.out_dir.clone().unwrap_or(source.out_dir),
+        out_dir_relative: None,
         stem: format!("{}.take{}.from{at_seconds:.2}s", source.stem, args.take),
         prompt: source.prompt,
         from_take: Some(TakeOrigin {
-            checkpoint: args.source.clone(),
+            checkpoint: absolute_path(&args.source),
             take: args.take,
             at_seconds,
         }),
@@ -149,14 +153,43 @@ pub fn continue_take(backend: Backend, args: ContinueTakeCli) -> anyhow::Result<
     start(generation, job, &args.output)
 }
 
+/// The checkpoint at `path`, its model folder replaced by `--model` when given. Without it, a
+/// model folder that is in neither place the checkpoint keeps is an error saying so.
+fn load_checkpoint(path: &Path, model: &ModelOverrideCli) -> anyhow::Result<Checkpoint> {
+    let mut checkpoint = Checkpoint::load(path)?;
+    match &model.dir {
+        Some(dir) => checkpoint.model_dir = absolute_path(dir),
+        None => anyhow::ensure!(
+            checkpoint.model_dir.is_dir(),
+            "the model folder of {} is not at {} (nor where it was relative to the checkpoint): \
+             if it moved, give its new place with --model DIR",
+            path.display(),
+            checkpoint.model_dir.display()
+        ),
+    }
+    Ok(checkpoint)
+}
+
+/// The job's output folder now: where it was, or where it is relative to the checkpoint at
+/// `checkpoint` (a takes folder moved with its checkpoint).
+fn stored_out_dir(job: &Job, checkpoint: &Path) -> PathBuf {
+    let folder = checkpoint.parent().unwrap_or(Path::new(""));
+    found_path(&job.out_dir, job.out_dir_relative.as_deref(), folder)
+}
+
 /// Where the generation in `checkpoint` wrote its takes: its `encore` job, or for a checkpoint
 /// from elsewhere (the plugin) the checkpoint's folder and name.
 fn source_job(checkpoint: &Checkpoint, path: &Path) -> Job {
-    serde_json::from_value(checkpoint.state.client.clone()).unwrap_or_else(|_| {
+    let job = serde_json::from_value(checkpoint.state.client.clone()).map(|mut job: Job| {
+        job.out_dir = stored_out_dir(&job, path);
+        job
+    });
+    job.unwrap_or_else(|_| {
         let stem = file_stem(path);
         Job {
-            prompt: path.to_path_buf(),
-            out_dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            prompt: absolute_path(path),
+            out_dir: absolute_path(path.parent().unwrap_or(Path::new("."))),
+            out_dir_relative: None,
             stem: stem
                 .strip_suffix(".checkpoint")
                 .unwrap_or(&stem)
@@ -174,13 +207,18 @@ fn file_stem(path: &Path) -> String {
 }
 
 /// Creates the output folder, names the checkpoint, tells the user and runs `generation`.
-fn start(mut generation: Generation, job: Job, output: &OutputCli) -> anyhow::Result<()> {
+fn start(mut generation: Generation, mut job: Job, output: &OutputCli) -> anyhow::Result<()> {
+    job.out_dir = absolute_path(&job.out_dir);
     fs::create_dir_all(&job.out_dir)
         .with_context(|| format!("creating {}", job.out_dir.display()))?;
     let checkpoint: PathBuf = match &output.checkpoint {
         Some(path) => path.clone(),
         None => unused_path(&job.out_dir, &format!("{}.checkpoint", job.stem), "json"),
     };
+    job.out_dir_relative = relative_path(
+        &absolute_path(checkpoint.parent().unwrap_or(Path::new(""))),
+        &job.out_dir,
+    );
     generation.set_client_data(serde_json::to_value(&job)?);
     generation.set_checkpoint_path(Some(checkpoint.clone()));
     eprintln!(

@@ -9,11 +9,15 @@ use encore::audio::{self, WavFormat};
 use encore::engine::Settings;
 use serde::{Deserialize, Serialize};
 
-/// What the CLI keeps in the checkpoint to finish the job on `encore resume`.
+/// What the CLI keeps in the checkpoint to finish the job on `encore resume`. Paths are
+/// absolute, so the checkpoint works from any folder; the output folder is also kept relative
+/// to the checkpoint's folder, for a takes folder moved together with its checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Job {
     pub prompt: PathBuf,
     pub out_dir: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_dir_relative: Option<PathBuf>,
     /// File names start with this (the prompt's stem).
     pub stem: String,
     /// Set when the generation continues a take of another one.
