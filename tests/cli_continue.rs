@@ -204,3 +204,69 @@ fn precision_picks_the_quantised_graphs_or_names_the_missing_export() {
     );
     assert!(names(dir.path()).is_empty());
 }
+
+/// A whole song as the prompt (10 minutes, longer than the model's longest song): its last
+/// `--prompt-seconds` (default 40, the plugin's) prime the model instead of an error.
+#[test]
+fn a_whole_song_is_a_prompt_and_its_end_primes_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let song = dir.path().join("song.wav");
+    // 8 kHz mono 16-bit keeps the file small (9.6 MB) and cheap to read in a debug build.
+    let rate = 8000;
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&song, spec).unwrap();
+    for i in 0..rate * 600 {
+        let t = f64::from(i) / f64::from(rate);
+        let sample = (2.0 * std::f64::consts::PI * 220.0 * t).sin() * 8000.0;
+        writer.write_sample(sample as i16).unwrap();
+    }
+    writer.finalize().unwrap();
+    let takes = dir.path().join("takes");
+    let args = |prompt_seconds: Option<&'static str>| {
+        let mut args = vec![
+            "continue",
+            path_arg(&song),
+            "--model",
+            "models/tiny-1b-lyrics",
+            "--seconds",
+            "0.3",
+            "--level",
+            "2",
+            "--seed",
+            "3",
+            "--out-dir",
+            path_arg(&takes),
+        ];
+        if let Some(seconds) = prompt_seconds {
+            args.extend(["--prompt-seconds", seconds]);
+        }
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        encore(&args)
+    };
+    let out = run(args(None));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("the last 40.0 s of"), "{stderr}");
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(takes.join("song.take0.level2.json")).unwrap())
+            .unwrap();
+    let primed = sidecar["prompt_seconds"].as_f64().unwrap();
+    assert!((39.0..=40.0).contains(&primed), "{primed}");
+
+    let out = run(args(Some("5")));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = one_error_line(&run(args(Some("0"))));
+    assert!(line.contains("--prompt-seconds"), "{line}");
+}

@@ -57,6 +57,10 @@ pub struct ContinueCli {
     /// Seconds of new audio after the prompt.
     #[arg(long, default_value_t = 20.0)]
     pub seconds: f64,
+    /// Seconds of the prompt file's end that prime the model (a whole song can be the prompt;
+    /// the top prior hears about its last 24 s anyway). Default: the plugin's, 40.
+    #[arg(long, value_name = "SECONDS", default_value_t = encore::audio::PROMPT_KEEP_SECONDS)]
+    pub prompt_seconds: f64,
     /// Last level to sample: 2 = quick lo-fi preview, 1, 0 = full quality (slowest).
     #[arg(long, default_value_t = 0)]
     pub level: usize,

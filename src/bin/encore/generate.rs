@@ -64,7 +64,20 @@ pub fn continue_prompt(mut backend: Backend, args: ContinueCli) -> anyhow::Resul
         Verify::Sizes
     };
     let engine = backend.open(&args.model, verify)?;
-    let decoded = audio::read_audio_file(&args.prompt)?;
+    anyhow::ensure!(
+        args.prompt_seconds > 0.0 && args.prompt_seconds.is_finite(),
+        "--prompt-seconds must be a positive number of seconds, not {}",
+        args.prompt_seconds
+    );
+    let mut decoded = audio::read_audio_file(&args.prompt)?;
+    let dropped = decoded.keep_last(args.prompt_seconds);
+    if dropped > 0.0 {
+        eprintln!(
+            "prompt: the last {:.1} s of {} (--prompt-seconds; {dropped:.1} s before them left out)",
+            args.prompt_seconds,
+            args.prompt.display()
+        );
+    }
     let generation = Generation::new(engine, &decoded, settings).map_err(|e| match e {
         EngineError::Prompt(_) => {
             anyhow::Error::new(e).context(format!("prompt {}", args.prompt.display()))
