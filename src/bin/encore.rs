@@ -2,6 +2,8 @@
 
 #[path = "encore/args.rs"]
 mod args;
+#[path = "encore/estimate.rs"]
+mod estimate;
 #[path = "encore/generate.rs"]
 mod generate;
 #[path = "encore/takes.rs"]

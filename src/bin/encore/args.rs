@@ -61,8 +61,10 @@ pub struct ContinueCli {
     /// the top prior hears about its last 24 s anyway). Default: the plugin's, 40.
     #[arg(long, value_name = "SECONDS", default_value_t = encore::audio::PROMPT_KEEP_SECONDS)]
     pub prompt_seconds: f64,
-    /// Last level to sample: 2 = quick lo-fi preview, 1, 0 = full quality (slowest).
-    #[arg(long, default_value_t = 0)]
+    /// Last level to sample: 2 = a quick lo-fi preview (the default, as in the plugin: take the
+    /// takes you like further with `encore upsample`), 1, or 0 = full quality (slowest: hours
+    /// for a real model on the CPU).
+    #[arg(long, default_value_t = 2)]
     pub level: usize,
     /// Artist to condition on (as listed by `encore models`); default: unknown.
     #[arg(long)]

@@ -12,14 +12,15 @@ use crossbeam_channel::unbounded;
 use encore::audio;
 use encore::engine::generation::{absolute_path, found_path, relative_path};
 use encore::engine::{
-    Checkpoint, DevicePreference, Engine, EngineError, EngineOptions, Event, Generation, Outcome,
-    Runtime, Settings, TakeCut,
+    Checkpoint, Device, DevicePreference, Engine, EngineError, EngineOptions, Event, Generation,
+    Outcome, Runtime, Settings, TakeCut,
 };
 use encore::jukebox::Precision;
 use encore::jukebox::manifest::Verify;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::args::{ContinueCli, ContinueTakeCli, ModelOverrideCli, OutputCli, UpsampleCli};
+use crate::estimate;
 use crate::takes::{Job, Sidecar, TakeOrigin, unused_path, write_take};
 
 /// ONNX Runtime and the device the user asked for: how every command opens its model.
@@ -245,6 +246,34 @@ fn start(mut generation: Generation, mut job: Job, output: &OutputCli) -> anyhow
     drive(generation, &job)
 }
 
+/// Says, before it starts, that a CPU run will take hours (a full-size model at level 0).
+fn warn_if_hours(generation: &Generation) {
+    let engine = generation.engine();
+    if engine.device() != Device::Cpu {
+        return;
+    }
+    let state = generation.checkpoint().state;
+    let manifest = engine.manifest();
+    let top = manifest.vqvae.levels - 1;
+    // The levels still to sample: the target's and those above it not finished yet.
+    let first = (state.settings.target_level..=top)
+        .rev()
+        .find(|&level| state.finished.get(level).is_none_or(Option::is_none));
+    let Some(first) = first else { return };
+    let seconds = state.settings.seconds;
+    let precision = engine.prior_precision();
+    let levels = state.settings.target_level..=first;
+    let Some(estimate) = estimate::cpu_seconds(manifest, precision, levels, seconds) else {
+        return;
+    };
+    let preview = (first == top && state.settings.target_level < top)
+        .then(|| estimate::cpu_seconds(manifest, precision, top..=top, seconds))
+        .flatten();
+    if let Some(warning) = estimate::cpu_warning(estimate, preview) {
+        eprintln!("{warning}");
+    }
+}
+
 /// Set by Ctrl-C: the generation stops within one step and saves its checkpoint.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -266,6 +295,7 @@ fn catch_interrupts() {
 
 /// Runs `generation` on a worker thread; this thread draws progress and writes the takes.
 fn drive(mut generation: Generation, job: &Job) -> anyhow::Result<()> {
+    warn_if_hours(&generation);
     let checkpoint = generation.checkpoint_path().map(Path::to_path_buf);
     catch_interrupts();
     let rate = generation.engine().manifest().audio.sample_rate;

@@ -1,0 +1,139 @@
+//! How long a run will take on the CPU, said before it starts when it is hours.
+//!
+//! A full-size prior's step reads every weight once, so on the CPU its time is about its step
+//! graph's weight bytes over the memory bandwidth; each level samples one code per step, the
+//! takes of a batch together. The estimate is a floor (a batch costs a little more than one
+//! take; windows re-prime), good to an order of magnitude, which is what the warning needs.
+
+use std::ops::RangeInclusive;
+
+use encore::jukebox::{GraphKind, Manifest, Precision};
+
+/// Weight bytes a CPU step reads per second: a full-size 1b_lyrics top-prior step (3.72 GB of
+/// fp32 weights) took a median 125 ms on a 2-core machine (docs/performance.md), ~30 GB/s.
+const CPU_WEIGHT_BYTES_PER_SECOND: f64 = 30e9;
+/// What a step costs at least, whatever the model's size (the engine's own work per call).
+const CPU_STEP_OVERHEAD_SECONDS: f64 = 1e-4;
+/// Runs estimated longer than this are warned about.
+pub const WARN_AFTER_SECONDS: f64 = 3600.0;
+
+/// Seconds of CPU time to sample `audio_seconds` at each of `levels` with the priors at
+/// `precision`; `None` when the model lacks a level's step graph.
+pub fn cpu_seconds(
+    manifest: &Manifest,
+    precision: Precision,
+    levels: RangeInclusive<usize>,
+    audio_seconds: f64,
+) -> Option<f64> {
+    let rate = f64::from(manifest.audio.sample_rate);
+    levels
+        .map(|level| {
+            let graph = manifest.graph(GraphKind::PriorStep, level, precision)?;
+            let bytes = graph
+                .external_data
+                .as_ref()
+                .map_or(graph.bytes, |d| d.bytes);
+            let hop = *manifest.vqvae.hop_lengths.get(level)? as f64;
+            let steps = audio_seconds.max(0.0) * rate / hop;
+            let step = (bytes as f64 / CPU_WEIGHT_BYTES_PER_SECOND).max(CPU_STEP_OVERHEAD_SECONDS);
+            Some(steps * step)
+        })
+        .sum()
+}
+
+/// The warning for a CPU run of `seconds` (estimated), or `None` below an hour. `preview`: the
+/// estimate of a level-2-only run, when this one goes further.
+pub fn cpu_warning(seconds: f64, preview: Option<f64>) -> Option<String> {
+    if seconds < WARN_AFTER_SECONDS {
+        return None;
+    }
+    let mut warning = format!(
+        "warning: on the CPU this run will take about {} (an estimate from the model's size: \
+         each step reads all of a prior's weights)",
+        duration_words(seconds)
+    );
+    if let Some(preview) = preview {
+        warning.push_str(&format!(
+            "; a level-2 preview (--level 2) takes about {}, and `encore upsample` takes the \
+             take you like further later",
+            duration_words(preview)
+        ));
+    }
+    warning.push_str(". Ctrl-C stops it with a checkpoint to resume.");
+    Some(warning)
+}
+
+/// "3 h 20 min", "45 min", "2 days".
+pub fn duration_words(seconds: f64) -> String {
+    let minutes = (seconds / 60.0).round() as u64;
+    match minutes {
+        0 => "less than a minute".into(),
+        1..60 => format!("{minutes} min"),
+        60..2880 => match minutes % 60 {
+            0 => format!("{} h", minutes / 60),
+            rest => format!("{} h {rest} min", minutes / 60),
+        },
+        _ => format!("{} days", (minutes as f64 / 1440.0).round()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// tiny-5b's manifest with full-size step graphs (3.72 GB of weights, as 1b_lyrics' top
+    /// prior has in fp32) at every level.
+    fn full_size() -> Manifest {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-5b");
+        let mut manifest = Manifest::load(&dir).unwrap();
+        for graph in &mut manifest.graphs {
+            if graph.kind == GraphKind::PriorStep {
+                graph.external_data = None;
+                graph.bytes = 3_720_000_000;
+            }
+        }
+        manifest
+    }
+
+    #[test]
+    fn a_full_size_model_at_level_0_is_hours_and_its_preview_minutes() {
+        let manifest = full_size();
+        // 20 s: 6891 top-level steps of 124 ms, 27 563 and 110 250 upsampler steps: 5 h.
+        let whole = cpu_seconds(&manifest, Precision::Fp32, 0..=2, 20.0).unwrap();
+        let preview = cpu_seconds(&manifest, Precision::Fp32, 2..=2, 20.0).unwrap();
+        assert!((4.5 * 3600.0..5.5 * 3600.0).contains(&whole), "{whole}");
+        assert!((13.0 * 60.0..16.0 * 60.0).contains(&preview), "{preview}");
+        assert!(cpu_warning(whole, Some(preview)).is_some());
+        assert_eq!(cpu_warning(preview, None), None);
+    }
+
+    #[test]
+    fn a_tiny_model_is_never_warned_about() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-5b");
+        let manifest = Manifest::load(&dir).unwrap();
+        let seconds = cpu_seconds(&manifest, Precision::Fp32, 0..=2, 60.0).unwrap();
+        assert!(seconds < WARN_AFTER_SECONDS, "{seconds}");
+    }
+
+    #[test]
+    fn durations_read_as_words() {
+        assert_eq!(duration_words(20.0), "less than a minute");
+        assert_eq!(duration_words(45.0 * 60.0), "45 min");
+        assert_eq!(duration_words(3.0 * 3600.0 + 20.0 * 60.0), "3 h 20 min");
+        assert_eq!(duration_words(2.0 * 3600.0), "2 h");
+        assert_eq!(duration_words(5.0 * 86400.0), "5 days");
+    }
+
+    #[test]
+    fn only_hours_are_warned_about_and_the_preview_is_offered() {
+        assert_eq!(cpu_warning(50.0 * 60.0, Some(60.0)), None);
+        let warning = cpu_warning(5.0 * 3600.0, Some(15.0 * 60.0)).unwrap();
+        assert!(warning.contains("about 5 h"), "{warning}");
+        assert!(
+            warning.contains("--level 2") && warning.contains("15 min"),
+            "{warning}"
+        );
+        let warning = cpu_warning(5.0 * 3600.0, None).unwrap();
+        assert!(!warning.contains("--level 2"), "{warning}");
+    }
+}
