@@ -45,7 +45,8 @@ fn writes_takes_with_sidecars_and_never_overwrites() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 2, "{stdout}");
 
-    // Again into the same folder: new names, old files untouched, same seed same audio.
+    // Again into the same folder: every file of the second run under a stem of its own (never
+    // mixed in with the first run's), old files untouched, same seed same audio.
     let out = encore(&continue_args(dir.path(), "2"));
     assert!(
         out.status.success(),
@@ -53,16 +54,23 @@ fn writes_takes_with_sidecars_and_never_overwrites() {
         String::from_utf8_lossy(&out.stderr)
     );
     let second = names(dir.path());
-    assert_eq!(second.len(), 10, "{second:?}");
-    assert!(second.contains(&"chord.take0.level2-2.wav".to_string()));
-    assert!(second.contains(&"chord.take0.level2-2.json".to_string()));
-    assert!(second.contains(&"chord.checkpoint-2.json".to_string()));
+    let new: Vec<&String> = second.iter().filter(|n| !first.contains(n)).collect();
+    assert_eq!(
+        new,
+        [
+            "chord-2.checkpoint.json",
+            "chord-2.take0.level2.json",
+            "chord-2.take0.level2.wav",
+            "chord-2.take1.level2.json",
+            "chord-2.take1.level2.wav"
+        ]
+    );
     assert_eq!(
         std::fs::read(dir.path().join("chord.take0.level2.wav")).unwrap(),
         take0
     );
     assert_eq!(
-        std::fs::read(dir.path().join("chord.take0.level2-2.wav")).unwrap(),
+        std::fs::read(dir.path().join("chord-2.take0.level2.wav")).unwrap(),
         take0
     );
 }
@@ -269,4 +277,57 @@ fn a_whole_song_is_a_prompt_and_its_end_primes_the_model() {
     );
     let line = one_error_line(&run(args(Some("0"))));
     assert!(line.contains("--prompt-seconds"), "{line}");
+}
+
+/// `--continuation-only` drops the prompt's re-synthesis from the takes, `--sample-rate` sets
+/// their rate, and a take's float header is one SoX reads without a warning.
+#[test]
+fn takes_can_be_the_continuation_alone_at_another_rate_and_read_cleanly() {
+    let whole = tempfile::tempdir().unwrap();
+    let out = encore(&continue_args(whole.path(), "2"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_only = tempfile::tempdir().unwrap();
+    let mut args = continue_args(new_only.path(), "2");
+    args.extend(["--continuation-only", "--sample-rate", "48000"]);
+    let out = encore(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let take = "chord.take0.level2";
+    let wav =
+        |dir: &std::path::Path| hound::WavReader::open(dir.join(format!("{take}.wav"))).unwrap();
+    let sidecar: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(new_only.path().join(format!("{take}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sidecar["sample_rate"], 48000);
+    assert_eq!(sidecar["continuation_only"], true);
+    let prompt = sidecar["prompt_seconds"].as_f64().unwrap();
+    let (whole_wav, new_wav) = (wav(whole.path()), wav(new_only.path()));
+    assert_eq!(whole_wav.spec().sample_rate, 44100);
+    assert_eq!(new_wav.spec().sample_rate, 48000);
+    let whole_seconds = f64::from(whole_wav.duration()) / 44100.0;
+    let new_seconds = f64::from(new_wav.duration()) / 48000.0;
+    assert!(
+        (whole_seconds - prompt - new_seconds).abs() < 0.01,
+        "whole {whole_seconds} s, prompt {prompt} s, continuation {new_seconds} s"
+    );
+
+    let sox = std::process::Command::new("sox")
+        .arg("--i")
+        .arg(whole.path().join(format!("{take}.wav")))
+        .output()
+        .expect("this test needs SoX (`apt-get install sox`; CI installs it)");
+    let said = String::from_utf8_lossy(&sox.stderr);
+    assert!(
+        sox.status.success() && said.trim().is_empty(),
+        "sox --i: {said}"
+    );
 }

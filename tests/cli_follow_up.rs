@@ -107,10 +107,10 @@ fn continue_take_writes_new_takes_after_the_cut() {
     let samples = hound::WavReader::open(dir.path().join(&wav)).unwrap().len() as usize;
     assert_eq!(samples, (66_150 / 128 + 22_050_usize.div_ceil(128)) * 128);
 
-    // The same again: new names, the same audio.
+    // The same again: a stem of its own, the same audio.
     encore_ok(&args);
     assert_eq!(
-        read(dir.path(), &format!("{stem}.take0.level2-2.wav")),
+        read(dir.path(), &format!("{stem}-2.take0.level2.wav")),
         read(dir.path(), &wav)
     );
 

@@ -95,9 +95,18 @@ pub struct OutputCli {
     /// folder for `continue`, the source generation's folder for the others.
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
-    /// Checkpoint file (default: a free STEM.checkpoint.json in the output folder).
+    /// Checkpoint file (default: STEM.checkpoint.json in the output folder).
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
+    /// Write only the new audio: without it a take starts with the prompt as the model
+    /// re-synthesised it, then the continuation (the times of `continue-take --at` count from
+    /// there). `resume` and the follow-ups of a generation keep its choice.
+    #[arg(long)]
+    pub continuation_only: bool,
+    /// Sample rate of the takes' WAV files in Hz, e.g. 48000 (default: the model's, 44100).
+    /// `resume` and the follow-ups of a generation keep its choice.
+    #[arg(long, value_name = "HZ", value_parser = clap::value_parser!(u32).range(8000..=384000))]
+    pub sample_rate: Option<u32>,
 }
 
 #[derive(clap::Args)]

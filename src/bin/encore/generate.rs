@@ -21,7 +21,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::args::{ContinueCli, ContinueTakeCli, ModelOverrideCli, OutputCli, UpsampleCli};
 use crate::estimate;
-use crate::takes::{Job, Sidecar, TakeOrigin, unused_path, write_take};
+use crate::takes::{Job, Sidecar, TakeOrigin, claim_stem, unused_path, write_take};
 
 /// ONNX Runtime and the device the user asked for: how every command opens its model.
 #[derive(Clone, Copy)]
@@ -89,10 +89,12 @@ pub fn continue_prompt(mut backend: Backend, args: ContinueCli) -> anyhow::Resul
         out_dir: args.output.out_dir.clone().unwrap_or_else(|| ".".into()),
         out_dir_relative: None,
         stem: file_stem(&args.prompt),
+        continuation_only: false,
+        sample_rate: None,
         prompt: absolute_path(&args.prompt),
         from_take: None,
     };
-    start(generation, job, &args.output)
+    start(generation, job, &args.output, Stem::OfItsOwn)
 }
 
 pub fn resume(backend: Backend, path: &Path, model: &ModelOverrideCli) -> anyhow::Result<()> {
@@ -120,7 +122,7 @@ pub fn upsample(backend: Backend, args: UpsampleCli) -> anyhow::Result<()> {
     let engine = backend.open(&checkpoint.model_dir, Verify::Sizes)?;
     let generation = Generation::upsample(engine, checkpoint, args.level, &args.takes)
         .with_context(|| format!("upsampling {}", args.source.display()))?;
-    start(generation, job, &args.output)
+    start(generation, job, &args.output, Stem::TheSources)
 }
 
 pub fn continue_take(backend: Backend, args: ContinueTakeCli) -> anyhow::Result<()> {
@@ -157,6 +159,8 @@ pub fn continue_take(backend: Backend, args: ContinueTakeCli) -> anyhow::Result<
         out_dir: args.output.out_dir.clone().unwrap_or(source.out_dir),
         out_dir_relative: None,
         stem: format!("{}.take{}.from{at_seconds:.2}s", source.stem, args.take),
+        continuation_only: source.continuation_only,
+        sample_rate: source.sample_rate,
         prompt: source.prompt,
         from_take: Some(TakeOrigin {
             checkpoint: absolute_path(&args.source),
@@ -164,7 +168,7 @@ pub fn continue_take(backend: Backend, args: ContinueTakeCli) -> anyhow::Result<
             at_seconds,
         }),
     };
-    start(generation, job, &args.output)
+    start(generation, job, &args.output, Stem::OfItsOwn)
 }
 
 /// The checkpoint at `path`, its model folder replaced by `--model` when given. Without it, a
@@ -208,6 +212,8 @@ fn source_job(checkpoint: &Checkpoint, path: &Path) -> Job {
                 .strip_suffix(".checkpoint")
                 .unwrap_or(&stem)
                 .to_string(),
+            continuation_only: false,
+            sample_rate: None,
             from_take: None,
         }
     })
@@ -220,14 +226,36 @@ fn file_stem(path: &Path) -> String {
         .into_owned()
 }
 
-/// Creates the output folder, names the checkpoint, tells the user and runs `generation`.
-fn start(mut generation: Generation, mut job: Job, output: &OutputCli) -> anyhow::Result<()> {
+/// How a generation's files are named.
+enum Stem {
+    /// A stem no file in the folder has yet (`chord`, else `chord-2`, ...): a new generation.
+    OfItsOwn,
+    /// The source generation's: its takes at more levels, beside its files.
+    TheSources,
+}
+
+/// Creates the output folder, names the files and the checkpoint, tells the user and runs
+/// `generation`.
+fn start(
+    mut generation: Generation,
+    mut job: Job,
+    output: &OutputCli,
+    stem: Stem,
+) -> anyhow::Result<()> {
     job.out_dir = absolute_path(&job.out_dir);
+    job.continuation_only |= output.continuation_only;
+    job.sample_rate = output.sample_rate.or(job.sample_rate);
     fs::create_dir_all(&job.out_dir)
         .with_context(|| format!("creating {}", job.out_dir.display()))?;
-    let checkpoint: PathBuf = match &output.checkpoint {
-        Some(path) => path.clone(),
-        None => unused_path(&job.out_dir, &format!("{}.checkpoint", job.stem), "json"),
+    if let Stem::OfItsOwn = stem {
+        job.stem = claim_stem(&job.out_dir, &job.stem, output.checkpoint.is_none())?;
+    }
+    let checkpoint: PathBuf = match (&output.checkpoint, stem) {
+        (Some(path), _) => path.clone(),
+        (None, Stem::OfItsOwn) => job.out_dir.join(format!("{}.checkpoint.json", job.stem)),
+        (None, Stem::TheSources) => {
+            unused_path(&job.out_dir, &format!("{}.checkpoint", job.stem), "json")
+        }
     };
     job.out_dir_relative = relative_path(
         &absolute_path(checkpoint.parent().unwrap_or(Path::new(""))),
@@ -235,6 +263,8 @@ fn start(mut generation: Generation, mut job: Job, output: &OutputCli) -> anyhow
     );
     generation.set_client_data(serde_json::to_value(&job)?);
     generation.set_checkpoint_path(Some(checkpoint.clone()));
+    // Resumable from the first moment (and the claimed name holds a checkpoint, not nothing).
+    generation.checkpoint().save(&checkpoint)?;
     eprintln!(
         "priors in {} on {}; seed {}; checkpoint {} (continue with `encore resume {}`)",
         generation.engine().prior_precision(),
@@ -299,6 +329,7 @@ fn drive(mut generation: Generation, job: &Job) -> anyhow::Result<()> {
     let checkpoint = generation.checkpoint_path().map(Path::to_path_buf);
     catch_interrupts();
     let rate = generation.engine().manifest().audio.sample_rate;
+    let prompt_samples = generation.prompt_samples();
     let sidecar = Sidecar {
         prompt: job.prompt.clone(),
         model_dir: generation.engine().dir().to_path_buf(),
@@ -307,7 +338,8 @@ fn drive(mut generation: Generation, job: &Job) -> anyhow::Result<()> {
         settings: generation.settings().clone(),
         take: 0,
         level: 0,
-        sample_rate: rate,
+        sample_rate: job.sample_rate.unwrap_or(rate),
+        continuation_only: job.continuation_only,
         from_take: job.from_take.clone(),
     };
     let cancel: &'static AtomicBool = &INTERRUPTED;
@@ -363,7 +395,10 @@ fn drive(mut generation: Generation, job: &Job) -> anyhow::Result<()> {
                     level,
                     ..sidecar.clone()
                 };
-                match write_take(job, &meta, &audio) {
+                let written_take = job
+                    .take_audio(&audio, rate, prompt_samples)
+                    .and_then(|audio| write_take(job, &meta, &audio));
+                match written_take {
                     Ok(path) => {
                         let _ =
                             bars.println(format!("take {take} level {level}: {}", path.display()));
