@@ -119,3 +119,41 @@ fn an_installed_encore_on_the_path_finds_its_runtime() {
     assert_eq!(takes.lines().count(), 1, "{takes}");
     assert!(elsewhere.join(takes.trim()).is_file(), "{takes}");
 }
+
+/// `doctor` says where the graphs would run. Without an NVIDIA driver it says so and gives no
+/// advice to fetch CUDA libraries (they cannot help); `--device cuda doctor` then fails with
+/// the reason.
+#[test]
+fn doctor_reports_cuda_and_fails_when_cuda_is_asked_for_and_unusable() {
+    let out = doctor().output().expect("could not run encore");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let device = stdout
+        .lines()
+        .find(|l| l.starts_with("device: "))
+        .unwrap_or_else(|| panic!("no device line: {stdout}"));
+    let has_driver = std::path::Path::new("/proc/driver/nvidia/version").exists();
+    if has_driver || device.starts_with("device: CUDA") {
+        return; // A GPU machine: the no-driver case cannot be checked here.
+    }
+    assert!(device.contains("no NVIDIA driver"), "{device}");
+    assert!(!device.contains("setup --gpu"), "{device}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_encore"))
+        .args(["--device", "cuda", "doctor"])
+        .env_remove("ENCORE_ORT_DYLIB")
+        .env_remove("ORT_DYLIB_PATH")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("could not run encore");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("CUDA is not usable") && stderr.contains("no NVIDIA driver"),
+        "{stderr}"
+    );
+}

@@ -16,7 +16,9 @@ use anyhow::Context;
 use args::{ContinueCli, ContinueTakeCli, ModelOverrideCli, UpsampleCli};
 use clap::{Parser, Subcommand};
 use encore::audio::{self, WavFormat};
-use encore::engine::{DevicePreference, RuntimeSearch, SessionFactory, Vqvae, ensure_loaded};
+use encore::engine::{
+    DevicePreference, RuntimeSearch, SessionFactory, Vqvae, device, ensure_loaded,
+};
 use encore::jukebox::Manifest;
 use encore::jukebox::Precision;
 use encore::jukebox::manifest::Verify;
@@ -45,7 +47,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check that ONNX Runtime can be loaded and say where it came from.
+    /// Check that ONNX Runtime can be loaded and say where it came from, and where the graphs
+    /// would run (with --device cuda: an error when CUDA cannot work, and why).
     Doctor,
     /// Describe an exported model folder and check its files.
     Models {
@@ -124,9 +127,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Doctor => {
-            let info = &ensure_loaded(&search)?.info;
+            let runtime = ensure_loaded(&search)?;
+            let info = &runtime.info;
             println!("ONNX Runtime: {} ({})", info.path.display(), info.origin);
             println!("{}", info.build);
+            // With --device cuda, CUDA that cannot work is an error (exit 1), as for a run.
+            let choice = device::choose(runtime, device)?;
+            println!("device: {} ({})", choice.device, choice.reason);
             Ok(())
         }
         Command::Models { dir, verify } => describe_model(&dir, verify),

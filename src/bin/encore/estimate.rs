@@ -42,8 +42,9 @@ pub fn cpu_seconds(
 }
 
 /// The warning for a CPU run of `seconds` (estimated), or `None` below an hour. `preview`: the
-/// estimate of a level-2-only run, when this one goes further.
-pub fn cpu_warning(seconds: f64, preview: Option<f64>) -> Option<String> {
+/// estimate of a level-2-only run, when this one goes further; `gpu`: whether the machine has
+/// an NVIDIA driver (only then is a GPU worth mentioning).
+pub fn cpu_warning(seconds: f64, preview: Option<f64>, gpu: bool) -> Option<String> {
     if seconds < WARN_AFTER_SECONDS {
         return None;
     }
@@ -58,6 +59,12 @@ pub fn cpu_warning(seconds: f64, preview: Option<f64>) -> Option<String> {
              take you like further later",
             duration_words(preview)
         ));
+    }
+    if gpu {
+        warning.push_str(
+            "; this machine has an NVIDIA GPU, and on CUDA a run is many times quicker (see \
+             the device line for why it is not used)",
+        );
     }
     warning.push_str(". Ctrl-C stops it with a checkpoint to resume.");
     Some(warning)
@@ -103,8 +110,8 @@ mod tests {
         let preview = cpu_seconds(&manifest, Precision::Fp32, 2..=2, 20.0).unwrap();
         assert!((4.5 * 3600.0..5.5 * 3600.0).contains(&whole), "{whole}");
         assert!((13.0 * 60.0..16.0 * 60.0).contains(&preview), "{preview}");
-        assert!(cpu_warning(whole, Some(preview)).is_some());
-        assert_eq!(cpu_warning(preview, None), None);
+        assert!(cpu_warning(whole, Some(preview), false).is_some());
+        assert_eq!(cpu_warning(preview, None, false), None);
     }
 
     #[test]
@@ -126,14 +133,16 @@ mod tests {
 
     #[test]
     fn only_hours_are_warned_about_and_the_preview_is_offered() {
-        assert_eq!(cpu_warning(50.0 * 60.0, Some(60.0)), None);
-        let warning = cpu_warning(5.0 * 3600.0, Some(15.0 * 60.0)).unwrap();
+        assert_eq!(cpu_warning(50.0 * 60.0, Some(60.0), false), None);
+        let warning = cpu_warning(5.0 * 3600.0, Some(15.0 * 60.0), false).unwrap();
         assert!(warning.contains("about 5 h"), "{warning}");
         assert!(
             warning.contains("--level 2") && warning.contains("15 min"),
             "{warning}"
         );
-        let warning = cpu_warning(5.0 * 3600.0, None).unwrap();
+        assert!(!warning.contains("GPU"), "{warning}");
+        let warning = cpu_warning(5.0 * 3600.0, None, true).unwrap();
         assert!(!warning.contains("--level 2"), "{warning}");
+        assert!(warning.contains("NVIDIA GPU"), "{warning}");
     }
 }

@@ -299,7 +299,8 @@ fn warn_if_hours(generation: &Generation) {
     let preview = (first == top && state.settings.target_level < top)
         .then(|| estimate::cpu_seconds(manifest, precision, top..=top, seconds))
         .flatten();
-    if let Some(warning) = estimate::cpu_warning(estimate, preview) {
+    let gpu = encore::engine::device::nvidia_driver_present();
+    if let Some(warning) = estimate::cpu_warning(estimate, preview, gpu) {
         eprintln!("{warning}");
     }
 }
