@@ -157,3 +157,82 @@ fn doctor_reports_cuda_and_fails_when_cuda_is_asked_for_and_unusable() {
         "{stderr}"
     );
 }
+
+fn encore_in_repo(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_encore"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("could not run encore")
+}
+
+fn lines(out: &std::process::Output) -> Vec<String> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// `encore models` counts artists and genres as the editor shows them (one name per id, the
+/// top prior's spelling), lists and searches them, and says a test model's takes are no music.
+#[test]
+fn models_lists_and_searches_the_names_the_editor_shows() {
+    let about = lines(&encore_in_repo(&["models", "models/tiny-5b"])).join("\n");
+    assert!(about.contains("20 artists, e.g. \"artist 0\""), "{about}");
+    assert!(about.contains("12 genres"), "{about}");
+    assert!(about.contains("--artists [PATTERN]"), "{about}");
+    assert!(
+        about.contains("random weights") && about.contains("not music"),
+        "{about}"
+    );
+
+    let artists = lines(&encore_in_repo(&["models", "models/tiny-5b", "--artists"]));
+    assert_eq!(artists.len(), 20, "{artists:?}");
+    let found = lines(&encore_in_repo(&[
+        "models",
+        "models/tiny-5b",
+        "--artists",
+        "T 2",
+    ]));
+    assert_eq!(found, ["artist 2"]);
+    let genres = lines(&encore_in_repo(&[
+        "models",
+        "models/tiny-5b",
+        "--genres",
+        "1",
+    ]));
+    assert_eq!(genres, ["genre1", "genre10", "genre11"]);
+    let out = encore_in_repo(&["models", "models/tiny-5b", "--artists", "zzz"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no artist of tiny-5b contains \"zzz\""));
+}
+
+/// A folder that is no model: the error says how to make one and lists the model folders
+/// beside it.
+#[test]
+fn a_missing_model_folder_points_to_the_exporter_and_the_models_there() {
+    for args in [
+        &["models", "models/jukebox-1b-lyrics"][..],
+        &[
+            "continue",
+            "examples/chord.wav",
+            "--model",
+            "models/jukebox-1b-lyrics",
+        ][..],
+    ] {
+        let out = encore_in_repo(args);
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("cargo xtask export"), "{stderr}");
+        assert!(
+            stderr.contains("models/tiny-1b-lyrics, models/tiny-5b"),
+            "{stderr}"
+        );
+    }
+}

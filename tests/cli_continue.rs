@@ -88,6 +88,16 @@ fn failures_are_one_error_line() {
     let line = one_error_line(&encore(&args));
     assert!(line.contains("at most 600.0 s"), "{line}");
 
+    // Lengths that are no lengths, in words (a negative one is a value, not an option).
+    let mut args = continue_args(dir.path(), "2");
+    args[5] = "inf";
+    let line = one_error_line(&encore(&args));
+    assert!(line.contains("not inf") && line.contains("600 s"), "{line}");
+    let mut args = continue_args(dir.path(), "2");
+    args[5] = "-3";
+    let line = one_error_line(&encore(&args));
+    assert!(line.contains("more than 0 seconds, not -3"), "{line}");
+
     let mut args = continue_args(dir.path(), "2");
     args[1] = "examples/missing.wav";
     let line = one_error_line(&encore(&args));
@@ -179,9 +189,14 @@ fn resume_finishes_an_interrupted_generation() {
             "{take}"
         );
     }
-    // Resuming a finished generation is refused.
+    // Resuming a finished generation is refused, pointing to what can be done with it.
     let line = one_error_line(&encore(&["resume", path_arg(&checkpoint)]));
     assert!(line.contains("nothing to resume"), "{line}");
+    assert!(
+        line.contains("encore upsample") && line.contains("--level 0"),
+        "{line}"
+    );
+    assert!(line.contains("encore continue-take"), "{line}");
 }
 
 /// `--precision` picks the model's 8- or 4-bit graphs (tiny-5b has them) and says so; a
@@ -330,4 +345,46 @@ fn takes_can_be_the_continuation_alone_at_another_rate_and_read_cleanly() {
         sox.status.success() && said.trim().is_empty(),
         "sox --i: {said}"
     );
+}
+
+/// Ctrl-C stops a run within a step, saves its checkpoint, says how to resume and exits with
+/// 130, as an interrupted program does.
+#[test]
+fn ctrl_c_saves_the_checkpoint_and_exits_130() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = continue_args(dir.path(), "0");
+    args[5] = "60";
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_encore"))
+        .args(&args)
+        .current_dir(root())
+        .env("RUST_LOG", "off")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    // The run names its checkpoint once it is saved and Ctrl-C is caught.
+    while !said.contains("encore resume") {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{said}");
+        said.push_str(&line);
+    }
+    // SAFETY: kill only sends a signal to the child this test started.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{said}{rest}");
+    assert!(
+        rest.contains("interrupted; continue with `encore resume"),
+        "{rest}"
+    );
+    let checkpoint = dir.path().join("chord.checkpoint.json");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    assert_eq!(saved["state"]["done"], false);
 }

@@ -23,7 +23,7 @@ pub struct SamplingCli {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Song length the top level is told, in seconds (default: 180, or longer if needed).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub song_seconds: Option<f64>,
 }
 
@@ -55,21 +55,27 @@ pub struct ContinueCli {
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
     /// Seconds of new audio after the prompt.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, allow_negative_numbers = true)]
     pub seconds: f64,
     /// Seconds of the prompt file's end that prime the model (a whole song can be the prompt;
     /// the top prior hears about its last 24 s anyway). Default: the plugin's, 40.
-    #[arg(long, value_name = "SECONDS", default_value_t = encore::audio::PROMPT_KEEP_SECONDS)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = encore::audio::PROMPT_KEEP_SECONDS,
+        allow_negative_numbers = true
+    )]
     pub prompt_seconds: f64,
     /// Last level to sample: 2 = a quick lo-fi preview (the default, as in the plugin: take the
     /// takes you like further with `encore upsample`), 1, or 0 = full quality (slowest: hours
     /// for a real model on the CPU).
     #[arg(long, default_value_t = 2)]
     pub level: usize,
-    /// Artist to condition on (as listed by `encore models`); default: unknown.
+    /// Artist to condition on, as `encore models DIR --artists [PATTERN]` lists them (a real
+    /// model knows thousands); default: unknown.
     #[arg(long)]
     pub artist: Option<String>,
-    /// Genre to condition on; repeat for several (up to 5; 1b_lyrics takes one). A genre of
+    /// Genre to condition on (`encore models DIR --genres [PATTERN]` lists them); repeat for several (up to 5; 1b_lyrics takes one). A genre of
     /// several words ("Country Rock") is one genre: 5b models read it as a bag of words.
     #[arg(long)]
     pub genre: Vec<String>,
@@ -136,11 +142,11 @@ pub struct ContinueTakeCli {
     pub take: usize,
     /// Keep the take up to this time (seconds from the start of the prompt) and sample anew
     /// from there; default: its end (extend the take).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
     pub at: Option<f64>,
     /// Seconds of new audio after the cut. Default: what the take had after --at
     /// (re-generate), or the source generation's length (extend).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seconds: Option<f64>,
     /// Last level to sample (default: the source generation's).
     #[arg(long)]

@@ -14,16 +14,20 @@ use encore::jukebox::{GraphKind, Manifest, Precision};
 const CPU_WEIGHT_BYTES_PER_SECOND: f64 = 30e9;
 /// What a step costs at least, whatever the model's size (the engine's own work per call).
 const CPU_STEP_OVERHEAD_SECONDS: f64 = 1e-4;
+/// Arithmetic a CPU does per second in the priors' matrix products (of the order a few AVX2
+/// cores give): a batch of many takes is bound by it rather than by reading the weights.
+const CPU_FLOPS: f64 = 100e9;
 /// Runs estimated longer than this are warned about.
 pub const WARN_AFTER_SECONDS: f64 = 3600.0;
 
-/// Seconds of CPU time to sample `audio_seconds` at each of `levels` with the priors at
-/// `precision`; `None` when the model lacks a level's step graph.
+/// Seconds of CPU time to sample `audio_seconds` of `takes` takes at each of `levels` with the
+/// priors at `precision`; `None` when the model lacks a level's step graph.
 pub fn cpu_seconds(
     manifest: &Manifest,
     precision: Precision,
     levels: RangeInclusive<usize>,
     audio_seconds: f64,
+    takes: usize,
 ) -> Option<f64> {
     let rate = f64::from(manifest.audio.sample_rate);
     levels
@@ -35,10 +39,56 @@ pub fn cpu_seconds(
                 .map_or(graph.bytes, |d| d.bytes);
             let hop = *manifest.vqvae.hop_lengths.get(level)? as f64;
             let steps = audio_seconds.max(0.0) * rate / hop;
-            let step = (bytes as f64 / CPU_WEIGHT_BYTES_PER_SECOND).max(CPU_STEP_OVERHEAD_SECONDS);
+            // Two operations per weight and take: a multiply and an add.
+            let weights = bytes as f64 / bytes_per_weight(precision);
+            let step = (bytes as f64 / CPU_WEIGHT_BYTES_PER_SECOND)
+                .max(2.0 * weights * takes as f64 / CPU_FLOPS)
+                .max(CPU_STEP_OVERHEAD_SECONDS);
             Some(steps * step)
         })
         .sum()
+}
+
+fn bytes_per_weight(precision: Precision) -> f64 {
+    match precision {
+        Precision::Fp32 => 4.0,
+        Precision::Fp16 => 2.0,
+        Precision::Int8 => 1.0,
+        Precision::Int4 => 0.5,
+    }
+}
+
+/// Bytes of the priors' caches for `takes` takes at `precision`: the largest prior's, since
+/// one level is sampled at a time.
+pub fn cache_bytes(manifest: &Manifest, precision: Precision, takes: usize) -> u64 {
+    let per_take = manifest
+        .priors
+        .iter()
+        .filter_map(|prior| {
+            let cache = &prior.cache.bytes_per_sample;
+            cache
+                .get(&precision)
+                .or_else(|| cache.get(&Precision::Fp32))
+        })
+        .max()
+        .copied()
+        .unwrap_or(0);
+    per_take.saturating_mul(takes as u64)
+}
+
+/// Caches beyond this are warned about (a laptop's memory, a consumer GPU's).
+pub const WARN_CACHE_BYTES: u64 = 8 << 30;
+
+/// The warning for `takes` takes whose caches need `bytes`, or `None` when that is small.
+pub fn takes_warning(takes: usize, bytes: u64) -> Option<String> {
+    (bytes > WARN_CACHE_BYTES).then(|| {
+        format!(
+            "warning: {takes} takes are sampled as one batch: their caches alone need about \
+             {:.0} GiB of memory, on top of the model's weights; fewer --takes per run (and more \
+             runs) need less",
+            bytes as f64 / f64::from(1u32 << 30)
+        )
+    })
 }
 
 /// The warning for a CPU run of `seconds` (estimated), or `None` below an hour. `preview`: the
@@ -106,8 +156,8 @@ mod tests {
     fn a_full_size_model_at_level_0_is_hours_and_its_preview_minutes() {
         let manifest = full_size();
         // 20 s: 6891 top-level steps of 124 ms, 27 563 and 110 250 upsampler steps: 5 h.
-        let whole = cpu_seconds(&manifest, Precision::Fp32, 0..=2, 20.0).unwrap();
-        let preview = cpu_seconds(&manifest, Precision::Fp32, 2..=2, 20.0).unwrap();
+        let whole = cpu_seconds(&manifest, Precision::Fp32, 0..=2, 20.0, 1).unwrap();
+        let preview = cpu_seconds(&manifest, Precision::Fp32, 2..=2, 20.0, 1).unwrap();
         assert!((4.5 * 3600.0..5.5 * 3600.0).contains(&whole), "{whole}");
         assert!((13.0 * 60.0..16.0 * 60.0).contains(&preview), "{preview}");
         assert!(cpu_warning(whole, Some(preview), false).is_some());
@@ -115,10 +165,25 @@ mod tests {
     }
 
     #[test]
+    fn many_takes_on_the_cpu_cost_arithmetic_and_memory() {
+        let manifest = full_size();
+        let one = cpu_seconds(&manifest, Precision::Fp32, 2..=2, 20.0, 1).unwrap();
+        let hundred = cpu_seconds(&manifest, Precision::Fp32, 2..=2, 20.0, 100).unwrap();
+        // 0.93 G weights: 186 GFLOP a step for 100 takes, 1.9 s against 0.12 s.
+        assert!(hundred > 10.0 * one, "{one} {hundred}");
+        assert_eq!(takes_warning(100, 4 << 30), None);
+        let warning = takes_warning(100, 40 << 30).unwrap();
+        assert!(
+            warning.contains("100 takes") && warning.contains("40 GiB"),
+            "{warning}"
+        );
+    }
+
+    #[test]
     fn a_tiny_model_is_never_warned_about() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-5b");
         let manifest = Manifest::load(&dir).unwrap();
-        let seconds = cpu_seconds(&manifest, Precision::Fp32, 0..=2, 60.0).unwrap();
+        let seconds = cpu_seconds(&manifest, Precision::Fp32, 0..=2, 60.0, 1).unwrap();
         assert!(seconds < WARN_AFTER_SECONDS, "{seconds}");
     }
 

@@ -15,8 +15,8 @@ use encore::engine::{
     Checkpoint, Device, DevicePreference, Engine, EngineError, EngineOptions, Event, Generation,
     Outcome, Runtime, Settings, TakeCut,
 };
-use encore::jukebox::Precision;
 use encore::jukebox::manifest::Verify;
+use encore::jukebox::{Precision, WeightsSource};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::args::{ContinueCli, ContinueTakeCli, ModelOverrideCli, OutputCli, UpsampleCli};
@@ -59,6 +59,7 @@ pub fn continue_prompt(mut backend: Backend, args: ContinueCli) -> anyhow::Resul
     settings.artist = args.artist;
     settings.genres = args.genre;
     settings.lyrics = lyrics;
+    crate::load_manifest(&args.model)?;
     let verify = if args.verify {
         Verify::Hashes
     } else {
@@ -98,12 +99,25 @@ pub fn continue_prompt(mut backend: Backend, args: ContinueCli) -> anyhow::Resul
 }
 
 pub fn resume(backend: Backend, path: &Path, model: &ModelOverrideCli) -> anyhow::Result<()> {
+    catch_interrupts();
     let checkpoint = load_checkpoint(path, model)?;
-    anyhow::ensure!(
-        !checkpoint.state.done,
-        "{} is a finished generation: nothing to resume",
-        path.display()
-    );
+    if checkpoint.state.done {
+        let level = checkpoint.state.settings.target_level;
+        let finer = match level {
+            0 => String::new(),
+            level => format!(
+                "take it to a finer level with `encore upsample {} --level {}`, or ",
+                path.display(),
+                level - 1
+            ),
+        };
+        anyhow::bail!(
+            "{} is a finished generation (down to level {level}): nothing to resume; {finer}\
+             sample on from a take with `encore continue-take {} --take N`",
+            path.display(),
+            path.display()
+        );
+    }
     let mut job: Job = serde_json::from_value(checkpoint.state.client.clone())
         .with_context(|| format!("{} was not written by `encore`", path.display()))?;
     job.out_dir = stored_out_dir(&job, path);
@@ -176,7 +190,10 @@ pub fn continue_take(backend: Backend, args: ContinueTakeCli) -> anyhow::Result<
 fn load_checkpoint(path: &Path, model: &ModelOverrideCli) -> anyhow::Result<Checkpoint> {
     let mut checkpoint = Checkpoint::load(path)?;
     match &model.dir {
-        Some(dir) => checkpoint.model_dir = absolute_path(dir),
+        Some(dir) => {
+            crate::load_manifest(dir)?;
+            checkpoint.model_dir = absolute_path(dir);
+        }
         None => anyhow::ensure!(
             checkpoint.model_dir.is_dir(),
             "the model folder of {} is not at {} (nor where it was relative to the checkpoint): \
@@ -242,6 +259,7 @@ fn start(
     output: &OutputCli,
     stem: Stem,
 ) -> anyhow::Result<()> {
+    catch_interrupts();
     job.out_dir = absolute_path(&job.out_dir);
     job.continuation_only |= output.continuation_only;
     job.sample_rate = output.sample_rate.or(job.sample_rate);
@@ -276,14 +294,30 @@ fn start(
     drive(generation, &job)
 }
 
-/// Says, before it starts, that a CPU run will take hours (a full-size model at level 0).
-fn warn_if_hours(generation: &Generation) {
+/// Says, before it starts, what a user should know about a run: that its takes are not music
+/// (a random-weight test model), that it will take hours on the CPU (a full-size model at level
+/// 0), that its batch of takes needs a lot of memory.
+fn warn_before_start(generation: &Generation) {
     let engine = generation.engine();
+    let manifest = engine.manifest();
+    if manifest.model.source == WeightsSource::Random {
+        eprintln!(
+            "note: {} has {}",
+            manifest.model.name,
+            crate::TINY_MODEL_NOTE
+        );
+    }
+    let state = generation.checkpoint().state;
+    let takes = state.settings.takes;
+    let precision = engine.prior_precision();
+    if let Some(warning) =
+        estimate::takes_warning(takes, estimate::cache_bytes(manifest, precision, takes))
+    {
+        eprintln!("{warning}");
+    }
     if engine.device() != Device::Cpu {
         return;
     }
-    let state = generation.checkpoint().state;
-    let manifest = engine.manifest();
     let top = manifest.vqvae.levels - 1;
     // The levels still to sample: the target's and those above it not finished yet.
     let first = (state.settings.target_level..=top)
@@ -291,19 +325,40 @@ fn warn_if_hours(generation: &Generation) {
         .find(|&level| state.finished.get(level).is_none_or(Option::is_none));
     let Some(first) = first else { return };
     let seconds = state.settings.seconds;
-    let precision = engine.prior_precision();
     let levels = state.settings.target_level..=first;
-    let Some(estimate) = estimate::cpu_seconds(manifest, precision, levels, seconds) else {
+    let Some(estimate) = estimate::cpu_seconds(manifest, precision, levels, seconds, takes) else {
         return;
     };
     let preview = (first == top && state.settings.target_level < top)
-        .then(|| estimate::cpu_seconds(manifest, precision, top..=top, seconds))
+        .then(|| estimate::cpu_seconds(manifest, precision, top..=top, seconds, takes))
         .flatten();
     let gpu = encore::engine::device::nvidia_driver_present();
     if let Some(warning) = estimate::cpu_warning(estimate, preview, gpu) {
         eprintln!("{warning}");
     }
 }
+
+/// A generation stopped by Ctrl-C (or SIGTERM), its checkpoint saved: the program exits with
+/// 130, as shells expect of a program interrupted by the user.
+#[derive(Debug)]
+pub struct Interrupted {
+    checkpoint: Option<PathBuf>,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.checkpoint {
+            Some(path) => write!(
+                f,
+                "interrupted; continue with `encore resume {}`",
+                path.display()
+            ),
+            None => f.write_str("interrupted"),
+        }
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// Set by Ctrl-C: the generation stops within one step and saves its checkpoint.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -326,7 +381,7 @@ fn catch_interrupts() {
 
 /// Runs `generation` on a worker thread; this thread draws progress and writes the takes.
 fn drive(mut generation: Generation, job: &Job) -> anyhow::Result<()> {
-    warn_if_hours(&generation);
+    warn_before_start(&generation);
     let checkpoint = generation.checkpoint_path().map(Path::to_path_buf);
     catch_interrupts();
     let rate = generation.engine().manifest().audio.sample_rate;
@@ -428,13 +483,7 @@ fn drive(mut generation: Generation, job: &Job) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Outcome::Cancelled => match checkpoint {
-            Some(path) => anyhow::bail!(
-                "interrupted; continue with `encore resume {}`",
-                path.display()
-            ),
-            None => anyhow::bail!("interrupted"),
-        },
+        Outcome::Cancelled => Err(Interrupted { checkpoint }.into()),
     }
 }
 
