@@ -59,6 +59,11 @@ pub fn continue_prompt(mut backend: Backend, args: ContinueCli) -> anyhow::Resul
     settings.artist = args.artist;
     settings.genres = args.genre;
     settings.lyrics = lyrics;
+    anyhow::ensure!(
+        args.prompt_seconds > 0.0 && args.prompt_seconds.is_finite(),
+        "--prompt-seconds must be a positive number of seconds, not {}",
+        args.prompt_seconds
+    );
     crate::load_manifest(&args.model)?;
     let verify = if args.verify {
         Verify::Hashes
@@ -66,11 +71,6 @@ pub fn continue_prompt(mut backend: Backend, args: ContinueCli) -> anyhow::Resul
         Verify::Sizes
     };
     let engine = backend.open(&args.model, verify)?;
-    anyhow::ensure!(
-        args.prompt_seconds > 0.0 && args.prompt_seconds.is_finite(),
-        "--prompt-seconds must be a positive number of seconds, not {}",
-        args.prompt_seconds
-    );
     let mut decoded = audio::read_audio_file(&args.prompt)?;
     let dropped = decoded.keep_last(args.prompt_seconds);
     if dropped > 0.0 {
