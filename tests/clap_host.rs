@@ -69,6 +69,33 @@ fn assert_clean(host: &Host) {
     });
 }
 
+/// Inside a host the process's executable is the host (this test program): the plugin finds
+/// ONNX Runtime beside its own file, the `.clap` (where `cargo xtask bundle` put a copy), and
+/// says so, rather than looking beside the host program.
+#[test]
+fn finds_the_runtime_beside_the_clap_file_not_the_host() {
+    if std::env::var_os("ENCORE_ORT_DYLIB").is_some()
+        || std::env::var_os("ORT_DYLIB_PATH").is_some()
+    {
+        return; // A path the user set wins; nothing to check.
+    }
+    let mut host = Host::load();
+    host.run(2, 48_000.0, 512, &blocks_for(4096, 512), None);
+    let diag = wait_for_diagnostics(&mut host, "the runtime is loaded or refused", |d| {
+        d["runtime"]
+            .as_str()
+            .is_some_and(|r| !r.starts_with("not checked"))
+    });
+    let runtime = diag["runtime"].as_str().unwrap();
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bundled");
+    assert!(runtime.starts_with("ready: "), "{runtime}");
+    assert!(runtime.contains("next to the Encore binary"), "{runtime}");
+    assert!(
+        runtime.contains(&bundled.canonicalize().unwrap().display().to_string()),
+        "{runtime}"
+    );
+}
+
 #[test]
 fn declares_stereo_and_mono_layouts_with_in_place_main_ports() {
     let mut host = Host::load();

@@ -4,7 +4,10 @@ mod common;
 
 use std::path::Path;
 
-use common::cli::{continue_args, encore, encore_ok, names, one_error_line, path_arg};
+use common::cli::{
+    continue_args, copy_folder, encore, encore_in, encore_ok, encore_ok_in, names, one_error_line,
+    path_arg, root,
+};
 
 fn read(dir: &Path, name: &str) -> Vec<u8> {
     std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -104,10 +107,10 @@ fn continue_take_writes_new_takes_after_the_cut() {
     let samples = hound::WavReader::open(dir.path().join(&wav)).unwrap().len() as usize;
     assert_eq!(samples, (66_150 / 128 + 22_050_usize.div_ceil(128)) * 128);
 
-    // The same again: new names, the same audio.
+    // The same again: a stem of its own, the same audio.
     encore_ok(&args);
     assert_eq!(
-        read(dir.path(), &format!("{stem}.take0.level2-2.wav")),
+        read(dir.path(), &format!("{stem}-2.take0.level2.wav")),
         read(dir.path(), &wav)
     );
 
@@ -144,4 +147,88 @@ fn continue_take_writes_new_takes_after_the_cut() {
         "30",
     ]));
     assert!(line.contains("ends at 2.30 s"), "{line}");
+}
+
+/// A generation started with relative paths (`--model models/tiny-5b --out-dir takes`) is
+/// upsampled and continued from another folder (`/`); a project folder moved as a whole finds
+/// its model by the path relative to the checkpoint; a model moved on its own is re-pointed
+/// with `--model`, and without it the error says so.
+#[test]
+fn checkpoints_travel_and_a_moved_model_is_re_pointed_with_model() {
+    let scratch = tempfile::tempdir().unwrap();
+    let project = scratch.path().join("project");
+    copy_folder(
+        &root().join("models/tiny-5b"),
+        &project.join("models/tiny-5b"),
+    );
+    std::fs::copy(root().join("examples/chord.wav"), project.join("chord.wav")).unwrap();
+    encore_ok_in(
+        &project,
+        &[
+            "continue",
+            "chord.wav",
+            "--model",
+            "models/tiny-5b",
+            "--seconds",
+            "0.3",
+            "--level",
+            "2",
+            "--seed",
+            "42",
+            "--out-dir",
+            "takes",
+        ],
+    );
+    let anywhere = Path::new("/");
+    let checkpoint = project.join("takes/chord.checkpoint.json");
+    encore_ok_in(
+        anywhere,
+        &["upsample", path_arg(&checkpoint), "--level", "1"],
+    );
+    assert!(project.join("takes/chord.take0.level1.wav").is_file());
+
+    // The whole project moved: found relative to the checkpoint.
+    let moved = scratch.path().join("moved-project");
+    std::fs::rename(&project, &moved).unwrap();
+    let checkpoint = moved.join("takes/chord.checkpoint.json");
+    encore_ok_in(
+        anywhere,
+        &[
+            "continue-take",
+            path_arg(&checkpoint),
+            "--take",
+            "0",
+            "--seconds",
+            "0.2",
+        ],
+    );
+    let takes = names(&moved.join("takes"));
+    assert!(
+        takes
+            .iter()
+            .any(|n| n.starts_with("chord.take0.from") && n.ends_with(".take0.level2.wav")),
+        "{takes:?}"
+    );
+
+    // The model moved on its own.
+    let model = scratch.path().join("elsewhere/tiny-5b");
+    std::fs::create_dir_all(model.parent().unwrap()).unwrap();
+    std::fs::rename(moved.join("models/tiny-5b"), &model).unwrap();
+    let line = one_error_line(&encore_in(
+        anywhere,
+        &["upsample", path_arg(&checkpoint), "--level", "0"],
+    ));
+    assert!(line.contains("--model DIR"), "{line}");
+    encore_ok_in(
+        anywhere,
+        &[
+            "upsample",
+            path_arg(&checkpoint),
+            "--level",
+            "0",
+            "--model",
+            path_arg(&model),
+        ],
+    );
+    assert!(moved.join("takes/chord.take0.level0.wav").is_file());
 }

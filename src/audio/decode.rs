@@ -29,6 +29,18 @@ impl DecodedAudio {
             .map(|i| self.channels.iter().map(|c| c[i]).sum::<f32>() / count)
             .collect()
     }
+
+    /// Keeps only the last `seconds` of every channel (all of it when shorter); returns how
+    /// many seconds were dropped from the start.
+    pub fn keep_last(&mut self, seconds: f64) -> f64 {
+        let frames = self.channels.first().map_or(0, Vec::len);
+        let keep = (seconds.max(0.0) * f64::from(self.sample_rate)).round() as usize;
+        let skip = frames.saturating_sub(keep);
+        for channel in &mut self.channels {
+            channel.drain(..skip.min(channel.len()));
+        }
+        skip as f64 / f64::from(self.sample_rate.max(1))
+    }
 }
 
 pub fn read_audio_file(path: &Path) -> Result<DecodedAudio, AudioError> {

@@ -7,7 +7,7 @@ mod resample;
 mod wav;
 
 pub use decode::{DecodedAudio, read_audio_file};
-pub use prompt::{PromptError, prepare_prompt};
+pub use prompt::{PROMPT_KEEP_SECONDS, PromptError, prepare_prompt};
 pub use resample::resample_mono;
 pub use wav::{WavFormat, unused_wav_path, write_wav_new};
 

@@ -4,6 +4,11 @@
 
 use super::{AudioError, DecodedAudio, resample_mono};
 
+/// Seconds of a prompt file that are kept by default (its end: the continuation follows it),
+/// in the plugin and the CLI alike. More than the top prior's ~24 s of context, so nothing it
+/// could hear is lost, and a whole song as a prompt costs no memory or time for nothing.
+pub const PROMPT_KEEP_SECONDS: f64 = 40.0;
+
 /// Peak below which a prompt counts as silence (-120 dBFS): nothing for Jukebox to continue,
 /// and usually a sign that no audio reached Encore.
 const SILENCE_PEAK: f32 = 1e-6;

@@ -2,6 +2,8 @@
 
 #[path = "encore/args.rs"]
 mod args;
+#[path = "encore/estimate.rs"]
+mod estimate;
 #[path = "encore/generate.rs"]
 mod generate;
 #[path = "encore/takes.rs"]
@@ -11,13 +13,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use args::{ContinueCli, ContinueTakeCli, UpsampleCli};
+use args::{ContinueCli, ContinueTakeCli, ModelOverrideCli, UpsampleCli};
 use clap::{Parser, Subcommand};
 use encore::audio::{self, WavFormat};
-use encore::engine::{DevicePreference, RuntimeSearch, SessionFactory, Vqvae, ensure_loaded};
-use encore::jukebox::Manifest;
+use encore::engine::labels;
+use encore::engine::{
+    DevicePreference, RuntimeSearch, SessionFactory, Vqvae, device, ensure_loaded,
+};
 use encore::jukebox::Precision;
 use encore::jukebox::manifest::Verify;
+use encore::jukebox::{Manifest, WeightsSource};
 
 #[derive(Parser)]
 #[command(
@@ -43,7 +48,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check that ONNX Runtime can be loaded and say where it came from.
+    /// Check that ONNX Runtime can be loaded and say where it came from, and where the graphs
+    /// would run (with --device cuda: an error when CUDA cannot work, and why).
     Doctor,
     /// Describe an exported model folder and check its files.
     Models {
@@ -52,11 +58,18 @@ enum Command {
         /// Also check every file's sha256 (reads every byte).
         #[arg(long)]
         verify: bool,
+        /// List the artists --artist takes, one a line (those containing PATTERN, any case).
+        #[arg(long, value_name = "PATTERN", num_args = 0..=1, default_missing_value = "")]
+        artists: Option<String>,
+        /// List the genres --genre takes, one a line (those containing PATTERN, any case).
+        #[arg(long, value_name = "PATTERN", num_args = 0..=1, default_missing_value = "")]
+        genres: Option<String>,
     },
     /// Encode a prompt with the VQ-VAE and decode it again: hear what the model hears at a level.
     Reconstruct {
         /// Audio file: WAV, FLAC, MP3 or OGG, any sample rate and channel count.
         prompt: PathBuf,
+        /// The exported model folder (holds manifest.json), e.g. models/tiny-1b-lyrics.
         #[arg(long, value_name = "DIR")]
         model: PathBuf,
         /// VQ-VAE level: 2 is the coarsest (what the top prior sees), 0 the finest.
@@ -73,6 +86,8 @@ enum Command {
     Resume {
         /// The checkpoint file (`continue` names it when it starts).
         checkpoint: PathBuf,
+        #[command(flatten)]
+        model: ModelOverrideCli,
     },
     /// Take a finished generation down to a finer level later (e.g. the preview you liked):
     /// the same codes a run that went there in one go gives.
@@ -102,7 +117,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<generate::Interrupted>().is_some() {
+                // What shells report for a program the user interrupted (128 + SIGINT).
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -120,14 +140,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Doctor => {
-            let info = &ensure_loaded(&search)?.info;
+            let runtime = ensure_loaded(&search)?;
+            let info = &runtime.info;
             println!("ONNX Runtime: {} ({})", info.path.display(), info.origin);
             println!("{}", info.build);
+            // With --device cuda, CUDA that cannot work is an error (exit 1), as for a run.
+            let choice = device::choose(runtime, device)?;
+            println!("device: {} ({})", choice.device, choice.reason);
             Ok(())
         }
-        Command::Models { dir, verify } => describe_model(&dir, verify),
+        Command::Models {
+            dir,
+            verify,
+            artists,
+            genres,
+        } => match (artists, genres) {
+            (None, None) => describe_model(&dir, verify),
+            (artists, genres) => list_labels(&dir, artists.as_deref(), genres.as_deref()),
+        },
         Command::Continue(args) => generate::continue_prompt(backend()?, args),
-        Command::Resume { checkpoint } => generate::resume(backend()?, &checkpoint),
+        Command::Resume { checkpoint, model } => generate::resume(backend()?, &checkpoint, &model),
         Command::Upsample(args) => generate::upsample(backend()?, args),
         Command::ContinueTake(args) => generate::continue_take(backend()?, args),
         Command::Reconstruct {
@@ -137,7 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out_dir,
         } => {
             let runtime = ensure_loaded(&search)?;
-            let manifest = Manifest::load(&model)?;
+            let manifest = load_manifest(&model)?;
             manifest.verify_files(&model, Verify::Sizes)?;
             anyhow::ensure!(
                 level < manifest.vqvae.levels,
@@ -176,8 +208,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// What a random-weight (test) model's takes sound like, so they do not look broken.
+pub const TINY_MODEL_NOTE: &str = "random weights (a test model): its takes are not music. A \
+    level-2 preview is close to silence (a slow drift near DC), levels 1 and 0 are noise; a real \
+    model comes from `cargo xtask export` (README, \"Use the real Jukebox\").";
+
+/// `encore models DIR --artists [PATTERN] --genres [PATTERN]`: the names, one a line.
+fn list_labels(dir: &Path, artists: Option<&str>, genres: Option<&str>) -> anyhow::Result<()> {
+    let manifest = load_manifest(dir)?;
+    let vocab = &manifest.vocabularies;
+    for (what, pattern, vocabulary) in [
+        ("artist", artists, &vocab.artists),
+        ("genre", genres, &vocab.genres),
+    ] {
+        let Some(pattern) = pattern else { continue };
+        let wanted = pattern.to_lowercase();
+        let names: Vec<String> = labels::display_names(&manifest, vocabulary)
+            .into_iter()
+            .filter(|name| name.to_lowercase().contains(&wanted))
+            .collect();
+        anyhow::ensure!(
+            !names.is_empty(),
+            "no {what} of {} contains {pattern:?} (`encore models {} --{what}s` lists all)",
+            manifest.model.name,
+            dir.display()
+        );
+        for name in names {
+            println!("{name}");
+        }
+    }
+    Ok(())
+}
+
 fn describe_model(dir: &Path, verify: bool) -> anyhow::Result<()> {
-    let manifest = Manifest::load(dir)?;
+    let manifest = load_manifest(dir)?;
     let check = if verify {
         Verify::Hashes
     } else {
@@ -219,19 +283,71 @@ fn describe_model(dir: &Path, verify: bool) -> anyhow::Result<()> {
         );
     }
     let vocab = &manifest.vocabularies;
-    let mut artists: Vec<_> = vocab.artists.keys().collect();
-    artists.sort();
-    println!(
-        "{} artists, e.g. {:?}",
-        artists.len(),
-        &artists[..artists.len().min(5)]
-    );
-    let mut genres: Vec<_> = vocab.genres.keys().collect();
-    genres.sort();
-    println!(
-        "{} genres, e.g. {:?}",
-        genres.len(),
-        &genres[..genres.len().min(5)]
-    );
+    for (what, names, flag) in [
+        (
+            "artists",
+            labels::display_names(&manifest, &vocab.artists),
+            "--artists",
+        ),
+        (
+            "genres",
+            labels::display_names(&manifest, &vocab.genres),
+            "--genres",
+        ),
+    ] {
+        println!(
+            "{} {what}, e.g. {}; list or search them with `encore models {} {flag} [PATTERN]`",
+            names.len(),
+            names
+                .iter()
+                .take(5)
+                .map(|n| format!("{n:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            dir.display()
+        );
+    }
+    if manifest.model.source == WeightsSource::Random {
+        println!("{TINY_MODEL_NOTE}");
+    }
     Ok(())
+}
+
+/// The manifest of the model folder `dir`; when there is none, an error that says how a model
+/// folder is made and lists the ones beside it.
+pub fn load_manifest(dir: &Path) -> anyhow::Result<Manifest> {
+    if dir.join("manifest.json").is_file() {
+        return Ok(Manifest::load(dir)?);
+    }
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut models: Vec<String> = std::fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            path.join("manifest.json")
+                .is_file()
+                .then(|| path.display().to_string())
+        })
+        .collect();
+    models.sort();
+    let beside = if models.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; model folders in {}: {}",
+            parent.display(),
+            models.join(", ")
+        )
+    };
+    anyhow::bail!(
+        "{} is not a model folder (no manifest.json): export one from a Jukebox checkpoint \
+         with `cargo xtask export --from DIR --out {}` (README, \"Use the real Jukebox\"), or \
+         use a tiny test model such as models/tiny-1b-lyrics{beside}",
+        dir.display(),
+        dir.display()
+    )
 }

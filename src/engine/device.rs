@@ -95,14 +95,24 @@ fn cpu(reason: &str) -> DeviceChoice {
     }
 }
 
-/// Why CUDA cannot work with this runtime, or `None` when it may.
+/// Why CUDA cannot work with this runtime, or `None` when it may. The NVIDIA driver is checked
+/// first: without one no library could help, and advice to fetch CUDA libraries (gigabytes)
+/// would only mislead.
 fn cuda_blocker(runtime: &Runtime) -> Option<String> {
+    if !nvidia_driver_present() {
+        return Some(format!(
+            "no NVIDIA driver on this machine (no {NVIDIA_DRIVER_PROC_FILE}, no \
+             {DRIVER_LIBRARY}); Encore runs on the CPU"
+        ));
+    }
     match ort::ep::CUDA::is_available() {
         Ok(true) => {}
         Ok(false) => {
             return Some(format!(
-                "{} is a CPU-only build of ONNX Runtime (run `cargo xtask setup --gpu`, or point \
-                 Encore at onnxruntime-gpu's library)",
+                "{} is a CPU-only build of ONNX Runtime. For the GPU, use the library of \
+                 onnxruntime-gpu 1.31 (CUDA 13) instead: in a source checkout `cargo xtask \
+                 setup --gpu` fetches it; otherwise point Encore at its libonnxruntime.so \
+                 (the editor's library setting, --ort-library or ENCORE_ORT_DYLIB)",
                 runtime.info.path.display()
             ));
         }
@@ -116,10 +126,20 @@ fn cuda_blocker(runtime: &Runtime) -> Option<String> {
     // The driver never ships with Encore; without it the CUDA provider cannot start.
     if !can_load(Path::new(DRIVER_LIBRARY)) {
         return Some(format!(
-            "the NVIDIA driver ({DRIVER_LIBRARY}) is not installed or not on the library path"
+            "the NVIDIA driver is installed, but its {DRIVER_LIBRARY} is not on the library \
+             path"
         ));
     }
     None
+}
+
+/// Present while an NVIDIA kernel driver is loaded (Linux).
+const NVIDIA_DRIVER_PROC_FILE: &str = "/proc/driver/nvidia/version";
+
+/// Whether this machine has an NVIDIA driver: its kernel module is loaded, or its user-space
+/// library can be opened (a container that sees the GPU may lack the /proc file).
+pub fn nvidia_driver_present() -> bool {
+    Path::new(NVIDIA_DRIVER_PROC_FILE).exists() || can_load(Path::new(DRIVER_LIBRARY))
 }
 
 /// The folder with the CUDA libraries that goes with this ONNX Runtime: `cuda/` beside the
@@ -139,7 +159,7 @@ fn preload(dir: &Path) -> Result<(), String> {
         let path = dir.join(name);
         if !can_load(&path) {
             return Err(format!(
-                "cannot load {} (reinstall with `cargo xtask setup --gpu`)",
+                "cannot load {} (in a source checkout, `cargo xtask setup --gpu` installs it again)",
                 path.display()
             ));
         }

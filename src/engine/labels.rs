@@ -177,6 +177,30 @@ pub fn lyric_ids(manifest: &Manifest, lyrics: &str) -> Vec<i64> {
         .collect()
 }
 
+/// The names of a vocabulary (`manifest.vocabularies.artists` or `.genres`) as a user types
+/// them for this model's top prior, one per id, in id order: a vocabulary may hold the keys of both
+/// tokenizer versions for one id ("artist 3" and "artist_3.v2"); the top prior's version wins.
+/// What the editor lists and `encore models --artists` prints, so both count alike.
+pub fn display_names(
+    manifest: &Manifest,
+    vocabulary: &std::collections::BTreeMap<String, i64>,
+) -> Vec<String> {
+    let top = manifest.vqvae.levels - 1;
+    let v2 = tokenizer(manifest, top) == TokenizerVersion::V2;
+    let mut by_id = std::collections::BTreeMap::<i64, &String>::new();
+    for (key, id) in vocabulary {
+        let fits = key.ends_with(".v2") == v2;
+        let slot = by_id.entry(*id).or_insert(key);
+        if fits && slot.ends_with(".v2") != v2 {
+            *slot = key;
+        }
+    }
+    by_id
+        .into_values()
+        .map(|key| if v2 { display_name(key) } else { key.clone() })
+        .collect()
+}
+
 /// How many close names an unknown-name error offers.
 const CLOSEST_NAMES: usize = 3;
 

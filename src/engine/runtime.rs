@@ -9,10 +9,18 @@
 //! 2. `ENCORE_ORT_DYLIB`, then `ORT_DYLIB_PATH`,
 //! 3. the folder of the binary Encore runs from (inside the `.vst3` bundle, beside the `.clap`,
 //!    beside the CLI),
-//! 4. `runtime/`, the folder `cargo xtask setup` fills, of the source checkout the binary runs
+//! 4. for a CLI in a `bin/` folder, `../lib/encore/` (what `cargo xtask install --prefix P` lays
+//!    out: `P/bin/encore`, `P/lib/encore/`),
+//! 5. `runtime/`, the folder `cargo xtask setup` fills, of the source checkout the binary runs
 //!    from: found from the binary's own location when it lies under a `target/` folder (so
 //!    `cargo run --release` works), and, in debug builds only, also from the checkout the
 //!    binary was compiled in. A release build never looks into the build machine's checkout.
+//!
+//! "The binary" is the file this code was linked into, found with the symlinks resolved: the
+//! plugin's shared object when a host loaded the plugin (the host is the process's executable
+//! then, and says nothing about where Encore lies), the executable when the CLI runs (found with
+//! `std::env::current_exe`, since the loader knows the main program only by its `argv[0]`,
+//! e.g. a bare `encore` found on the `PATH`).
 //!
 //! A path set by the user (1 or 2) is authoritative: when it does not work we say so instead of
 //! quietly loading some other library they did not choose.
@@ -40,6 +48,7 @@ pub enum Origin {
     EncoreEnv,
     OrtEnv,
     BesideBinary,
+    Installed,
     ProjectLocal,
 }
 
@@ -56,10 +65,11 @@ impl Origin {
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Origin::UserSetting => "path set in Encore's settings",
+            Origin::UserSetting => "path set in Encore's settings or with --ort-library",
             Origin::EncoreEnv => "ENCORE_ORT_DYLIB",
             Origin::OrtEnv => "ORT_DYLIB_PATH",
             Origin::BesideBinary => "next to the Encore binary",
+            Origin::Installed => "installed with Encore (PREFIX/lib/encore)",
             Origin::ProjectLocal => "project folder (cargo xtask setup)",
         })
     }
@@ -112,6 +122,12 @@ impl RuntimeSearch {
             origin: Origin::BesideBinary,
             path: dir.join(LIBRARY_FILE),
         });
+        let installed = self.binary_dir.iter().filter_map(|dir| {
+            Some(Candidate {
+                origin: Origin::Installed,
+                path: installed_library_dir(dir)?.join(LIBRARY_FILE),
+            })
+        });
         let project_local = project_roots(self.binary_dir.as_deref())
             .into_iter()
             .flat_map(|root| {
@@ -120,8 +136,19 @@ impl RuntimeSearch {
                     path: root.join(dir).join(LIBRARY_FILE),
                 })
             });
-        beside_binary.chain(project_local).collect()
+        beside_binary
+            .chain(installed)
+            .chain(project_local)
+            .collect()
     }
+}
+
+/// `PREFIX/lib/encore` for a binary in `PREFIX/bin` (the layout of `cargo xtask install`).
+pub fn installed_library_dir(binary_dir: &Path) -> Option<PathBuf> {
+    let prefix = binary_dir
+        .parent()
+        .filter(|_| binary_dir.file_name().is_some_and(|name| name == "bin"))?;
+    Some(prefix.join("lib").join("encore"))
 }
 
 /// Source checkouts whose `runtime/` may hold the library: the one above the `target/` folder
@@ -160,10 +187,12 @@ pub enum RuntimeError {
     )]
     SetPathMissing { path: PathBuf, origin: Origin },
     #[error(
-        "ONNX Runtime library not found (looked for {LIBRARY_FILE} in: {}). \
-         Reinstall Encore's bundle (it ships the library), set its path in Encore's settings \
-         or ENCORE_ORT_DYLIB, or run `cargo xtask setup` in a source checkout.",
-        list_paths(.searched)
+        "ONNX Runtime library {LIBRARY_FILE} not found; looked in: {}. \
+         Point Encore at it with `--ort-library PATH` (CLI), the library setting in the editor \
+         (plugin) or ENCORE_ORT_DYLIB; or install Encore with its library (`cargo xtask \
+         install`, or the plugin bundle, which ships it); in a source checkout `cargo xtask \
+         setup` puts it in runtime/.",
+        list_folders(.searched)
     )]
     NotFound { searched: Vec<PathBuf> },
     #[error(
@@ -178,9 +207,16 @@ pub enum RuntimeError {
     },
 }
 
-fn list_paths(paths: &[PathBuf]) -> String {
-    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    names.join(", ")
+/// The folders of `paths`, in order, each once.
+fn list_folders(paths: &[PathBuf]) -> String {
+    let mut folders: Vec<String> = Vec::new();
+    for path in paths {
+        let folder = path.parent().unwrap_or(path).display().to_string();
+        if !folders.contains(&folder) {
+            folders.push(folder);
+        }
+    }
+    folders.join(", ")
 }
 
 /// ONNX Runtime, loaded: what it is and the process-wide environment sessions are made in.
@@ -245,34 +281,83 @@ pub fn ensure_loaded(search: &RuntimeSearch) -> Result<&'static Runtime, Runtime
     Ok(LOADED.get_or_init(|| Runtime { info, environment }))
 }
 
-/// Path of the shared object or executable this function was linked into.
+/// Path of the shared object or executable this function was linked into, symlinks resolved.
 fn this_binary_path() -> Option<PathBuf> {
-    #[cfg(unix)]
-    {
-        let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
-        let address = this_binary_path as *const libc::c_void;
-        // SAFETY: dladdr only reads the address and fills `info`; it returns 0 on failure, in
-        // which case `info` is not read.
-        let found = unsafe { libc::dladdr(address, info.as_mut_ptr()) };
-        if found == 0 {
-            return None;
-        }
-        // SAFETY: dladdr succeeded, so `info` is initialised; dli_fname is null or a C string
-        // owned by the loader that lives as long as the object is loaded.
-        let info = unsafe { info.assume_init() };
-        if info.dli_fname.is_null() {
-            return None;
-        }
-        let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
-        let path = PathBuf::from(
-            <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes()),
-        );
-        path.canonicalize().ok().or(Some(path))
+    let path = if linked_into_main_program() {
+        std::env::current_exe().ok()?
+    } else {
+        linked_object_path()?
+    };
+    Some(path.canonicalize().unwrap_or(path))
+}
+
+/// Whether this code is part of the process's executable (the CLI, tests) rather than of a
+/// shared object loaded into it (the plugin in a host).
+#[cfg(target_os = "linux")]
+fn linked_into_main_program() -> bool {
+    // AT_PHDR points at the executable's program headers, which lie inside its first mapping:
+    // the object dladdr finds for it is the executable.
+    // SAFETY: getauxval only reads the process's auxiliary vector.
+    let program_headers = unsafe { libc::getauxval(libc::AT_PHDR) } as *const libc::c_void;
+    let this_code = this_binary_path as *const libc::c_void;
+    match (object_base(program_headers), object_base(this_code)) {
+        (Some(program), Some(this)) => program == this,
+        // Without dladdr's answer, the executable is the better guess: a plugin always has one.
+        _ => object_base(this_code).is_none(),
     }
-    #[cfg(not(unix))]
-    {
-        std::env::current_exe().ok()
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn linked_into_main_program() -> bool {
+    // macOS's dladdr names the main program by its full path too; only a bare name (argv[0]
+    // elsewhere) needs current_exe.
+    linked_object_path().is_none_or(|path| path.parent() == Some(Path::new("")))
+}
+
+#[cfg(not(unix))]
+fn linked_into_main_program() -> bool {
+    true
+}
+
+/// dladdr's description of the object holding `address`.
+#[cfg(unix)]
+fn object_info(address: *const libc::c_void) -> Option<libc::Dl_info> {
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    // SAFETY: dladdr only reads the address and fills `info`; it returns 0 on failure, in
+    // which case `info` is not read.
+    let found = unsafe { libc::dladdr(address, info.as_mut_ptr()) };
+    // SAFETY: dladdr succeeded, so `info` is initialised.
+    (found != 0).then(|| unsafe { info.assume_init() })
+}
+
+/// Where the object holding `address` is mapped.
+#[cfg(target_os = "linux")]
+fn object_base(address: *const libc::c_void) -> Option<usize> {
+    if address.is_null() {
+        return None;
     }
+    object_info(address).map(|info| info.dli_fbase as usize)
+}
+
+/// The file name the loader has for the object this function was linked into: the path a
+/// host opened the plugin by (for the executable, only its argv[0]).
+#[cfg(unix)]
+fn linked_object_path() -> Option<PathBuf> {
+    let info = object_info(linked_object_path as *const libc::c_void)?;
+    if info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dli_fname is a C string owned by the loader that lives as long as the object is
+    // loaded.
+    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+    Some(PathBuf::from(
+        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes()),
+    ))
+}
+
+#[cfg(not(unix))]
+fn linked_object_path() -> Option<PathBuf> {
+    None
 }
 
 #[cfg(test)]
@@ -344,6 +429,57 @@ mod tests {
         // release builds never do.
         assert_eq!(roots.contains(&compiled_in), cfg!(debug_assertions));
         assert!(roots.iter().all(|r| r == &compiled_in), "{roots:?}");
+    }
+
+    #[test]
+    fn an_installed_binary_looks_in_its_prefixs_lib_folder_next() {
+        if !without_env_overrides() {
+            return;
+        }
+        let search = RuntimeSearch {
+            user_path: None,
+            binary_dir: Some(PathBuf::from("/opt/encore/bin")),
+        };
+        let candidates = search.candidates();
+        assert_eq!(candidates[1].origin, Origin::Installed);
+        assert_eq!(
+            candidates[1].path,
+            Path::new("/opt/encore/lib/encore").join(LIBRARY_FILE)
+        );
+        // A binary anywhere else has no installed layout to look into.
+        assert!(
+            self::search(None)
+                .candidates()
+                .iter()
+                .all(|c| c.origin != Origin::Installed)
+        );
+    }
+
+    #[test]
+    fn not_found_lists_the_folders_and_the_ways_to_point_at_a_library() {
+        let error = RuntimeError::NotFound {
+            searched: vec![
+                Path::new("/opt/encore/bin").join(LIBRARY_FILE),
+                Path::new("/opt/encore/lib/encore").join(LIBRARY_FILE),
+            ],
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("looked in: /opt/encore/bin, /opt/encore/lib/encore."),
+            "{message}"
+        );
+        assert!(message.contains("--ort-library"), "{message}");
+        assert!(message.contains("ENCORE_ORT_DYLIB"), "{message}");
+    }
+
+    #[test]
+    fn the_test_program_is_its_own_binary() {
+        let path = this_binary_path().expect("the test binary has a path");
+        assert_eq!(
+            path,
+            std::env::current_exe().unwrap().canonicalize().unwrap()
+        );
+        assert!(linked_into_main_program());
     }
 
     #[test]

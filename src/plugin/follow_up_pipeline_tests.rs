@@ -283,10 +283,10 @@ fn previews_are_upsampled_extended_regenerated_and_retried_as_queued_jobs() {
         .commands
         .send(WorkerCommand::Delete { take: 2 })
         .unwrap();
-    wait_until("take 2 is deleted", LONG, || {
-        session(&params).take(2).is_none()
+    // The take leaves the session first, its files go right after (outside the session lock).
+    wait_until("take 2 and its files are deleted", LONG, || {
+        session(&params).take(2).is_none() && !upsampled.file.exists()
     });
-    assert!(!upsampled.file.exists());
     assert!(!upsample_source.exists(), "nobody uses its codes any more");
     let child = take(&params, extended.id);
     assert!(child.file.is_file());

@@ -60,23 +60,7 @@ pub fn check_model(dir: &Path, runtime: Result<(), String>) -> ModelStatus {
 
 fn model_info(dir: &Path, manifest: &Manifest) -> ModelInfo {
     let top = manifest.vqvae.levels - 1;
-    let version = labels::tokenizer_version(manifest, top);
-    let names = |vocabulary: &std::collections::BTreeMap<String, i64>| {
-        // One name per id: a vocabulary may hold the keys of both tokenizer versions
-        // ("artist 3" and "artist_3.v2" for one id); show the one this model's version uses.
-        let mut by_id = std::collections::BTreeMap::<i64, &String>::new();
-        for (key, id) in vocabulary {
-            let fits = key.ends_with(".v2") == (version == "v2");
-            let slot = by_id.entry(*id).or_insert(key);
-            if fits && slot.ends_with(".v2") != (version == "v2") {
-                *slot = key;
-            }
-        }
-        by_id
-            .into_values()
-            .map(|key| display_name(key, version))
-            .collect()
-    };
+    let names = |vocabulary| labels::display_names(manifest, vocabulary);
     ModelInfo {
         dir: dir.to_path_buf(),
         name: manifest.model.name.clone(),
@@ -90,15 +74,6 @@ fn model_info(dir: &Path, manifest: &Manifest) -> ModelInfo {
         sample_rate: manifest.audio.sample_rate,
         hop_lengths: manifest.vqvae.hop_lengths.clone(),
     }
-}
-
-/// A vocabulary key as a user would type it, so that it normalises back to the key
-/// (`hip_hop.v2` shows as `hip hop`).
-fn display_name(key: &str, version: &str) -> String {
-    if version != "v2" {
-        return key.to_string();
-    }
-    key.strip_suffix(".v2").unwrap_or(key).replace('_', " ")
 }
 
 #[cfg(test)]

@@ -33,11 +33,7 @@ pub fn read_prompt_file(
             path: path.to_path_buf(),
         });
     }
-    let keep = (keep_seconds.max(0.0) * f64::from(audio.sample_rate)).round() as usize;
-    let skip = frames.saturating_sub(keep);
-    for channel in &mut audio.channels {
-        channel.drain(..skip);
-    }
+    audio.keep_last(keep_seconds);
     Ok(audio)
 }
 

@@ -12,7 +12,7 @@ use super::capture::{BlockHeader, CHANNELS, TimeSignature};
 use super::settings::PromptSource;
 
 /// Audio kept for prompts: more than the top prior's ~24 s of context.
-pub const KEEP_SECONDS: f64 = 40.0;
+pub const KEEP_SECONDS: f64 = crate::audio::PROMPT_KEEP_SECONDS;
 /// Time signature assumed when the host gives a tempo but no signature.
 const DEFAULT_SIGNATURE: TimeSignature = TimeSignature {
     numerator: 4,

@@ -87,3 +87,39 @@ pub fn one_error_line(out: &Output) -> String {
     assert_eq!(stderr.lines().last(), errors.first().copied(), "{stderr}");
     errors[0].to_string()
 }
+
+/// Copies the folder `from` (a model folder, say) with everything in it to `to`.
+pub fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let dest = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_folder(&path, &dest);
+        } else {
+            std::fs::copy(&path, dest).unwrap();
+        }
+    }
+}
+
+/// Runs `encore` in the folder `cwd` and insists it succeeds.
+pub fn encore_ok_in(cwd: &Path, args: &[&str]) -> Output {
+    let out = encore_in(cwd, args);
+    assert!(
+        out.status.success(),
+        "encore {args:?} in {}: {}",
+        cwd.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `encore` in the folder `cwd`.
+pub fn encore_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_encore"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("could not run encore")
+}

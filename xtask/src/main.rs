@@ -3,6 +3,7 @@
 mod bench;
 mod bundle;
 mod gpu_check;
+mod install;
 mod python;
 mod setup;
 mod test;
@@ -14,6 +15,8 @@ Usage: cargo xtask <command> [args]
 
   setup [--gpu]          install ONNX Runtime 1.31.1 from PyPI wheels into runtime/
                          (--gpu: onnxruntime-gpu and the CUDA 13 libraries it needs)
+  install [--prefix DIR] the release `encore` into DIR/bin and ONNX Runtime into DIR/lib/encore
+                         (default DIR: ~/.local)
   bundle [--release]     build target/bundled/Encore.{vst3,clap} with ONNX Runtime inside
   test                   the whole test suite: fmt, clippy, cargo tests, bundle, host tests,
                          exporter parity tests
@@ -31,9 +34,12 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let command = args.next().unwrap_or_default();
     let rest: Vec<String> = args.collect();
+    // Paths the user typed (install's --prefix) are relative to where they ran cargo.
+    let invoked_in = std::env::current_dir()?;
     nice_plug_xtask::chdir_workspace_root()?;
     match command.as_str() {
         "setup" => setup::run(&rest),
+        "install" => install::run(&rest, &invoked_in),
         "bundle" => bundle::run(&rest),
         "test" => test::run(&rest),
         "bench" => bench::run(&rest),

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint};
+pub use checkpoint::{CHECKPOINT_VERSION, Checkpoint, absolute_path, found_path, relative_path};
 pub use engine::{Engine, EngineOptions};
 pub use events::{Event, EventSink};
 pub use follow_up::{TakeCut, TakeSpan};

@@ -34,9 +34,16 @@ pub(super) fn plan(
             levels - 1
         ));
     }
-    if !(settings.seconds.is_finite() && settings.seconds > 0.0) {
+    if !settings.seconds.is_finite() {
         return invalid(format!(
-            "the continuation must last a positive number of seconds, got {}",
+            "the continuation's length must be a number of seconds (at most the model's {:.0} s \
+             song), not {}",
+            manifest.labels.max_duration_s, settings.seconds
+        ));
+    }
+    if settings.seconds <= 0.0 {
+        return invalid(format!(
+            "the continuation must last more than 0 seconds, not {}",
             settings.seconds
         ));
     }

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use egui::{PointerButton, pos2};
 
+use super::super::diagnostics::RuntimeStatus;
+use super::super::model::check_model;
+use super::super::session::ModelStatus;
 use super::super::session::{
     Derivation, GenerationPhase, GenerationView, LevelProgress, Take, TakeParent,
 };
@@ -19,9 +22,10 @@ use nice_plug::params::InternalParamMut;
 use super::super::capture::TimeSignature;
 use super::super::params::{EncoreParams, TargetLevel};
 use super::super::pipeline_tests;
-use super::super::session::ModelStatus;
 use super::super::settings::{LengthUnit, PromptSource};
-use super::tests::{Harness, kept, model_ready, runtime_ready};
+use super::tests::{Harness, kept};
+use crate::engine::RuntimeInfo;
+use crate::engine::runtime::Origin;
 
 const SAMPLE_RATE: u32 = 44_100;
 
@@ -69,12 +73,29 @@ fn parent(take: u64, name: &str, derivation: Derivation) -> Option<TakeParent> {
     })
 }
 
+/// The runtime and model as a user who installed the bundle and followed the README has them:
+/// ONNX Runtime inside the bundle, the tiny model of a checkout in their home folder, with its
+/// real names and counts (not this checkout's paths, nor a test's made-up model).
+fn as_a_user_has_them(h: &Harness) {
+    *h.params.diagnostics.runtime.write() = RuntimeStatus::Ready(RuntimeInfo {
+        path: "/home/you/.vst3/Encore.vst3/Contents/x86_64-linux/libonnxruntime.so.1.31.1".into(),
+        origin: Origin::BesideBinary,
+        build: "1.31.1".into(),
+    });
+    let repo_model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-1b-lyrics");
+    let ModelStatus::Ready(mut info) = check_model(&repo_model, Ok(())) else {
+        panic!("models/tiny-1b-lyrics is not usable");
+    };
+    info.dir = "/home/you/encore/models/tiny-1b-lyrics".into();
+    info.device = "CPU: CUDA is not usable: no NVIDIA driver on this machine".into();
+    *h.params.shared.model.write() = ModelStatus::Ready(info);
+}
+
 /// A session after some previews: one upsampled, one re-generated from a point, one extended,
 /// one retried (its parent deleted since), one from before follow-ups; an upsample running.
 fn session(dir: &Path) -> Harness {
     let h = Harness::new();
-    runtime_ready(&h.params);
-    model_ready(&h.params);
+    as_a_user_has_them(&h);
     let takes = vec![
         Take {
             level: 0,
