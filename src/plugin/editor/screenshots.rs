@@ -2,7 +2,8 @@
 //! the CPU: states only a user's clicks reach (open menus, a dialog), and a real session on the
 //! bundled model (`models/tiny-1b-lyrics`, the README's): a recorded prompt continued into takes
 //! on the timeline, a crop, a dropped prompt file. Run by hand:
-//! `cargo test --lib plugin::editor::screenshots -- --ignored`, then look at them.
+//! `cargo test --lib plugin::editor::screenshots -- --ignored`, then look at them (the docs' were
+//! made with `ENCORE_SCREENSHOT_ROOT=/home/you/encore`, a link to the checkout: a user's paths).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -275,7 +276,12 @@ fn frames_until(h: &mut Harness, what: &str, timeout: Duration, done: impl Fn(&H
 #[ignore = "writes docs/screenshots/; run by hand and look at the pictures"]
 fn a_real_session() {
     let dir = tempfile::tempdir().unwrap();
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/tiny-1b-lyrics");
+    // The checkout as a user would have it (e.g. a link at ~/encore to this one), so the pictures
+    // show their paths, not this machine's; the checkout itself when not given.
+    let root = std::env::var_os("ENCORE_SCREENSHOT_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let model = root.join("models/tiny-1b-lyrics");
     let params = pipeline_tests::params(dir.path(), TargetLevel::Preview);
     // SAFETY: no host and no audio thread exist in this test; the setters only store atomics.
     unsafe {
@@ -292,6 +298,12 @@ fn a_real_session() {
     frames_until(&mut h, "the model", Duration::from_secs(60), |h| {
         matches!(*h.params.shared.model.read(), ModelStatus::Ready(_))
     });
+    // The runtime as that checkout has it (shown only: it is loaded once for the process).
+    if let RuntimeStatus::Ready(info) = &mut *h.params.diagnostics.runtime.write()
+        && let Ok(inside) = info.path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+    {
+        info.path = root.join(inside);
+    }
 
     // The track plays 8 s (four bars at 120 BPM) and Continue comes at the end of bar 4.
     let end = pipeline_tests::play(&mut running, &params, 0, 8.0);
@@ -355,7 +367,7 @@ fn a_real_session() {
     h.screenshot(&out("editor-cropped-take.png")).unwrap();
 
     // The example chord dropped onto the editor: the prompt is that file now.
-    let chord = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/chord.wav");
+    let chord = root.join("examples/chord.wav");
     h.hover_files(&[chord.to_str().unwrap()]);
     h.screenshot(&out("editor-drop-hint.png")).unwrap();
     h.drop_files(&[chord.to_str().unwrap()]);
