@@ -4,6 +4,11 @@
 //! The audio thread only touches the atomics. The runtime status is behind a lock that only the
 //! worker writes and the editor or the host's state save read. Nothing here is read back from a
 //! restored state: restoring a project must not rewind an instance's history.
+//!
+//! The counters go into the saved state only where [`DIAGNOSTICS_ENV`] is set (the tests, a bug
+//! report): elsewhere the field holds a fixed placeholder, so that saving a restored state gives
+//! back the very same bytes (hosts and clap-validator check that) and projects do not carry an
+//! instance's history.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -37,6 +42,15 @@ impl std::fmt::Display for RuntimeStatus {
     }
 }
 
+/// Set (to anything but `0`) to have the saved state carry the live counters.
+pub const DIAGNOSTICS_ENV: &str = "ENCORE_DIAGNOSTICS";
+
+/// Whether a state saved now carries the live counters (read at each save, on the host's
+/// main thread: the tests switch it between instances).
+fn in_state() -> bool {
+    std::env::var_os(DIAGNOSTICS_ENV).is_some_and(|v| v != "0")
+}
+
 #[derive(Debug, Default)]
 pub struct Diagnostics {
     /// Frames the audio thread handed to the capture ring.
@@ -49,6 +63,8 @@ pub struct Diagnostics {
     pub played_frames: AtomicU64,
     /// Calls to `process()`.
     pub process_calls: AtomicU64,
+    /// Trigger presses (Continue, Upsample, ...) the audio thread fired.
+    pub triggers_fired: AtomicU64,
     /// Whether the host's transport was playing in the last block.
     pub host_playing: AtomicBool,
     /// Blocks processed while the host's transport was playing.
@@ -95,6 +111,7 @@ pub struct DiagnosticsSnapshot {
     pub dropped_frames: u64,
     pub played_frames: u64,
     pub process_calls: u64,
+    pub triggers_fired: u64,
     pub host_playing: bool,
     pub playing_blocks: u64,
     pub host_tempo_bpm: f64,
@@ -137,6 +154,7 @@ impl Diagnostics {
             dropped_frames: load(&self.dropped_frames),
             played_frames: load(&self.played_frames),
             process_calls: load(&self.process_calls),
+            triggers_fired: load(&self.triggers_fired),
             host_playing: self.host_playing.load(Ordering::Acquire),
             playing_blocks: load(&self.playing_blocks),
             host_tempo_bpm: f64::from_bits(load(&self.host_tempo_bits)),
@@ -163,6 +181,10 @@ impl<'a> PersistentField<'a, DiagnosticsSnapshot> for Arc<Diagnostics> {
     where
         F: Fn(&DiagnosticsSnapshot) -> R,
     {
-        f(&self.snapshot())
+        if in_state() {
+            f(&self.snapshot())
+        } else {
+            f(&DiagnosticsSnapshot::default())
+        }
     }
 }

@@ -8,6 +8,7 @@
 
 mod capture;
 mod cost;
+mod denormals;
 mod diagnostics;
 mod editor;
 mod engine_host;
@@ -28,6 +29,7 @@ mod start_line;
 mod stream_resampler;
 mod takes;
 mod timeline;
+mod triggers;
 pub mod waveform;
 mod worker;
 
@@ -48,6 +50,7 @@ pub use session::{SessionState, Shared, Take};
 pub use settings::{LengthUnit, PromptSource, Settings, StartAt};
 pub use takes::TAKES_DIR_ENV;
 use timeline::{TimelinePlayer, timeline};
+use triggers::{Trigger, TriggerCounts, TriggerWatch};
 use worker::{AudioLinks, WorkerCommand, WorkerHandle, WorkerLinks};
 
 /// How long activate waits for the worker to load a just-restored project's chosen take (it
@@ -65,14 +68,14 @@ pub struct Encore {
     /// never wait for or stop at activate, deactivate, reset or a state load.
     worker: WorkerHandle,
     sample_rate: f32,
+    /// The trigger presses the audio thread has seen (across activations).
+    trigger_watch: TriggerWatch,
 }
 
 struct AudioThreadSide {
     capture: CaptureProducer,
     playback: PlaybackConsumer,
     timeline: TimelinePlayer,
-    /// `continue_edges` as last seen.
-    seen_edges: u64,
     /// Continue requests not delivered yet (the capture ring was full).
     pending_requests: u32,
 }
@@ -93,6 +96,7 @@ impl Default for Encore {
             audio: None,
             worker,
             sample_rate: 44_100.0,
+            trigger_watch: TriggerWatch::default(),
         }
     }
 }
@@ -129,10 +133,13 @@ impl Plugin for Encore {
         self.params.clone()
     }
 
-    /// A trigger's saved value is not set again on load: setting it would count as a press.
+    /// Every saved value is restored, the triggers' too; their presses are adopted, not fired,
+    /// by the `triggers` field, which a state saved before it existed gets here.
     fn filter_state(state: &mut PluginState) {
-        for id in params::TRIGGER_IDS {
-            state.params.remove(id);
+        if !state.fields.contains_key("triggers") {
+            let counts =
+                serde_json::to_string(&TriggerCounts::default()).expect("trigger counts serialise");
+            state.fields.insert("triggers".into(), counts);
         }
     }
 
@@ -181,8 +188,6 @@ impl Plugin for Encore {
             capture: capture_tx,
             playback: playback_rx,
             timeline: timeline_player,
-            // Edges from before this activation (a restored state) are not requests.
-            seen_edges: self.params.continue_edges.load(Ordering::Acquire),
             pending_requests: 0,
         });
         true
@@ -199,8 +204,13 @@ impl Plugin for Encore {
         _aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        // Denormal inputs (a fading tail) would make the arithmetic below many times slower.
+        let _flush_denormals = denormals::FlushToZero::new();
         let diag = &self.params.diagnostics;
         diag.process_calls.fetch_add(1, Ordering::Relaxed);
+        let fired = self.trigger_watch.fired(&self.params.triggers);
+        diag.triggers_fired
+            .fetch_add(fired.iter().sum(), Ordering::Relaxed);
         let snapshot = snapshot_of(context.transport(), self.sample_rate);
         diag.host_playing.store(snapshot.playing, Ordering::Relaxed);
         diag.host_tempo_bits.store(
@@ -228,8 +238,8 @@ impl Plugin for Encore {
         if snapshot.playing {
             diag.playing_blocks.fetch_add(1, Ordering::Relaxed);
         }
-        let edges = self.params.continue_edges.load(Ordering::Acquire);
-        audio.capture_block(buffer, snapshot, edges, diag);
+        let continues = TriggerWatch::of(&fired, Trigger::Continue);
+        audio.capture_block(buffer, snapshot, continues, diag);
 
         let mode = self.params.playback.value();
         if let (true, Some(position)) = (snapshot.playing, snapshot.position_samples) {
@@ -245,19 +255,16 @@ impl Plugin for Encore {
 
 impl AudioThreadSide {
     /// Real-time safe. Sends the block's input (while the transport plays) and the Continue
-    /// requests made since the last block to the worker.
+    /// presses fired in this block to the worker.
     fn capture_block(
         &mut self,
         buffer: &Buffer,
         snapshot: TransportSnapshot,
-        continue_edges: u64,
+        continues: u64,
         diag: &Diagnostics,
     ) {
-        let new_edges = continue_edges
-            .wrapping_sub(self.seen_edges)
-            .min(u64::from(u32::MAX)) as u32;
-        self.seen_edges = continue_edges;
-        let requests = self.pending_requests.saturating_add(new_edges);
+        let new = continues.min(u64::from(u32::MAX)) as u32;
+        let requests = self.pending_requests.saturating_add(new);
         let no_audio: [&[f32]; 0] = [];
         let delivered = if snapshot.playing {
             self.capture
