@@ -115,7 +115,8 @@ fn declares_stereo_and_mono_layouts_with_in_place_main_ports() {
             "Extend by",
             "Re-generate chosen take",
             "Re-generate from",
-            "Retry chosen take"
+            "Retry chosen take",
+            "Bypass"
         ]
     );
     assert_clean(&host);
@@ -407,6 +408,60 @@ fn a_restored_take_plays_from_the_first_block_of_the_first_activation() {
             output[fade..512],
             take[fade..512],
             "the first blocks play the take"
+        );
+    }
+    assert_clean(&host);
+}
+
+#[test]
+fn the_bypass_parameter_is_the_hosts_and_passes_the_input_through_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::load();
+    let bypass = host
+        .param_descriptions()
+        .into_iter()
+        .find(|p| p.bypass)
+        .expect("no parameter has CLAP's bypass flag");
+    assert_eq!(bypass.name, "Bypass");
+    assert!(bypass.stepped && bypass.min == 0.0 && bypass.max == 1.0);
+
+    // A take over the first 4096 frames in Replace mode: processing does change the track.
+    let take: Vec<f32> = (0..4_096).map(|i| (i as f32 * 0.02).cos() * 0.25).collect();
+    state_with_a_take(&mut host, dir.path(), 0, &take);
+    wait_until_the_take_is_ready(&mut host, 5);
+    let timeline = Timeline {
+        playing: true,
+        tempo_bpm: 120.0,
+    };
+    let on = |at, value| ParamChange {
+        at,
+        param_id: bypass.id,
+        value,
+    };
+    host.run_with_changes(2, 48_000.0, 512, &[512], Some(timeline), &[on(0, 1.0)]);
+    assert_eq!(host.param_value(bypass.id), 1.0);
+
+    // Bypassed from the activation on: the input, bit for bit, over the take's region too.
+    let blocks = blocks_for(4_096, 512);
+    let result = host.run(2, 48_000.0, 512, &blocks, Some(timeline));
+    assert_eq!(result.first_mismatch, None, "(channel, frame, in, out)");
+
+    // Switched off at frame 1000: the input up to there, a 5 ms (240-frame) crossfade, then
+    // the take alone (Replace, away from its region's edges).
+    let result =
+        host.run_with_changes(2, 48_000.0, 512, &blocks, Some(timeline), &[on(1_000, 0.0)]);
+    for (channel, output) in result.output.iter().enumerate() {
+        for (i, out) in output.iter().enumerate().take(1_000) {
+            assert_eq!(
+                out.to_bits(),
+                sample(channel, i as u64).to_bits(),
+                "frame {i}"
+            );
+        }
+        assert_eq!(
+            output[1_240..3_800],
+            take[1_240..3_800],
+            "channel {channel}"
         );
     }
     assert_clean(&host);

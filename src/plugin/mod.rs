@@ -6,6 +6,7 @@
 //! on any allocation there (`assert_process_allocs`). The plugin adds no latency (reported as 0):
 //! takes play at their timeline position, the input passes through untouched elsewhere.
 
+mod bypass;
 mod capture;
 mod cost;
 mod denormals;
@@ -40,6 +41,7 @@ use std::sync::atomic::Ordering;
 use crossbeam_channel::Sender;
 use nice_plug::prelude::*;
 
+use bypass::{Bypass, BypassBlock};
 use capture::{CaptureProducer, TimeSignature, TransportSnapshot, capture_rings};
 pub use diagnostics::{Diagnostics, DiagnosticsSnapshot};
 pub use editor::{StartupRequest, request_on_startup};
@@ -76,6 +78,8 @@ struct AudioThreadSide {
     capture: CaptureProducer,
     playback: PlaybackConsumer,
     timeline: TimelinePlayer,
+    /// The host's bypass: pass-through, crossfaded at a switch.
+    bypass: Bypass,
     /// Continue requests not delivered yet (the capture ring was full).
     pending_requests: u32,
 }
@@ -188,6 +192,11 @@ impl Plugin for Encore {
             capture: capture_tx,
             playback: playback_rx,
             timeline: timeline_player,
+            bypass: Bypass::new(
+                buffer_config.sample_rate,
+                max_block,
+                self.params.bypass.value(),
+            ),
             pending_requests: 0,
         });
         true
@@ -241,6 +250,14 @@ impl Plugin for Encore {
         let continues = TriggerWatch::of(&fired, Trigger::Continue);
         audio.capture_block(buffer, snapshot, continues, diag);
 
+        // Bypassed, the block stays the input, bit for bit; capture goes on (it changes nothing
+        // the host hears).
+        let bypass = audio
+            .bypass
+            .begin(self.params.bypass.value(), buffer.as_slice());
+        if bypass == BypassBlock::PassThrough {
+            return ProcessStatus::Normal;
+        }
         let mode = self.params.playback.value();
         if let (true, Some(position)) = (snapshot.playing, snapshot.position_samples) {
             let fade = timeline::fade_frames(self.sample_rate);
@@ -249,6 +266,9 @@ impl Plugin for Encore {
                 .play_into(buffer.as_slice(), position, mode, fade);
         }
         audio.playback.play_into(buffer.as_slice(), mode, diag);
+        if bypass == BypassBlock::Crossfade {
+            audio.bypass.crossfade(buffer.as_slice());
+        }
         ProcessStatus::Normal
     }
 }

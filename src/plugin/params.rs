@@ -97,6 +97,10 @@ pub struct EncoreParams {
     /// A rising edge asks for the chosen take's request again with a new seed.
     #[id = "retry"]
     pub retry_trigger: BoolParam,
+    /// The host's bypass (VST3 `kIsBypass`, CLAP's bypass flag): the input passes through bit
+    /// for bit, crossfaded at a switch (`plugin::bypass`). Last, so the indices above stay.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
 
     #[persist = "settings"]
     pub settings: Arc<RwLock<Settings>>,
@@ -188,6 +192,7 @@ impl Default for EncoreParams {
             .with_unit(" s"),
             retry_trigger: BoolParam::new("Retry chosen take", false)
                 .with_callback(press_counter(&triggers, Trigger::Retry)),
+            bypass: BoolParam::new("Bypass", false).make_bypass(),
             settings: Arc::new(RwLock::new(Settings::default())),
             diagnostics: Arc::new(Diagnostics::default()),
             shared: Arc::new(Shared::default()),
