@@ -563,3 +563,127 @@ fn a_continue_on_the_next_bar_starts_on_the_bar_line() {
         assert_eq!(requested_start(&mut host), 192_000, "blocks of {block}");
     }
 }
+
+/// Bound on each host-thread call while a generation runs (the goal is 5 ms; the test fails only
+/// far above it, so that a loaded CI machine does not make it flaky; the figures are printed).
+const HOST_CALL_LIMIT: Duration = Duration::from_millis(25);
+
+#[test]
+fn host_thread_calls_never_wait_for_a_running_generation_or_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::load();
+    configure_for_continue(&mut host, dir.path(), StartAt::Now);
+    // A long generation: 30 s, two takes, to full quality.
+    let mut state = host.save_state();
+    state["params"]["seconds"] = serde_json::json!({ "f32": 30.0 });
+    state["params"]["takes"] = serde_json::json!({ "i32": 2 });
+    state["params"]["level"] = serde_json::json!({ "i32": 2 });
+    host.load_state(&state);
+    let timeline = Timeline {
+        playing: true,
+        tempo_bpm: 120.0,
+    };
+    let id = host.param_id("Continue");
+    let press = [ParamChange {
+        at: 60_000,
+        param_id: id,
+        value: 1.0,
+    }];
+    host.run_with_changes(
+        2,
+        48_000.0,
+        512,
+        &blocks_for(72_000, 512),
+        Some(timeline),
+        &press,
+    );
+    let unfinished = |host: &mut Host| {
+        let state = host.save_state();
+        let session: SessionState =
+            serde_json::from_str(state["fields"]["session"].as_str().unwrap()).unwrap();
+        (state, !session.unfinished.is_empty())
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !unfinished(&mut host).1 {
+        assert!(Instant::now() < deadline, "the generation did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // A project with a long take chosen (a minute: its WAV takes a while to read) restored
+    // while the generation runs: nothing on the host's thread waits for that read.
+    let frames = 48_000 * 60;
+    let take: Vec<f32> = (0..frames).map(|i| (i as f32 * 0.01).sin() * 0.2).collect();
+    let file = dir.path().join("Take 90 L0.wav");
+    write_wav_new(&file, &take, 48_000, WavFormat::Float32).unwrap();
+    let (mut state, _) = unfinished(&mut host);
+    let mut session: SessionState =
+        serde_json::from_str(state["fields"]["session"].as_str().unwrap()).unwrap();
+    session.takes.push(Take {
+        id: 90,
+        name: "Take 90".into(),
+        level: 0,
+        file,
+        timeline_start: 0,
+        sample_rate: 48_000.0,
+        frames: frames as u64,
+        batch_row: 0,
+        settings: GenerationSettings::new(1.0, 3),
+        source: None,
+        parent: None,
+    });
+    session.chosen = Some(90);
+    state["fields"]["session"] = serde_json::to_string(&session).unwrap().into();
+
+    let calls = [
+        "set state",
+        "activate",
+        "reset",
+        "deactivate",
+        "get state",
+        "activate (44.1 kHz, 4096)",
+        "reset (44.1 kHz)",
+        "deactivate (44.1 kHz)",
+    ];
+    let mut worst = [Duration::ZERO; 8];
+    let mut running = true;
+    for round in 0..30 {
+        let started = Instant::now();
+        host.load_state(&state);
+        let set = started.elapsed();
+        let [activate, reset, deactivate] = host.timed_activation(48_000.0, 512);
+        let started = Instant::now();
+        state = host.save_state();
+        let get = started.elapsed();
+        // A sample-rate and block-size change: the host activates again.
+        let [activate_2, reset_2, deactivate_2] = host.timed_activation(44_100.0, 4_096);
+        let times = [
+            set,
+            activate,
+            reset,
+            deactivate,
+            get,
+            activate_2,
+            reset_2,
+            deactivate_2,
+        ];
+        for (worst, time) in worst.iter_mut().zip(times) {
+            *worst = (*worst).max(time);
+        }
+        if round % 10 == 9 {
+            running &= unfinished(&mut host).1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!("host-thread calls while a generation runs (max of 30 rounds):");
+    for (call, time) in calls.iter().zip(worst) {
+        println!("  {call:28} {:7.3} ms", time.as_secs_f64() * 1e3);
+    }
+    assert!(running, "the generation ended before the measurements did");
+    for (call, time) in calls.iter().zip(worst) {
+        assert!(
+            time < HOST_CALL_LIMIT,
+            "{call} took {time:?} while a generation ran (bound {HOST_CALL_LIMIT:?})"
+        );
+    }
+    assert_clean(&host);
+}

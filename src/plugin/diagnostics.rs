@@ -99,6 +99,8 @@ pub struct Diagnostics {
     pub engine_clients: AtomicU64,
     /// Sample rate of the current activation, as f32 bits.
     pub sample_rate_bits: AtomicU32,
+    /// Whether the current activation is an offline render, as the host said at activate.
+    pub offline: AtomicBool,
     /// Written by the worker only.
     pub runtime: RwLock<RuntimeStatus>,
 }
@@ -124,6 +126,7 @@ pub struct DiagnosticsSnapshot {
     pub models_released: u64,
     pub engine_clients: u64,
     pub sample_rate: f32,
+    pub offline: bool,
     /// The runtime status in words, e.g. "unavailable: ONNX Runtime library not found ...".
     pub runtime: String,
 }
@@ -167,6 +170,7 @@ impl Diagnostics {
             models_released: load(&self.models_released),
             engine_clients: load(&self.engine_clients),
             sample_rate: f32::from_bits(self.sample_rate_bits.load(Ordering::Acquire)),
+            offline: self.offline.load(Ordering::Acquire),
             runtime: self.runtime.read().to_string(),
         }
     }

@@ -23,6 +23,7 @@ mod pipeline_tests;
 mod playback;
 pub mod prompt_file;
 mod recordings;
+mod render_clock;
 mod request;
 mod session;
 mod settings;
@@ -48,17 +49,18 @@ pub use editor::{StartupRequest, request_on_startup};
 pub use model::MODEL_DIR_ENV;
 pub use params::{EncoreParams, PlaybackMode, TargetLevel};
 use playback::{PlaybackConsumer, playback_ring};
+use render_clock::RenderClock;
 pub use session::{SessionState, Shared, Take};
 pub use settings::{LengthUnit, PromptSource, Settings, StartAt};
 pub use takes::TAKES_DIR_ENV;
 use timeline::{TimelinePlayer, timeline};
 use triggers::{Trigger, TriggerCounts, TriggerWatch};
-use worker::{AudioLinks, WorkerCommand, WorkerHandle, WorkerLinks};
+use worker::{AudioLinks, ReadyTake, WorkerCommand, WorkerHandle, WorkerLinks};
 
-/// How long activate waits for the worker to load a just-restored project's chosen take (it
-/// reads one WAV: milliseconds), in a real-time and in an offline render.
-const RESTORED_TAKE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
-const RESTORED_TAKE_WAIT_OFFLINE: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a render without a deadline (offline, or faster than real time: `RenderClock`)
+/// waits for the worker to load a just-restored project's chosen take (it reads one WAV).
+/// Nothing on the host's main thread waits for it, nor a real-time audio thread.
+const RESTORED_TAKE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct Encore {
     params: Arc<EncoreParams>,
@@ -80,6 +82,11 @@ struct AudioThreadSide {
     timeline: TimelinePlayer,
     /// The host's bypass: pass-through, crossfaded at a switch.
     bypass: Bypass,
+    /// Whether this activation's blocks have a deadline.
+    clock: RenderClock,
+    /// A state load the worker had not handled at activate: that load's number, and the slot
+    /// where the worker puts the restored take (a block without a deadline waits for it).
+    restored_take: Option<(u64, Arc<ReadyTake>)>,
     /// Continue requests not delivered yet (the capture ring was full).
     pending_requests: u32,
 }
@@ -167,19 +174,22 @@ impl Plugin for Encore {
             .diagnostics
             .sample_rate_bits
             .store(self.sample_rate.to_bits(), Ordering::Release);
+        let offline = buffer_config.process_mode == ProcessMode::Offline;
+        self.params
+            .diagnostics
+            .offline
+            .store(offline, Ordering::Release);
         let max_block = buffer_config.max_buffer_size as usize;
         let (capture_tx, capture_rx) = capture_rings(buffer_config.sample_rate, max_block);
         let (playback_tx, playback_rx) = playback_ring(buffer_config.sample_rate);
         // The chosen take as the worker loaded it (at state load or earlier), so that a render
-        // right after activate plays it from its first block; no disk access here. Only right
-        // after a state load does this wait for the worker, briefly (longer for an offline
-        // render, which must not miss the take and has no deadline).
+        // right after activate plays it from its first block; no disk access and no wait here.
+        // A state load the worker has not handled yet (it reads the take's file): the take
+        // follows through the timeline ring, and a block without a deadline waits for it.
         let restores = self.params.shared.restored.load(Ordering::Acquire);
-        let wait = match buffer_config.process_mode {
-            ProcessMode::Offline => RESTORED_TAKE_WAIT_OFFLINE,
-            _ => RESTORED_TAKE_WAIT,
-        };
-        let playing = self.worker.ready_take(self.sample_rate, restores, wait);
+        let ready = self.worker.ready_slot();
+        let restored_take = (!ready.has_handled(restores)).then_some((restores, ready));
+        let playing = self.worker.ready_take(self.sample_rate);
         let (timeline_tx, timeline_player) = timeline(playing.clone());
         self.worker.attach(AudioLinks {
             sample_rate: buffer_config.sample_rate,
@@ -197,6 +207,8 @@ impl Plugin for Encore {
                 max_block,
                 self.params.bypass.value(),
             ),
+            clock: RenderClock::new(buffer_config.sample_rate, offline),
+            restored_take,
             pending_requests: 0,
         });
         true
@@ -247,6 +259,7 @@ impl Plugin for Encore {
         if snapshot.playing {
             diag.playing_blocks.fetch_add(1, Ordering::Relaxed);
         }
+        let no_deadline = audio.clock.block(buffer.samples());
         let continues = TriggerWatch::of(&fired, Trigger::Continue);
         audio.capture_block(buffer, snapshot, continues, diag);
 
@@ -257,6 +270,13 @@ impl Plugin for Encore {
             .begin(self.params.bypass.value(), buffer.as_slice());
         if bypass == BypassBlock::PassThrough {
             return ProcessStatus::Normal;
+        }
+        if let Some((restores, ready)) = &audio.restored_take
+            && (no_deadline || ready.has_handled(*restores))
+        {
+            start_with_restored_take(&mut audio.timeline, ready, *restores, self.sample_rate);
+            // Not the last reference (the worker holds the slot): nothing is freed here.
+            audio.restored_take = None;
         }
         let mode = self.params.playback.value();
         if let (true, Some(position)) = (snapshot.playing, snapshot.position_samples) {
@@ -293,6 +313,24 @@ impl AudioThreadSide {
             self.capture.push(&no_audio, snapshot, requests, diag)
         };
         self.pending_requests = if delivered { 0 } else { requests };
+    }
+}
+
+/// Waits, at most [`RESTORED_TAKE_WAIT`], until the worker has loaded the chosen take of
+/// state load number `restores` (no wait when it has), and starts the timeline with it. Only
+/// for blocks without a deadline. Sleeps in short steps; allocates nothing.
+fn start_with_restored_take(
+    timeline: &mut TimelinePlayer,
+    ready: &ReadyTake,
+    restores: u64,
+    sample_rate: f32,
+) {
+    let until = std::time::Instant::now() + RESTORED_TAKE_WAIT;
+    while !ready.has_handled(restores) && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    if let Some(buffer) = ready.for_rate(sample_rate) {
+        timeline.start_with(buffer);
     }
 }
 

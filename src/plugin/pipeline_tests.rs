@@ -82,7 +82,7 @@ pub(super) fn activate(worker: &WorkerHandle) -> (CaptureProducer, TimelinePlaye
 fn activate_at(worker: &WorkerHandle, rate: f32) -> (CaptureProducer, TimelinePlayer) {
     let (capture, capture_rx) = capture_rings(rate, BLOCK);
     let (playback, _playback_rx) = playback_ring(rate);
-    let playing = worker.ready_take(rate, 0, Duration::ZERO);
+    let playing = worker.ready_take(rate);
     let (timeline_tx, player) = timeline(playing.clone());
     worker.attach(AudioLinks {
         sample_rate: rate,

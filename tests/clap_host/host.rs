@@ -562,6 +562,31 @@ impl Host {
         self.run_with_changes(channels, sample_rate, max_block, block_sizes, timeline, &[])
     }
 
+    /// Activates at `sample_rate` with blocks up to `max_block`, resets and deactivates, and
+    /// says how long each of the three calls took (host-thread calls: they must never wait).
+    pub fn timed_activation(&mut self, sample_rate: f64, max_block: u32) -> [Duration; 3] {
+        let config = PluginAudioConfiguration {
+            sample_rate,
+            min_frames_count: 1,
+            max_frames_count: max_block,
+        };
+        let started = std::time::Instant::now();
+        let mut processor = self
+            .instance
+            .activate(|_, _| (), config)
+            .expect("the plugin refused to activate");
+        let activate = started.elapsed();
+        self.pump_main_thread();
+        let started = std::time::Instant::now();
+        processor.reset();
+        let reset = started.elapsed();
+        let started = std::time::Instant::now();
+        self.instance.deactivate(processor);
+        let deactivate = started.elapsed();
+        self.pump_main_thread();
+        [activate, reset, deactivate]
+    }
+
     /// [`Self::run`], sending `changes` (sorted by sample) as param-value events.
     pub fn run_with_changes(
         &mut self,
