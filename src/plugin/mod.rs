@@ -261,7 +261,7 @@ impl Plugin for Encore {
         }
         let no_deadline = audio.clock.block(buffer.samples());
         let continues = TriggerWatch::of(&fired, Trigger::Continue);
-        audio.capture_block(buffer, snapshot, continues, diag);
+        audio.capture_block(buffer, snapshot, continues, no_deadline, diag);
 
         // Bypassed, the block stays the input, bit for bit; capture goes on (it changes nothing
         // the host hears).
@@ -295,22 +295,29 @@ impl Plugin for Encore {
 
 impl AudioThreadSide {
     /// Real-time safe. Sends the block's input (while the transport plays) and the Continue
-    /// presses fired in this block to the worker.
+    /// presses fired in this block to the worker; `no_deadline`: it may wait for room.
     fn capture_block(
         &mut self,
         buffer: &Buffer,
         snapshot: TransportSnapshot,
         continues: u64,
+        no_deadline: bool,
         diag: &Diagnostics,
     ) {
         let new = continues.min(u64::from(u32::MAX)) as u32;
         let requests = self.pending_requests.saturating_add(new);
         let no_audio: [&[f32]; 0] = [];
         let delivered = if snapshot.playing {
-            self.capture
-                .push(buffer.as_slice_immutable(), snapshot, requests, diag)
+            self.capture.push(
+                buffer.as_slice_immutable(),
+                snapshot,
+                requests,
+                no_deadline,
+                diag,
+            )
         } else {
-            self.capture.push(&no_audio, snapshot, requests, diag)
+            self.capture
+                .push(&no_audio, snapshot, requests, no_deadline, diag)
         };
         self.pending_requests = if delivered { 0 } else { requests };
     }

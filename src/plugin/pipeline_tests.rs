@@ -115,7 +115,7 @@ pub(super) fn play_and_continue(running: &mut Running, params: &EncoreParams, se
     assert!(
         running
             .capture
-            .push(&none, transport(end), 1, &params.diagnostics)
+            .push(&none, transport(end), 1, false, &params.diagnostics)
     );
     end
 }
@@ -136,7 +136,7 @@ pub(super) fn play(running: &mut Running, params: &EncoreParams, from: i64, seco
         let block: Vec<f32> = (position..position + BLOCK as i64).map(chord).collect();
         while !running
             .capture
-            .push(&[&block], transport(position), 0, diag)
+            .push(&[&block], transport(position), 0, false, diag)
         {
             std::thread::sleep(Duration::from_millis(1));
         }
