@@ -20,11 +20,13 @@ pub struct GenerationState {
     pub prompt_samples: usize,
     /// The prompt's codes at every level, one row shared by every take. Every level is kept
     /// (encoding is cheap), so a preview can be upsampled later.
+    #[serde(with = "super::codes_format::rows")]
     pub prompt_codes: Vec<Vec<i64>>,
     /// The take number of each batch row: `0..takes`, or the takes chosen for an upsample.
     /// Events, file names and the uniform streams use these numbers.
     pub take_numbers: Vec<usize>,
     /// Codes of every row, by level, for the levels already finished.
+    #[serde(with = "super::codes_format::levels")]
     pub finished: Vec<Option<Vec<Vec<i64>>>>,
     /// The level under way (the target level once `done`).
     pub level: usize,

@@ -23,6 +23,7 @@ pub struct LevelRequest {
 /// A level's progress, serialisable: enough to resume it (see [`LevelSampler::checkpoint`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LevelCheckpoint {
+    #[serde(with = "crate::engine::generation::codes_format::rows")]
     pub codes: Vec<Vec<i64>>,
     pub prompt_len: usize,
     pub windows: Vec<Window>,
@@ -32,7 +33,7 @@ pub struct LevelCheckpoint {
     /// The ids the window under way has fed so far at its music positions, per take. They
     /// differ from `code + token_offset` where 1b_lyrics sampled a lyric id (stored as code 0),
     /// so a resumed window re-feeds these to stay exact. Empty when no window is under way.
-    #[serde(default)]
+    #[serde(default, with = "crate::engine::generation::codes_format::rows")]
     pub window_ids: Vec<Vec<i64>>,
 }
 
