@@ -674,6 +674,13 @@ fn host_thread_calls_never_wait_for_a_running_generation_or_the_disk() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The engine runs on an explicit thread count that leaves the host a core.
+    let diag = diagnostics(&mut host);
+    assert_eq!(
+        diag["engine_threads"],
+        encore::engine::threads::threads_beside_the_host(),
+        "{diag}"
+    );
     println!("host-thread calls while a generation runs (max of 30 rounds):");
     for (call, time) in calls.iter().zip(worst) {
         println!("  {call:28} {:7.3} ms", time.as_secs_f64() * 1e3);

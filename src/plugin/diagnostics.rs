@@ -101,6 +101,8 @@ pub struct Diagnostics {
     pub sample_rate_bits: AtomicU32,
     /// Whether the current activation is an offline render, as the host said at activate.
     pub offline: AtomicBool,
+    /// ONNX Runtime's intra-op threads in the engine this instance uses (0: not started).
+    pub engine_threads: AtomicU32,
     /// Written by the worker only.
     pub runtime: RwLock<RuntimeStatus>,
 }
@@ -127,6 +129,7 @@ pub struct DiagnosticsSnapshot {
     pub engine_clients: u64,
     pub sample_rate: f32,
     pub offline: bool,
+    pub engine_threads: u32,
     /// The runtime status in words, e.g. "unavailable: ONNX Runtime library not found ...".
     pub runtime: String,
 }
@@ -171,6 +174,7 @@ impl Diagnostics {
             engine_clients: load(&self.engine_clients),
             sample_rate: f32::from_bits(self.sample_rate_bits.load(Ordering::Acquire)),
             offline: self.offline.load(Ordering::Acquire),
+            engine_threads: self.engine_threads.load(Ordering::Acquire),
             runtime: self.runtime.read().to_string(),
         }
     }
