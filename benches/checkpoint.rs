@@ -5,9 +5,10 @@
 //! - `step/idle` and `step/while_a_checkpoint_is_written`: the step alone, and while another
 //!   thread writes that checkpoint again and again (what the writer thread now does beside the
 //!   sampler: the two should be within noise on a machine with a core to spare).
-//! - `handover/clone_state`: what a step still pays per checkpoint (the state copied for the
-//!   writer), against `old/save_on_the_sampling_thread`, what it paid before (serialise, write,
-//!   fsync, rename).
+//! - `handover/copy_into_the_spare`: what a step pays per checkpoint (the state copied into the
+//!   checkpoint the writer finished last, its memory reused), against `handover/clone_state` (a
+//!   fresh copy) and `old/save_on_the_sampling_thread`, what it paid before on top of that copy
+//!   (serialise, write, fsync, rename).
 //!
 //! `cargo bench --bench checkpoint` (also run by `cargo xtask bench`).
 
@@ -105,6 +106,18 @@ fn checkpoint_costs(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("handover/clone_state", |b| {
         b.iter(|| black_box(Checkpoint::clone(&checkpoint)))
+    });
+    // What a step pays now: the copy into the checkpoint written last time (its memory reused).
+    let mut spare = Checkpoint::clone(&checkpoint);
+    group.bench_function("handover/copy_into_the_spare", |b| {
+        b.iter(|| {
+            spare.state.finished.clone_from(&checkpoint.state.finished);
+            spare
+                .state
+                .prompt_codes
+                .clone_from(&checkpoint.state.prompt_codes);
+            black_box(&spare);
+        })
     });
     group.bench_function("old/save_on_the_sampling_thread", |b| {
         b.iter(|| checkpoint.save(black_box(&path)).unwrap())

@@ -184,6 +184,26 @@ impl Generation {
         self.state.finished.get(level)?.as_deref()
     }
 
+    /// [`Self::checkpoint`] written over `spare` (a checkpoint the writer is done with),
+    /// reusing its buffers: a copy of the codes without fresh pages.
+    fn checkpoint_reusing(&self, spare: Option<Checkpoint>) -> Checkpoint {
+        let Some(mut checkpoint) = spare else {
+            return self.checkpoint();
+        };
+        checkpoint.state.refresh_from(&self.state);
+        match (&self.active, &mut checkpoint.state.current) {
+            (Some(active), Some(current)) => active.sampler().checkpoint_into(current),
+            (Some(active), current) => *current = Some(active.sampler().checkpoint()),
+            (None, current) => current.clone_from(&self.state.current),
+        }
+        checkpoint.format_version = CHECKPOINT_VERSION;
+        checkpoint.model_dir.clone_from(&self.engine.dir);
+        checkpoint
+            .model_name
+            .clone_from(&self.engine.manifest.model.name);
+        checkpoint
+    }
+
     /// The state now, resumable with [`Self::resume`].
     pub fn checkpoint(&self) -> Checkpoint {
         let mut state = self.state.clone();

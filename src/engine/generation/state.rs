@@ -79,6 +79,19 @@ impl GenerationState {
         }
     }
 
+    /// Makes `self` a copy of `source` but its level under way (`current`, left as it is),
+    /// reusing `self`'s buffers: no fresh pages for the codes.
+    pub(super) fn refresh_from(&mut self, source: &Self) {
+        self.settings.clone_from(&source.settings);
+        self.prompt_samples = source.prompt_samples;
+        self.prompt_codes.clone_from(&source.prompt_codes);
+        self.take_numbers.clone_from(&source.take_numbers);
+        self.finished.clone_from(&source.finished);
+        self.level = source.level;
+        self.done = source.done;
+        self.client.clone_from(&source.client);
+    }
+
     /// Checks that the state is whole: as many levels everywhere, one take number per take,
     /// every finished level with a row per take. Follow-ups rely on it before indexing.
     pub fn check_shape(&self) -> Result<(), EngineError> {

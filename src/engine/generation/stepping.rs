@@ -241,7 +241,7 @@ impl Generation {
     /// finished meanwhile.
     fn save_checkpoint(&mut self, events: &dyn EventSink) -> Result<(), EngineError> {
         if let Some(path) = self.checkpoint_path.clone() {
-            let checkpoint = self.checkpoint();
+            let checkpoint = self.checkpoint_reusing(self.writer.take_spare());
             self.writer.submit(path, checkpoint);
             self.last_checkpoint = Instant::now();
         }

@@ -207,6 +207,17 @@ impl LevelSampler {
     /// Where this level stands, to resume it later with [`LevelSampler::resume`] (together
     /// with the uniform source's state). A resumed window re-feeds the ids it had fed through
     /// prefill, which gives the same logits as the steps did.
+    /// [`Self::checkpoint`] into `target`, reusing its buffers (no fresh pages for the codes:
+    /// what a running generation hands its checkpoint writer every few seconds).
+    pub fn checkpoint_into(&self, target: &mut LevelCheckpoint) {
+        target.codes.clone_from(&self.codes);
+        target.prompt_len = self.prompt_len;
+        target.windows.clone_from(&self.windows);
+        target.window = self.window;
+        target.finished = self.phase == Phase::Done;
+        target.window_ids = self.window_ids();
+    }
+
     pub fn checkpoint(&self) -> LevelCheckpoint {
         LevelCheckpoint {
             codes: self.codes.clone(),
