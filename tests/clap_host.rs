@@ -5,6 +5,8 @@
 //! bundle: `cargo xtask bundle`.
 
 #[path = "clap_host/host.rs"]
+// Shared with tests/clap_validator.rs: each binary uses part of it.
+#[allow(dead_code)]
 mod host;
 
 use std::path::Path;
@@ -140,7 +142,8 @@ fn declares_stereo_and_mono_layouts_with_in_place_main_ports() {
             "Extend by",
             "Re-generate chosen take",
             "Re-generate from",
-            "Retry chosen take"
+            "Retry chosen take",
+            "Bypass"
         ]
     );
     assert_clean(&host);
@@ -437,6 +440,60 @@ fn a_restored_take_plays_from_the_first_block_of_the_first_activation() {
     assert_clean(&host);
 }
 
+#[test]
+fn the_bypass_parameter_is_the_hosts_and_passes_the_input_through_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::load();
+    let bypass = host
+        .param_descriptions()
+        .into_iter()
+        .find(|p| p.bypass)
+        .expect("no parameter has CLAP's bypass flag");
+    assert_eq!(bypass.name, "Bypass");
+    assert!(bypass.stepped && bypass.min == 0.0 && bypass.max == 1.0);
+
+    // A take over the first 4096 frames in Replace mode: processing does change the track.
+    let take: Vec<f32> = (0..4_096).map(|i| (i as f32 * 0.02).cos() * 0.25).collect();
+    state_with_a_take(&mut host, dir.path(), 0, &take);
+    wait_until_the_take_is_ready(&mut host, 5);
+    let timeline = Timeline {
+        playing: true,
+        tempo_bpm: 120.0,
+    };
+    let on = |at, value| ParamChange {
+        at,
+        param_id: bypass.id,
+        value,
+    };
+    host.run_with_changes(2, 48_000.0, 512, &[512], Some(timeline), &[on(0, 1.0)]);
+    assert_eq!(host.param_value(bypass.id), 1.0);
+
+    // Bypassed from the activation on: the input, bit for bit, over the take's region too.
+    let blocks = blocks_for(4_096, 512);
+    let result = host.run(2, 48_000.0, 512, &blocks, Some(timeline));
+    assert_eq!(result.first_mismatch, None, "(channel, frame, in, out)");
+
+    // Switched off at frame 1000: the input up to there, a 5 ms (240-frame) crossfade, then
+    // the take alone (Replace, away from its region's edges).
+    let result =
+        host.run_with_changes(2, 48_000.0, 512, &blocks, Some(timeline), &[on(1_000, 0.0)]);
+    for (channel, output) in result.output.iter().enumerate() {
+        for (i, out) in output.iter().enumerate().take(1_000) {
+            assert_eq!(
+                out.to_bits(),
+                sample(channel, i as u64).to_bits(),
+                "frame {i}"
+            );
+        }
+        assert_eq!(
+            output[1_240..3_800],
+            take[1_240..3_800],
+            "channel {channel}"
+        );
+    }
+    assert_clean(&host);
+}
+
 /// Encore set up for the tiny model and `start_at`, takes in `dir`.
 fn configure_for_continue(host: &mut Host, dir: &Path, start_at: StartAt) {
     let mut state = host.save_state();
@@ -532,4 +589,135 @@ fn a_continue_on_the_next_bar_starts_on_the_bar_line() {
         );
         assert_eq!(requested_start(&mut host), 192_000, "blocks of {block}");
     }
+}
+
+/// Bound on each host-thread call while a generation runs (the goal is 5 ms; the test fails only
+/// far above it, so that a loaded CI machine does not make it flaky; the figures are printed).
+const HOST_CALL_LIMIT: Duration = Duration::from_millis(25);
+
+#[test]
+fn host_thread_calls_never_wait_for_a_running_generation_or_the_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut host = Host::load();
+    configure_for_continue(&mut host, dir.path(), StartAt::Now);
+    // A long generation: 30 s, two takes, to full quality.
+    let mut state = host.save_state();
+    state["params"]["seconds"] = serde_json::json!({ "f32": 30.0 });
+    state["params"]["takes"] = serde_json::json!({ "i32": 2 });
+    state["params"]["level"] = serde_json::json!({ "i32": 2 });
+    host.load_state(&state);
+    let timeline = Timeline {
+        playing: true,
+        tempo_bpm: 120.0,
+    };
+    let id = host.param_id("Continue");
+    let press = [ParamChange {
+        at: 60_000,
+        param_id: id,
+        value: 1.0,
+    }];
+    host.run_with_changes(
+        2,
+        48_000.0,
+        512,
+        &blocks_for(72_000, 512),
+        Some(timeline),
+        &press,
+    );
+    let unfinished = |host: &mut Host| {
+        let state = host.save_state();
+        let session: SessionState =
+            serde_json::from_str(state["fields"]["session"].as_str().unwrap()).unwrap();
+        (state, !session.unfinished.is_empty())
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !unfinished(&mut host).1 {
+        assert!(Instant::now() < deadline, "the generation did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // A project with a long take chosen (a minute: its WAV takes a while to read) restored
+    // while the generation runs: nothing on the host's thread waits for that read.
+    let frames = 48_000 * 60;
+    let take: Vec<f32> = (0..frames).map(|i| (i as f32 * 0.01).sin() * 0.2).collect();
+    let file = dir.path().join("Take 90 L0.wav");
+    write_wav_new(&file, &take, 48_000, WavFormat::Float32).unwrap();
+    let (mut state, _) = unfinished(&mut host);
+    let mut session: SessionState =
+        serde_json::from_str(state["fields"]["session"].as_str().unwrap()).unwrap();
+    session.takes.push(Take {
+        id: 90,
+        name: "Take 90".into(),
+        level: 0,
+        file,
+        timeline_start: 0,
+        sample_rate: 48_000.0,
+        frames: frames as u64,
+        batch_row: 0,
+        settings: GenerationSettings::new(1.0, 3),
+        source: None,
+        parent: None,
+    });
+    session.chosen = Some(90);
+    state["fields"]["session"] = serde_json::to_string(&session).unwrap().into();
+
+    let calls = [
+        "set state",
+        "activate",
+        "reset",
+        "deactivate",
+        "get state",
+        "activate (44.1 kHz, 4096)",
+        "reset (44.1 kHz)",
+        "deactivate (44.1 kHz)",
+    ];
+    let mut worst = [Duration::ZERO; 8];
+    let mut running = true;
+    for round in 0..30 {
+        let started = Instant::now();
+        host.load_state(&state);
+        let set = started.elapsed();
+        let [activate, reset, deactivate] = host.timed_activation(48_000.0, 512);
+        let started = Instant::now();
+        state = host.save_state();
+        let get = started.elapsed();
+        // A sample-rate and block-size change: the host activates again.
+        let [activate_2, reset_2, deactivate_2] = host.timed_activation(44_100.0, 4_096);
+        let times = [
+            set,
+            activate,
+            reset,
+            deactivate,
+            get,
+            activate_2,
+            reset_2,
+            deactivate_2,
+        ];
+        for (worst, time) in worst.iter_mut().zip(times) {
+            *worst = (*worst).max(time);
+        }
+        if round % 10 == 9 {
+            running &= unfinished(&mut host).1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The engine runs on an explicit thread count that leaves the host a core.
+    let diag = diagnostics(&mut host);
+    assert_eq!(
+        diag["engine_threads"],
+        encore::engine::threads::threads_beside_the_host(),
+        "{diag}"
+    );
+    println!("host-thread calls while a generation runs (max of 30 rounds):");
+    for (call, time) in calls.iter().zip(worst) {
+        println!("  {call:28} {:7.3} ms", time.as_secs_f64() * 1e3);
+    }
+    assert!(running, "the generation ended before the measurements did");
+    for (call, time) in calls.iter().zip(worst) {
+        assert!(
+            time < HOST_CALL_LIMIT,
+            "{call} took {time:?} while a generation ran (bound {HOST_CALL_LIMIT:?})"
+        );
+    }
+    assert_clean(&host);
 }

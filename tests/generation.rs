@@ -172,6 +172,42 @@ fn a_resumed_generation_gives_the_codes_of_an_uninterrupted_one() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
+/// A checkpoint holds its codes in binary (`"u16:<base64>"` rows), not as JSON numbers.
+#[test]
+fn a_checkpoint_stores_its_codes_compactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gen.checkpoint.json");
+    // Mid level 1: level 2 finished, level 1 under way.
+    interrupted(
+        "tiny-5b",
+        &chord(44_100, 0.6),
+        settings(0.4, 11, 2, 0),
+        400,
+        &path,
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let state = &json["state"];
+    let is_compact = |row: &serde_json::Value| row.as_str().is_some_and(|r| r.starts_with("u16:"));
+    let finished = state["finished"][2].as_array().expect("level 2 finished");
+    assert!(finished.iter().all(is_compact), "{}", state["finished"]);
+    let current = state["current"]["codes"]
+        .as_array()
+        .expect("level 1 under way");
+    assert!(
+        current.iter().all(is_compact),
+        "{}",
+        state["current"]["codes"]
+    );
+    assert!(
+        state["prompt_codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(is_compact)
+    );
+    assert_eq!(json["format_version"], 3);
+}
+
 /// 1b_lyrics' top level samples lyric ids too (stored as code 0; about a quarter of the ids on
 /// the random tiny model): a checkpoint taken inside a window must still resume to the same
 /// codes.

@@ -163,7 +163,7 @@ fn teacher_forced(
         let tokens: Vec<i64> = (0..batch)
             .flat_map(|row| (position..position + chunk).map(move |t| input(row, t)))
             .collect();
-        let logits = prior.prefill(&tokens, position).unwrap();
+        let logits = prior.prefill_logits(&tokens, position).unwrap();
         seen.extend_from_slice(&logits);
         let vocab = spec.vocab_size;
         for row in 0..batch {

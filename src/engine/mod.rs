@@ -12,6 +12,7 @@ pub mod runtime;
 pub mod sampler;
 pub mod session;
 pub mod streams;
+pub mod threads;
 pub mod transliterate;
 pub mod vqvae;
 pub mod windows;

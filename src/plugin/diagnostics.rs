@@ -4,6 +4,11 @@
 //! The audio thread only touches the atomics. The runtime status is behind a lock that only the
 //! worker writes and the editor or the host's state save read. Nothing here is read back from a
 //! restored state: restoring a project must not rewind an instance's history.
+//!
+//! The counters go into the saved state only where [`DIAGNOSTICS_ENV`] is set (the tests, a bug
+//! report): elsewhere the field holds a fixed placeholder, so that saving a restored state gives
+//! back the very same bytes (hosts and clap-validator check that) and projects do not carry an
+//! instance's history.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -37,6 +42,15 @@ impl std::fmt::Display for RuntimeStatus {
     }
 }
 
+/// Set (to anything but `0`) to have the saved state carry the live counters.
+pub const DIAGNOSTICS_ENV: &str = "ENCORE_DIAGNOSTICS";
+
+/// Whether a state saved now carries the live counters (read at each save, on the host's
+/// main thread: the tests switch it between instances).
+fn in_state() -> bool {
+    std::env::var_os(DIAGNOSTICS_ENV).is_some_and(|v| v != "0")
+}
+
 #[derive(Debug, Default)]
 pub struct Diagnostics {
     /// Frames the audio thread handed to the capture ring.
@@ -49,6 +63,8 @@ pub struct Diagnostics {
     pub played_frames: AtomicU64,
     /// Calls to `process()`.
     pub process_calls: AtomicU64,
+    /// Trigger presses (Continue, Upsample, ...) the audio thread fired.
+    pub triggers_fired: AtomicU64,
     /// Whether the host's transport was playing in the last block.
     pub host_playing: AtomicBool,
     /// Blocks processed while the host's transport was playing.
@@ -83,6 +99,10 @@ pub struct Diagnostics {
     pub engine_clients: AtomicU64,
     /// Sample rate of the current activation, as f32 bits.
     pub sample_rate_bits: AtomicU32,
+    /// Whether the current activation is an offline render, as the host said at activate.
+    pub offline: AtomicBool,
+    /// ONNX Runtime's intra-op threads in the engine this instance uses (0: not started).
+    pub engine_threads: AtomicU32,
     /// Written by the worker only.
     pub runtime: RwLock<RuntimeStatus>,
 }
@@ -95,6 +115,7 @@ pub struct DiagnosticsSnapshot {
     pub dropped_frames: u64,
     pub played_frames: u64,
     pub process_calls: u64,
+    pub triggers_fired: u64,
     pub host_playing: bool,
     pub playing_blocks: u64,
     pub host_tempo_bpm: f64,
@@ -107,6 +128,8 @@ pub struct DiagnosticsSnapshot {
     pub models_released: u64,
     pub engine_clients: u64,
     pub sample_rate: f32,
+    pub offline: bool,
+    pub engine_threads: u32,
     /// The runtime status in words, e.g. "unavailable: ONNX Runtime library not found ...".
     pub runtime: String,
 }
@@ -137,6 +160,7 @@ impl Diagnostics {
             dropped_frames: load(&self.dropped_frames),
             played_frames: load(&self.played_frames),
             process_calls: load(&self.process_calls),
+            triggers_fired: load(&self.triggers_fired),
             host_playing: self.host_playing.load(Ordering::Acquire),
             playing_blocks: load(&self.playing_blocks),
             host_tempo_bpm: f64::from_bits(load(&self.host_tempo_bits)),
@@ -149,6 +173,8 @@ impl Diagnostics {
             models_released: load(&self.models_released),
             engine_clients: load(&self.engine_clients),
             sample_rate: f32::from_bits(self.sample_rate_bits.load(Ordering::Acquire)),
+            offline: self.offline.load(Ordering::Acquire),
+            engine_threads: self.engine_threads.load(Ordering::Acquire),
             runtime: self.runtime.read().to_string(),
         }
     }
@@ -163,6 +189,10 @@ impl<'a> PersistentField<'a, DiagnosticsSnapshot> for Arc<Diagnostics> {
     where
         F: Fn(&DiagnosticsSnapshot) -> R,
     {
-        f(&self.snapshot())
+        if in_state() {
+            f(&self.snapshot())
+        } else {
+            f(&DiagnosticsSnapshot::default())
+        }
     }
 }

@@ -12,8 +12,9 @@ use crate::engine::{DevicePreference, JobQueue, Runtime};
 
 static QUEUE: Mutex<Weak<JobQueue>> = Mutex::new(Weak::new());
 
-/// The process's job queue, started now if no instance holds one (or the one held died).
-pub fn shared_queue(runtime: &'static Runtime) -> Arc<JobQueue> {
+/// The process's job queue, started now if no instance holds one (or the one held died), its
+/// sessions on `intra_threads` ONNX Runtime threads (the instance that starts it decides).
+pub fn shared_queue(runtime: &'static Runtime, intra_threads: usize) -> Arc<JobQueue> {
     let mut slot = QUEUE.lock();
     if let Some(queue) = slot.upgrade()
         && queue.failure().is_none()
@@ -21,7 +22,11 @@ pub fn shared_queue(runtime: &'static Runtime) -> Arc<JobQueue> {
         return queue;
     }
     // CUDA when it works, else the CPU; the engine says which and why (Event::Device).
-    let queue = Arc::new(JobQueue::start_on(runtime, None, DevicePreference::Auto));
+    let queue = Arc::new(JobQueue::start_on(
+        runtime,
+        Some(intra_threads.max(1)),
+        DevicePreference::Auto,
+    ));
     *slot = Arc::downgrade(&queue);
     queue
 }

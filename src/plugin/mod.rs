@@ -6,8 +6,10 @@
 //! on any allocation there (`assert_process_allocs`). The plugin adds no latency (reported as 0):
 //! takes play at their timeline position, the input passes through untouched elsewhere.
 
+mod bypass;
 mod capture;
 mod cost;
+mod denormals;
 mod diagnostics;
 mod editor;
 mod engine_host;
@@ -21,6 +23,7 @@ mod pipeline_tests;
 mod playback;
 pub mod prompt_file;
 mod recordings;
+mod render_clock;
 mod request;
 mod session;
 mod settings;
@@ -28,6 +31,7 @@ mod start_line;
 mod stream_resampler;
 mod takes;
 mod timeline;
+mod triggers;
 pub mod waveform;
 mod worker;
 
@@ -38,22 +42,25 @@ use std::sync::atomic::Ordering;
 use crossbeam_channel::Sender;
 use nice_plug::prelude::*;
 
+use bypass::{Bypass, BypassBlock};
 use capture::{CaptureProducer, TimeSignature, TransportSnapshot, capture_rings};
 pub use diagnostics::{Diagnostics, DiagnosticsSnapshot};
 pub use editor::{StartupRequest, request_on_startup};
 pub use model::MODEL_DIR_ENV;
 pub use params::{EncoreParams, PlaybackMode, TargetLevel};
 use playback::{PlaybackConsumer, playback_ring};
+use render_clock::RenderClock;
 pub use session::{SessionState, Shared, Take};
 pub use settings::{LengthUnit, PromptSource, Settings, StartAt};
 pub use takes::TAKES_DIR_ENV;
 use timeline::{TimelinePlayer, timeline};
-use worker::{AudioLinks, WorkerCommand, WorkerHandle, WorkerLinks};
+use triggers::{Trigger, TriggerCounts, TriggerWatch};
+use worker::{AudioLinks, ReadyTake, WorkerCommand, WorkerHandle, WorkerLinks};
 
-/// How long activate waits for the worker to load a just-restored project's chosen take (it
-/// reads one WAV: milliseconds), in a real-time and in an offline render.
-const RESTORED_TAKE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
-const RESTORED_TAKE_WAIT_OFFLINE: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a render without a deadline (offline, or faster than real time: `RenderClock`)
+/// waits for the worker to load a just-restored project's chosen take (it reads one WAV).
+/// Nothing on the host's main thread waits for it, nor a real-time audio thread.
+const RESTORED_TAKE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct Encore {
     params: Arc<EncoreParams>,
@@ -65,14 +72,21 @@ pub struct Encore {
     /// never wait for or stop at activate, deactivate, reset or a state load.
     worker: WorkerHandle,
     sample_rate: f32,
+    /// The trigger presses the audio thread has seen (across activations).
+    trigger_watch: TriggerWatch,
 }
 
 struct AudioThreadSide {
     capture: CaptureProducer,
     playback: PlaybackConsumer,
     timeline: TimelinePlayer,
-    /// `continue_edges` as last seen.
-    seen_edges: u64,
+    /// The host's bypass: pass-through, crossfaded at a switch.
+    bypass: Bypass,
+    /// Whether this activation's blocks have a deadline.
+    clock: RenderClock,
+    /// A state load the worker had not handled at activate: that load's number, and the slot
+    /// where the worker puts the restored take (a block without a deadline waits for it).
+    restored_take: Option<(u64, Arc<ReadyTake>)>,
     /// Continue requests not delivered yet (the capture ring was full).
     pending_requests: u32,
 }
@@ -93,6 +107,7 @@ impl Default for Encore {
             audio: None,
             worker,
             sample_rate: 44_100.0,
+            trigger_watch: TriggerWatch::default(),
         }
     }
 }
@@ -129,10 +144,13 @@ impl Plugin for Encore {
         self.params.clone()
     }
 
-    /// A trigger's saved value is not set again on load: setting it would count as a press.
+    /// Every saved value is restored, the triggers' too; their presses are adopted, not fired,
+    /// by the `triggers` field, which a state saved before it existed gets here.
     fn filter_state(state: &mut PluginState) {
-        for id in params::TRIGGER_IDS {
-            state.params.remove(id);
+        if !state.fields.contains_key("triggers") {
+            let counts =
+                serde_json::to_string(&TriggerCounts::default()).expect("trigger counts serialise");
+            state.fields.insert("triggers".into(), counts);
         }
     }
 
@@ -156,19 +174,22 @@ impl Plugin for Encore {
             .diagnostics
             .sample_rate_bits
             .store(self.sample_rate.to_bits(), Ordering::Release);
+        let offline = buffer_config.process_mode == ProcessMode::Offline;
+        self.params
+            .diagnostics
+            .offline
+            .store(offline, Ordering::Release);
         let max_block = buffer_config.max_buffer_size as usize;
         let (capture_tx, capture_rx) = capture_rings(buffer_config.sample_rate, max_block);
         let (playback_tx, playback_rx) = playback_ring(buffer_config.sample_rate);
         // The chosen take as the worker loaded it (at state load or earlier), so that a render
-        // right after activate plays it from its first block; no disk access here. Only right
-        // after a state load does this wait for the worker, briefly (longer for an offline
-        // render, which must not miss the take and has no deadline).
+        // right after activate plays it from its first block; no disk access and no wait here.
+        // A state load the worker has not handled yet (it reads the take's file): the take
+        // follows through the timeline ring, and a block without a deadline waits for it.
         let restores = self.params.shared.restored.load(Ordering::Acquire);
-        let wait = match buffer_config.process_mode {
-            ProcessMode::Offline => RESTORED_TAKE_WAIT_OFFLINE,
-            _ => RESTORED_TAKE_WAIT,
-        };
-        let playing = self.worker.ready_take(self.sample_rate, restores, wait);
+        let ready = self.worker.ready_slot();
+        let restored_take = (!ready.has_handled(restores)).then_some((restores, ready));
+        let playing = self.worker.ready_take(self.sample_rate);
         let (timeline_tx, timeline_player) = timeline(playing.clone());
         self.worker.attach(AudioLinks {
             sample_rate: buffer_config.sample_rate,
@@ -181,8 +202,13 @@ impl Plugin for Encore {
             capture: capture_tx,
             playback: playback_rx,
             timeline: timeline_player,
-            // Edges from before this activation (a restored state) are not requests.
-            seen_edges: self.params.continue_edges.load(Ordering::Acquire),
+            bypass: Bypass::new(
+                buffer_config.sample_rate,
+                max_block,
+                self.params.bypass.value(),
+            ),
+            clock: RenderClock::new(buffer_config.sample_rate, offline),
+            restored_take,
             pending_requests: 0,
         });
         true
@@ -199,8 +225,13 @@ impl Plugin for Encore {
         _aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        // Denormal inputs (a fading tail) would make the arithmetic below many times slower.
+        let _flush_denormals = denormals::FlushToZero::new();
         let diag = &self.params.diagnostics;
         diag.process_calls.fetch_add(1, Ordering::Relaxed);
+        let fired = self.trigger_watch.fired(&self.params.triggers);
+        diag.triggers_fired
+            .fetch_add(fired.iter().sum(), Ordering::Relaxed);
         let snapshot = snapshot_of(context.transport(), self.sample_rate);
         diag.host_playing.store(snapshot.playing, Ordering::Relaxed);
         diag.host_tempo_bits.store(
@@ -228,9 +259,25 @@ impl Plugin for Encore {
         if snapshot.playing {
             diag.playing_blocks.fetch_add(1, Ordering::Relaxed);
         }
-        let edges = self.params.continue_edges.load(Ordering::Acquire);
-        audio.capture_block(buffer, snapshot, edges, diag);
+        let no_deadline = audio.clock.block(buffer.samples());
+        let continues = TriggerWatch::of(&fired, Trigger::Continue);
+        audio.capture_block(buffer, snapshot, continues, no_deadline, diag);
 
+        // Bypassed, the block stays the input, bit for bit; capture goes on (it changes nothing
+        // the host hears).
+        let bypass = audio
+            .bypass
+            .begin(self.params.bypass.value(), buffer.as_slice());
+        if bypass == BypassBlock::PassThrough {
+            return ProcessStatus::Normal;
+        }
+        if let Some((restores, ready)) = &audio.restored_take
+            && (no_deadline || ready.has_handled(*restores))
+        {
+            start_with_restored_take(&mut audio.timeline, ready, *restores, self.sample_rate);
+            // Not the last reference (the worker holds the slot): nothing is freed here.
+            audio.restored_take = None;
+        }
         let mode = self.params.playback.value();
         if let (true, Some(position)) = (snapshot.playing, snapshot.position_samples) {
             let fade = timeline::fade_frames(self.sample_rate);
@@ -239,33 +286,58 @@ impl Plugin for Encore {
                 .play_into(buffer.as_slice(), position, mode, fade);
         }
         audio.playback.play_into(buffer.as_slice(), mode, diag);
+        if bypass == BypassBlock::Crossfade {
+            audio.bypass.crossfade(buffer.as_slice());
+        }
         ProcessStatus::Normal
     }
 }
 
 impl AudioThreadSide {
     /// Real-time safe. Sends the block's input (while the transport plays) and the Continue
-    /// requests made since the last block to the worker.
+    /// presses fired in this block to the worker; `no_deadline`: it may wait for room.
     fn capture_block(
         &mut self,
         buffer: &Buffer,
         snapshot: TransportSnapshot,
-        continue_edges: u64,
+        continues: u64,
+        no_deadline: bool,
         diag: &Diagnostics,
     ) {
-        let new_edges = continue_edges
-            .wrapping_sub(self.seen_edges)
-            .min(u64::from(u32::MAX)) as u32;
-        self.seen_edges = continue_edges;
-        let requests = self.pending_requests.saturating_add(new_edges);
+        let new = continues.min(u64::from(u32::MAX)) as u32;
+        let requests = self.pending_requests.saturating_add(new);
         let no_audio: [&[f32]; 0] = [];
         let delivered = if snapshot.playing {
-            self.capture
-                .push(buffer.as_slice_immutable(), snapshot, requests, diag)
+            self.capture.push(
+                buffer.as_slice_immutable(),
+                snapshot,
+                requests,
+                no_deadline,
+                diag,
+            )
         } else {
-            self.capture.push(&no_audio, snapshot, requests, diag)
+            self.capture
+                .push(&no_audio, snapshot, requests, no_deadline, diag)
         };
         self.pending_requests = if delivered { 0 } else { requests };
+    }
+}
+
+/// Waits, at most [`RESTORED_TAKE_WAIT`], until the worker has loaded the chosen take of
+/// state load number `restores` (no wait when it has), and starts the timeline with it. Only
+/// for blocks without a deadline. Sleeps in short steps; allocates nothing.
+fn start_with_restored_take(
+    timeline: &mut TimelinePlayer,
+    ready: &ReadyTake,
+    restores: u64,
+    sample_rate: f32,
+) {
+    let until = std::time::Instant::now() + RESTORED_TAKE_WAIT;
+    while !ready.has_handled(restores) && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    if let Some(buffer) = ready.for_rate(sample_rate) {
+        timeline.start_with(buffer);
     }
 }
 

@@ -3,7 +3,6 @@
 //! Parameter ids are stable strings: renaming one breaks saved projects and automation.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use nice_plug::prelude::*;
 use parking_lot::RwLock;
@@ -11,6 +10,7 @@ use parking_lot::RwLock;
 use super::diagnostics::Diagnostics;
 use super::session::Shared;
 use super::settings::Settings;
+use super::triggers::{Trigger, Triggers};
 
 /// How generated audio meets the track's own signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -51,16 +51,14 @@ impl UpsampleTarget {
     }
 }
 
-/// Parameters that are triggers, not settings: a saved project never sets them again (a
-/// restore would count as a press).
-pub const TRIGGER_IDS: [&str; 4] = ["upsample", "extend", "regenerate", "retry"];
-
 pub const MAX_TAKES: i32 = 16;
 pub const MAX_SECONDS: f32 = 180.0;
 
 #[derive(Params)]
 pub struct EncoreParams {
-    /// A rising edge sends the prompt to the engine; automatable so a DAW can trigger it.
+    /// A rising edge sends the prompt to the engine; automatable so a DAW can trigger it. This
+    /// and the other triggers fire only on a press while processing, never on a restore
+    /// (`triggers`).
     #[id = "continue"]
     pub continue_trigger: BoolParam,
     #[id = "seconds"]
@@ -99,6 +97,10 @@ pub struct EncoreParams {
     /// A rising edge asks for the chosen take's request again with a new seed.
     #[id = "retry"]
     pub retry_trigger: BoolParam,
+    /// The host's bypass (VST3 `kIsBypass`, CLAP's bypass flag): the input passes through bit
+    /// for bit, crossfaded at a switch (`plugin::bypass`). Last, so the indices above stay.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
 
     #[persist = "settings"]
     pub settings: Arc<RwLock<Settings>>,
@@ -108,39 +110,29 @@ pub struct EncoreParams {
     #[persist = "session"]
     pub shared: Arc<Shared>,
 
-    /// Rising edges of `continue`, counted by the parameter's own callback wherever the value
-    /// is set (an edge and its fall within one block still count); the audio thread hands new
-    /// ones to the worker with the captured audio.
-    pub continue_edges: Arc<AtomicU64>,
-    /// Rising edges of `upsample`, counted the same way; the worker polls it and keeps the
-    /// count it has acted on.
-    pub upsample_edges: Arc<AtomicU64>,
-    pub extend_edges: Arc<AtomicU64>,
-    pub regenerate_edges: Arc<AtomicU64>,
-    pub retry_edges: Arc<AtomicU64>,
+    /// The trigger parameters' presses, counted by their callbacks; saved so that a restore
+    /// adopts them without firing (see `plugin::triggers`).
+    #[persist = "triggers"]
+    pub triggers: Arc<Triggers>,
 }
 
-/// A callback for a trigger parameter that counts its rising edges in `edges`. Wait-free: it
-/// runs on the audio thread when the host automates the parameter.
-fn edge_counter(edges: &Arc<AtomicU64>) -> Arc<dyn Fn(bool) + Send + Sync> {
-    let edges = edges.clone();
+/// A callback for a trigger parameter that counts its rising edges. Wait-free: it runs on the
+/// audio thread when the host automates the parameter.
+fn press_counter(triggers: &Arc<Triggers>, trigger: Trigger) -> Arc<dyn Fn(bool) + Send + Sync> {
+    let triggers = triggers.clone();
     Arc::new(move |on: bool| {
         if on {
-            edges.fetch_add(1, Ordering::AcqRel);
+            triggers.press(trigger);
         }
     })
 }
 
 impl Default for EncoreParams {
     fn default() -> Self {
-        let continue_edges = Arc::new(AtomicU64::new(0));
-        let upsample_edges = Arc::new(AtomicU64::new(0));
-        let extend_edges = Arc::new(AtomicU64::new(0));
-        let regenerate_edges = Arc::new(AtomicU64::new(0));
-        let retry_edges = Arc::new(AtomicU64::new(0));
+        let triggers = Arc::new(Triggers::default());
         Self {
             continue_trigger: BoolParam::new("Continue", false)
-                .with_callback(edge_counter(&continue_edges)),
+                .with_callback(press_counter(&triggers, Trigger::Continue)),
             seconds: FloatParam::new(
                 "Length",
                 20.0,
@@ -172,10 +164,10 @@ impl Default for EncoreParams {
             level: EnumParam::new("Target level", TargetLevel::Preview),
             playback: EnumParam::new("Playback", PlaybackMode::Mix),
             upsample_trigger: BoolParam::new("Upsample chosen take", false)
-                .with_callback(edge_counter(&upsample_edges)),
+                .with_callback(press_counter(&triggers, Trigger::Upsample)),
             upsample_to: EnumParam::new("Upsample to", UpsampleTarget::Level0),
             extend_trigger: BoolParam::new("Extend chosen take", false)
-                .with_callback(edge_counter(&extend_edges)),
+                .with_callback(press_counter(&triggers, Trigger::Extend)),
             extend_by: FloatParam::new(
                 "Extend by",
                 10.0,
@@ -187,7 +179,7 @@ impl Default for EncoreParams {
             .with_step_size(0.5)
             .with_unit(" s"),
             regenerate_trigger: BoolParam::new("Re-generate chosen take", false)
-                .with_callback(edge_counter(&regenerate_edges)),
+                .with_callback(press_counter(&triggers, Trigger::Regenerate)),
             regenerate_from: FloatParam::new(
                 "Re-generate from",
                 5.0,
@@ -199,15 +191,12 @@ impl Default for EncoreParams {
             .with_step_size(0.1)
             .with_unit(" s"),
             retry_trigger: BoolParam::new("Retry chosen take", false)
-                .with_callback(edge_counter(&retry_edges)),
+                .with_callback(press_counter(&triggers, Trigger::Retry)),
+            bypass: BoolParam::new("Bypass", false).make_bypass(),
             settings: Arc::new(RwLock::new(Settings::default())),
             diagnostics: Arc::new(Diagnostics::default()),
             shared: Arc::new(Shared::default()),
-            continue_edges,
-            upsample_edges,
-            extend_edges,
-            regenerate_edges,
-            retry_edges,
+            triggers,
         }
     }
 }
@@ -221,34 +210,44 @@ mod tests {
 
     use super::*;
     use crate::plugin::Encore;
+    use crate::plugin::triggers::TriggerWatch;
 
     #[test]
-    fn the_upsample_trigger_counts_rising_edges_and_a_restore_never_sets_it() {
+    fn the_upsample_trigger_counts_rising_edges() {
         let params = EncoreParams::default();
         assert_eq!(params.level.value(), TargetLevel::Preview);
         assert_eq!(params.upsample_to.value(), UpsampleTarget::Level0);
+        let mut watch = TriggerWatch::default();
         // SAFETY: no host and no audio thread exist in this test; the setter only stores atomics.
         unsafe {
             params.upsample_trigger._internal_set_plain_value(true);
             params.upsample_trigger._internal_set_plain_value(false);
             params.upsample_trigger._internal_set_plain_value(true);
         }
-        assert_eq!(params.upsample_edges.load(Ordering::Acquire), 2);
-        assert_eq!(params.continue_edges.load(Ordering::Acquire), 0);
+        assert_eq!(watch.fired(&params.triggers), [0, 2, 0, 0, 0]);
+    }
 
-        // A project saved with the trigger high loads without it (the other values stay).
+    #[test]
+    fn a_restore_keeps_the_trigger_values_and_adopts_old_states() {
+        // Every value stays in the state (a restore gives them back); a state from before the
+        // `triggers` field gets one, so that its restore adopts the presses it makes.
         let mut state = PluginState {
             version: String::new(),
             params: BTreeMap::from([
-                ("upsample".to_string(), ParamValue::Bool(true)),
                 ("extend".to_string(), ParamValue::Bool(true)),
-                ("regenerate".to_string(), ParamValue::Bool(true)),
-                ("retry".to_string(), ParamValue::Bool(true)),
                 ("upsample_to".to_string(), ParamValue::I32(0)),
             ]),
             fields: BTreeMap::new(),
         };
         <Encore as Plugin>::filter_state(&mut state);
-        assert_eq!(state.params.keys().collect::<Vec<_>>(), ["upsample_to"]);
+        assert_eq!(
+            state.params.keys().collect::<Vec<_>>(),
+            ["extend", "upsample_to"]
+        );
+        assert!(state.fields.contains_key("triggers"), "{:?}", state.fields);
+        // A state that has the field keeps its own.
+        state.fields.insert("triggers".into(), "saved".into());
+        <Encore as Plugin>::filter_state(&mut state);
+        assert_eq!(state.fields["triggers"], "saved");
     }
 }

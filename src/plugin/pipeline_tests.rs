@@ -82,7 +82,7 @@ pub(super) fn activate(worker: &WorkerHandle) -> (CaptureProducer, TimelinePlaye
 fn activate_at(worker: &WorkerHandle, rate: f32) -> (CaptureProducer, TimelinePlayer) {
     let (capture, capture_rx) = capture_rings(rate, BLOCK);
     let (playback, _playback_rx) = playback_ring(rate);
-    let playing = worker.ready_take(rate, 0, Duration::ZERO);
+    let playing = worker.ready_take(rate);
     let (timeline_tx, player) = timeline(playing.clone());
     worker.attach(AudioLinks {
         sample_rate: rate,
@@ -115,7 +115,7 @@ pub(super) fn play_and_continue(running: &mut Running, params: &EncoreParams, se
     assert!(
         running
             .capture
-            .push(&none, transport(end), 1, &params.diagnostics)
+            .push(&none, transport(end), 1, false, &params.diagnostics)
     );
     end
 }
@@ -136,7 +136,7 @@ pub(super) fn play(running: &mut Running, params: &EncoreParams, from: i64, seco
         let block: Vec<f32> = (position..position + BLOCK as i64).map(chord).collect();
         while !running
             .capture
-            .push(&[&block], transport(position), 0, diag)
+            .push(&[&block], transport(position), 0, false, diag)
         {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -388,7 +388,7 @@ fn a_cancelled_continue_gives_the_timeline_back_to_the_take_chosen_before() {
     assert!(
         running
             .capture
-            .push(&none, transport(end), 1, &params.diagnostics)
+            .push(&none, transport(end), 1, false, &params.diagnostics)
     );
     wait_until("the second take is chosen", Duration::from_secs(30), || {
         assert_eq!(last_error(&params), None);

@@ -45,6 +45,16 @@ pub struct Recording {
     pub start: i64,
     /// Interleaved stereo.
     samples: VecDeque<f32>,
+    /// The host's musical time at block starts, in timeline order (blocks without it add none).
+    beats: VecDeque<BeatMark>,
+}
+
+/// Where the host said a block started in quarter notes, and at what tempo it went on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct BeatMark {
+    position: i64,
+    beats: f64,
+    tempo_bpm: f64,
 }
 
 impl Recording {
@@ -55,6 +65,7 @@ impl Recording {
             sample_rate,
             start,
             samples: samples.into(),
+            beats: VecDeque::new(),
         }
     }
 
@@ -69,6 +80,27 @@ impl Recording {
 
     fn seconds(&self) -> f64 {
         self.frames() as f64 / f64::from(self.sample_rate)
+    }
+
+    /// The musical time (quarter notes) at timeline position `position`, from the block that
+    /// holds it; `None` without a tempo map there.
+    fn beat_at(&self, position: i64) -> Option<f64> {
+        let mark = self.beats.iter().rev().find(|m| m.position <= position)?;
+        let seconds = (position - mark.position) as f64 / f64::from(self.sample_rate);
+        Some(mark.beats + seconds * mark.tempo_bpm / 60.0)
+    }
+
+    /// The timeline position of musical time `beats`, at the tempo played there (before the
+    /// map's first mark: at that mark's tempo); `None` without a map.
+    fn position_of_beat(&self, beats: f64) -> Option<i64> {
+        let mark = self
+            .beats
+            .iter()
+            .rev()
+            .find(|m| m.beats <= beats)
+            .or_else(|| self.beats.front())?;
+        let seconds = (beats - mark.beats) * 60.0 / mark.tempo_bpm;
+        Some(mark.position + (seconds * f64::from(self.sample_rate)).round() as i64)
     }
 
     /// Interleaved frames `[from, to)` of the timeline (clamped to this recording).
@@ -149,9 +181,27 @@ impl Recorder {
                 sample_rate: transport.sample_rate,
                 start,
                 samples: VecDeque::new(),
+                beats: VecDeque::new(),
             });
         }
         if let Some(last) = self.recordings.back_mut() {
+            if let (Some(position), Some(beats), Some(tempo_bpm)) = (
+                transport.position_samples,
+                transport.pos_beats,
+                transport.tempo_bpm.filter(|t| t.is_finite() && *t > 0.0),
+            ) && beats.is_finite()
+                // A block that only goes on at the same tempo adds nothing to the map.
+                && !last.beats.back().is_some_and(|m| {
+                    m.tempo_bpm == tempo_bpm
+                        && last.beat_at(position).is_some_and(|b| (b - beats).abs() < 1e-6)
+                })
+            {
+                last.beats.push_back(BeatMark {
+                    position,
+                    beats,
+                    tempo_bpm,
+                });
+            }
             last.samples.extend(interleaved);
         }
         self.forget_old();
@@ -174,6 +224,14 @@ impl Recorder {
             } else {
                 oldest.samples.drain(..excess * CHANNELS);
                 oldest.start += excess as i64;
+                // The mark that holds the new start stays.
+                while oldest
+                    .beats
+                    .get(1)
+                    .is_some_and(|m| m.position <= oldest.start)
+                {
+                    oldest.beats.pop_front();
+                }
                 total = self.recordings.iter().map(Recording::seconds).sum();
             }
         }
@@ -203,10 +261,7 @@ impl Recorder {
             PromptSource::LastSeconds(seconds) => {
                 self.before_playhead(f64::from(seconds), playhead)
             }
-            PromptSource::LastBars(bars) => {
-                let seconds = self.meter.bars_to_seconds(f64::from(bars))?;
-                self.before_playhead(seconds, playhead)
-            }
+            PromptSource::LastBars(bars) => self.bars_before_playhead(f64::from(bars), playhead),
             PromptSource::Range {
                 start_seconds,
                 end_seconds,
@@ -215,17 +270,13 @@ impl Recorder {
         }
     }
 
-    /// The last `seconds` before the playhead, from the most recent recording that reaches
-    /// it; when none does (the transport was stopped and moved back), the end of the most
-    /// recent recording.
-    fn before_playhead(
+    /// The recording a prompt before the playhead comes from and where it ends: the most recent
+    /// recording that reaches the playhead; when none does (the transport was stopped and moved
+    /// back), the end of the most recent recording.
+    fn ending_at_playhead(
         &self,
-        seconds: f64,
         playhead: Option<i64>,
-    ) -> Result<PromptClip, PromptSelectError> {
-        if !(seconds.is_finite() && seconds > 0.0) {
-            return Err(PromptSelectError::BadLength(format!("{seconds} s")));
-        }
+    ) -> Result<(&Recording, i64), PromptSelectError> {
         let latest = self.latest().ok_or(PromptSelectError::NothingRecorded)?;
         let reaching = playhead.and_then(|p| {
             self.recordings
@@ -234,7 +285,43 @@ impl Recorder {
                 .find(|r| r.start < p && p <= r.end())
                 .map(|r| (r, p))
         });
-        let (recording, end) = reaching.unwrap_or((latest, latest.end()));
+        Ok(reaching.unwrap_or((latest, latest.end())))
+    }
+
+    /// The last `bars` bars before the playhead as the host played them (its tempo map in the
+    /// recording); at the last tempo seen where the host gave no musical time.
+    fn bars_before_playhead(
+        &self,
+        bars: f64,
+        playhead: Option<i64>,
+    ) -> Result<PromptClip, PromptSelectError> {
+        let seconds = self.meter.bars_to_seconds(bars)?;
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return Err(PromptSelectError::BadLength(format!("{bars} bars")));
+        }
+        let (recording, end) = self.ending_at_playhead(playhead)?;
+        let signature = self.meter.time_signature.unwrap_or(DEFAULT_SIGNATURE);
+        let quarters_per_bar =
+            f64::from(signature.numerator) * 4.0 / f64::from(signature.denominator.max(1));
+        let start = recording
+            .beat_at(end)
+            .and_then(|beats| recording.position_of_beat(beats - bars * quarters_per_bar));
+        match start {
+            Some(start) => Ok(clip(recording, start.clamp(recording.start, end), end)),
+            None => self.before_playhead(seconds, playhead),
+        }
+    }
+
+    /// The last `seconds` before the playhead (see [`Recorder::ending_at_playhead`]).
+    fn before_playhead(
+        &self,
+        seconds: f64,
+        playhead: Option<i64>,
+    ) -> Result<PromptClip, PromptSelectError> {
+        if !(seconds.is_finite() && seconds > 0.0) {
+            return Err(PromptSelectError::BadLength(format!("{seconds} s")));
+        }
+        let (recording, end) = self.ending_at_playhead(playhead)?;
         let frames = (seconds * f64::from(recording.sample_rate)).round() as i64;
         let start = (end - frames).max(recording.start);
         Ok(clip(recording, start, end))
@@ -296,6 +383,7 @@ mod tests {
         BlockHeader {
             frames,
             continue_requests: 0,
+            dropped_before: 0,
             transport: TransportSnapshot {
                 playing: true,
                 tempo_bpm: Some(120.0),
@@ -476,6 +564,40 @@ mod tests {
             no_tempo.bars_to_seconds(1.0),
             Err(PromptSelectError::NoTempo)
         );
+    }
+
+    #[test]
+    fn bars_follow_the_tempo_map_the_host_played() {
+        // 4/4 at 48 kHz: 120 bpm for the first bar (2 s), then 160 bpm; blocks of 480 frames,
+        // each with the host's beat position and tempo at its start.
+        let rate = 48_000.0;
+        let mut recorder = Recorder::default();
+        let (mut position, mut beats) = (0i64, 0.0f64);
+        while position < 2 * 48_000 + 36_000 {
+            let tempo = if beats < 4.0 { 120.0 } else { 160.0 };
+            let mut h = header(480, Some(position), rate);
+            h.transport.tempo_bpm = Some(tempo);
+            h.transport.pos_beats = Some(beats);
+            h.transport.time_signature = Some(TimeSignature {
+                numerator: 4,
+                denominator: 4,
+            });
+            recorder.append(&h, &block(position, 480));
+            position += 480;
+            beats += 480.0 / 48_000.0 * tempo / 60.0;
+        }
+        // The playhead at beat 6 (2 s + 0.75 s): the last bar is beats 2..6, 1 s at 120 bpm and
+        // 0.75 s at 160, not one bar at the last tempo (1.5 s).
+        let playhead = 2 * 48_000 + 36_000;
+        let clip = recorder
+            .select(&PromptSource::LastBars(1.0), Some(playhead))
+            .unwrap();
+        assert_eq!((clip.start, clip.end), (48_000, playhead));
+        // Two bars reach back to the timeline's start.
+        let clip = recorder
+            .select(&PromptSource::LastBars(2.0), Some(playhead))
+            .unwrap();
+        assert_eq!(clip.start, 0);
     }
 
     #[test]

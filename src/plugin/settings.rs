@@ -37,6 +37,9 @@ pub struct Settings {
     pub model_idle_minutes: f32,
     /// Where the continuation starts: where Continue is pressed, or on the next beat or bar.
     pub start_at: StartAt,
+    /// ONNX Runtime's intra-op threads (0: every physical core but one, leaving the host a
+    /// core). Shared by every Encore in the process: the engine takes it when it starts.
+    pub engine_threads: u32,
 }
 
 /// [`Settings::model_idle_minutes`] unless the user changes it.
@@ -59,6 +62,7 @@ impl Default for Settings {
             prompt_file: None,
             model_idle_minutes: DEFAULT_MODEL_IDLE_MINUTES,
             start_at: StartAt::default(),
+            engine_threads: 0,
         }
     }
 }
@@ -67,6 +71,16 @@ impl Default for Settings {
 const MAX_MODEL_IDLE_MINUTES: f32 = 7.0 * 24.0 * 60.0;
 
 impl Settings {
+    /// [`Settings::engine_threads`] resolved: the default beside the host for 0, at most the
+    /// machine's logical CPUs.
+    pub fn intra_threads(&self) -> usize {
+        let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match self.engine_threads {
+            0 => crate::engine::threads::threads_beside_the_host(),
+            n => (n as usize).min(logical),
+        }
+    }
+
     /// [`Settings::model_idle_minutes`] as a duration, whatever a project file holds (negative
     /// or NaN: at once; huge: a week).
     pub fn model_idle_release(&self) -> Duration {
@@ -115,6 +129,29 @@ pub enum PromptSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_engine_threads_default_to_every_core_but_one_and_a_choice_is_kept() {
+        let logical = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let auto = Settings::default().intra_threads();
+        assert_eq!(auto, crate::engine::threads::threads_beside_the_host());
+        assert!(
+            auto >= 1 && (logical == 1 || auto < logical),
+            "{auto} of {logical}"
+        );
+        let chosen = |n| {
+            Settings {
+                engine_threads: n,
+                ..Settings::default()
+            }
+            .intra_threads()
+        };
+        assert_eq!(chosen(1), 1);
+        assert_eq!(chosen(10_000), logical, "never more than the machine has");
+        // A project saved before the setting existed gets the default.
+        let old: Settings = serde_json::from_str(r#"{"seed": 3}"#).unwrap();
+        assert_eq!(old.engine_threads, 0);
+    }
 
     #[test]
     fn any_saved_idle_time_becomes_a_usable_duration() {

@@ -44,6 +44,11 @@ pub enum StartLineError {
          Continue again"
     )]
     TransportMoved,
+    #[error(
+        "{frames} frames of the track were lost before the line Continue was waiting for \
+         (Encore fell behind the host; the editor counts them): press Continue again"
+    )]
+    FramesDropped { frames: u64 },
 }
 
 /// A Continue waiting for its beat or bar line.
@@ -116,6 +121,13 @@ impl LineWait {
         if self.expected_next.is_none() && transport.playing && end <= self.requested_at {
             // Audio from before the request (the editor's press lags the audio thread).
             return Ok(None);
+        }
+        // Audio lost before this block: the line may have been in it (the true reason, not a
+        // jump of the transport).
+        if block.dropped_before > 0 {
+            return Err(StartLineError::FramesDropped {
+                frames: block.dropped_before,
+            });
         }
         let moved = !transport.playing || self.expected_next.is_some_and(|next| next != start);
         if moved || end < self.requested_at {
@@ -202,6 +214,7 @@ mod tests {
         BlockHeader {
             frames,
             continue_requests: 0,
+            dropped_before: 0,
             transport,
         }
     }
@@ -221,6 +234,29 @@ mod tests {
         assert_eq!(
             plan(StartAt::NextBar, &transport),
             Err(StartLineError::NoMusicalTime)
+        );
+    }
+
+    #[test]
+    fn frames_lost_before_the_line_say_so_not_that_the_transport_moved() {
+        let mut wait = waiting(plan(StartAt::NextBar, &at(100_000, true)));
+        assert_eq!(wait.find_in(&block(at(100_000, true), 480)), Ok(None));
+        // The ring was full for 4 800 frames: the next block arrives after a gap.
+        let mut after_gap = block(at(105_280, true), 480);
+        after_gap.dropped_before = 4_800;
+        let error = wait.find_in(&after_gap).unwrap_err();
+        assert_eq!(error, StartLineError::FramesDropped { frames: 4_800 });
+        assert!(
+            error
+                .to_string()
+                .starts_with("4800 frames of the track were lost")
+        );
+        // A real jump is still a jump.
+        let mut wait = waiting(plan(StartAt::NextBar, &at(100_000, true)));
+        assert_eq!(wait.find_in(&block(at(100_000, true), 480)), Ok(None));
+        assert_eq!(
+            wait.find_in(&block(at(50_000, true), 480)),
+            Err(StartLineError::TransportMoved)
         );
     }
 

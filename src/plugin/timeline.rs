@@ -355,6 +355,14 @@ impl TimelinePlayer {
         self.ahead.source = source;
     }
 
+    /// Real-time safe. Starts playing `buffer` if nothing plays yet: a restored project's take
+    /// the worker loaded after activate (its own hand-over through the ring follows).
+    pub fn start_with(&mut self, buffer: Arc<TakeBuffer>) {
+        if self.current.is_none() {
+            self.current = Some(buffer);
+        }
+    }
+
     fn take_new_buffers(&mut self) {
         // Only take a buffer when the old one can be handed back: it must not be freed here.
         while self.retired.slots() > 0 {

@@ -20,7 +20,7 @@ use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
 use clack_extensions::log::{HostLog, HostLogImpl, LogSeverity};
 use clack_extensions::params::{
     HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer,
-    ParamRescanFlags, PluginParams,
+    ParamInfoFlags, ParamRescanFlags, PluginParams,
 };
 use clack_extensions::state::{HostState, HostStateImpl, PluginState};
 use clack_extensions::thread_check::{HostThreadCheck, HostThreadCheckImpl};
@@ -257,6 +257,17 @@ pub struct ParamChange {
     pub value: f64,
 }
 
+/// What the host knows of one parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamDescription {
+    pub id: u32,
+    pub name: String,
+    pub min: f64,
+    pub max: f64,
+    pub stepped: bool,
+    pub bypass: bool,
+}
+
 /// The host transport for one run: `None` means a free-running host (no transport at all).
 #[derive(Debug, Clone, Copy)]
 pub struct Timeline {
@@ -419,6 +430,92 @@ impl Host {
             .collect()
     }
 
+    /// Every parameter as the host sees it, in the plugin's order.
+    pub fn param_descriptions(&mut self) -> Vec<ParamDescription> {
+        let params = self
+            .extensions()
+            .params
+            .expect("the plugin has no params extension");
+        let handle = self.instance.plugin_handle();
+        let mut buffer = ParamInfoBuffer::new();
+        (0..params.count(&handle))
+            .map(|i| {
+                let info = params
+                    .get_info(&handle, i, &mut buffer)
+                    .expect("param info");
+                ParamDescription {
+                    id: info.id.get(),
+                    name: String::from_utf8_lossy(info.name).into_owned(),
+                    min: info.min_value,
+                    max: info.max_value,
+                    stepped: info.flags.contains(ParamInfoFlags::IS_STEPPED),
+                    bypass: info.flags.contains(ParamInfoFlags::IS_BYPASS),
+                }
+            })
+            .collect()
+    }
+
+    /// The current (plain) value of parameter `id`, as `clap_plugin_params::get_value` gives it.
+    pub fn param_value(&mut self, id: u32) -> f64 {
+        let params = self
+            .extensions()
+            .params
+            .expect("the plugin has no params extension");
+        params
+            .get_value(&self.instance.plugin_handle(), ClapId::new(id))
+            .expect("param value")
+    }
+
+    /// The saved state's bytes, written through `writer_chunk`-byte writes (clap-validator's
+    /// buffered variant; `usize::MAX`: one write).
+    pub fn save_state_bytes(&mut self, writer_chunk: usize) -> Vec<u8> {
+        struct Chunked(Vec<u8>, usize);
+        impl std::io::Write for Chunked {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.1);
+                self.0.extend_from_slice(&buf[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let state = self
+            .extensions()
+            .state
+            .expect("the plugin has no state extension");
+        let mut writer = Chunked(Vec::new(), writer_chunk);
+        state
+            .save(&self.instance.plugin_handle(), &mut writer)
+            .expect("state save failed");
+        self.pump_main_thread();
+        writer.0
+    }
+
+    /// Loads saved state bytes through reads of at most `reader_chunk` bytes.
+    pub fn load_state_bytes(&mut self, bytes: &[u8], reader_chunk: usize) {
+        struct Chunked<'a>(&'a [u8], usize);
+        impl std::io::Read for Chunked<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.1).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let state = self
+            .extensions()
+            .state
+            .expect("the plugin has no state extension");
+        state
+            .load(
+                &self.instance.plugin_handle(),
+                &mut Chunked(bytes, reader_chunk),
+            )
+            .expect("the plugin refused the state");
+        self.pump_main_thread();
+    }
+
     /// Restores a state in nice-plug's JSON (as [`Self::save_state`] returns it).
     pub fn load_state(&mut self, state: &serde_json::Value) {
         let extension = self
@@ -463,6 +560,31 @@ impl Host {
         timeline: Option<Timeline>,
     ) -> RunResult {
         self.run_with_changes(channels, sample_rate, max_block, block_sizes, timeline, &[])
+    }
+
+    /// Activates at `sample_rate` with blocks up to `max_block`, resets and deactivates, and
+    /// says how long each of the three calls took (host-thread calls: they must never wait).
+    pub fn timed_activation(&mut self, sample_rate: f64, max_block: u32) -> [Duration; 3] {
+        let config = PluginAudioConfiguration {
+            sample_rate,
+            min_frames_count: 1,
+            max_frames_count: max_block,
+        };
+        let started = std::time::Instant::now();
+        let mut processor = self
+            .instance
+            .activate(|_, _| (), config)
+            .expect("the plugin refused to activate");
+        let activate = started.elapsed();
+        self.pump_main_thread();
+        let started = std::time::Instant::now();
+        processor.reset();
+        let reset = started.elapsed();
+        let started = std::time::Instant::now();
+        self.instance.deactivate(processor);
+        let deactivate = started.elapsed();
+        self.pump_main_thread();
+        [activate, reset, deactivate]
     }
 
     /// [`Self::run`], sending `changes` (sorted by sample) as param-value events.

@@ -4,6 +4,10 @@ import os
 
 from encore_host import REPO
 
+# The tests read the plugin's counters from its saved state, which carries them only where this
+# is set (plugin::diagnostics); set before any plugin is loaded.
+os.environ.setdefault("ENCORE_DIAGNOSTICS", "1")
+
 # The debug plugin logs at DEBUG level through nice-plug's logger; keep that out of the test
 # output (it would swamp it, see pytest.ini) and in a file CI can show when something fails.
 PLUGIN_LOG = REPO / "target" / "host-tests-plugin.log"

@@ -87,3 +87,23 @@ def test_next_bar_starts_the_take_on_the_bar_line_under_a_tempo_change(tmp_path,
     assert abs(expected - int(2.25 * SAMPLE_RATE)) <= block
     assert requested_start(session) == expected
     session.wait_for_takes(level=2)
+
+
+def test_a_30_s_render_in_one_call_loses_no_frame_and_starts_on_the_bar(tmp_path):
+    """DawDreamer renders 30 s in one call in a few hundred milliseconds, as a DAW's bounce
+    does, and does not say it renders offline: capture must keep up anyway (the audio thread
+    may wait for the worker when there is no deadline). The Continue at 25.3 s waits for the
+    next bar line (120 bpm, 4/4: every 2 s), 26 s, and must find it in the captured audio."""
+    audio = prompt_audio(30.0)
+    session = Session(audio)
+    session.configure(tmp_path, seconds=1.0, level="preview", start_at="NextBar")
+    session.render(30.0, continue_at=25.3)
+    assert requested_start(session) == 26 * SAMPLE_RATE
+    diagnostics = wait_for(
+        lambda: session.state()["fields"]["diagnostics"],
+        lambda d: d["received_frames"] >= d["captured_frames"],
+        what="the worker to drain the capture ring",
+    )
+    assert diagnostics["dropped_frames"] == 0, diagnostics
+    assert diagnostics["captured_frames"] == 30 * SAMPLE_RATE, diagnostics
+    session.wait_for_takes(level=2)

@@ -45,6 +45,7 @@ def test_loads_as_encore_with_its_parameters(plugin):
         "re_generate_chosen_take",
         "re_generate_from_s",
         "retry_chosen_take",
+        "bypass",
     ]
 
 
@@ -117,6 +118,29 @@ def test_state_round_trips_parameters_and_settings():
     # The restored instance still passes audio through untouched.
     audio = make_signal(2, 5000, seed=9)
     assert_bit_exact(audio, target.process(audio, 44_100, buffer_size=256))
+
+
+def test_the_bypass_parameter_passes_through_bit_exact_and_round_trips():
+    plugin = pedalboard.load_plugin(require_bundle())
+    assert not plugin.bypass
+    plugin.bypass = True
+    deliver_parameter_changes(plugin)
+    assert read_state(plugin.raw_state)["params"]["bypass"] == {"bool": True}
+    audio = make_signal(2, 10_000, seed=12)
+    for buffer_size in (1, 333, 4096):
+        assert_bit_exact(audio, plugin.process(audio, 48_000, buffer_size=buffer_size))
+    # Switched off and on between renders: still the input (the plugin is idle), at most a
+    # rounding step inside a 5 ms crossfade.
+    for bypass in (False, True, False):
+        plugin.bypass = bypass
+        out = plugin.process(audio, 48_000, buffer_size=480, reset=False)
+        assert np.allclose(out, audio, rtol=1e-6, atol=1e-7)
+    restored = pedalboard.load_plugin(require_bundle())
+    plugin.bypass = True
+    deliver_parameter_changes(plugin)
+    restored.raw_state = plugin.raw_state
+    assert restored.bypass
+    assert_bit_exact(audio, restored.process(audio, 44_100, buffer_size=256))
 
 
 def test_diagnostics_are_in_the_state_and_count_this_instance_only(plugin):

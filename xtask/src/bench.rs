@@ -37,6 +37,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     if !e2e_only {
         run_command(Command::new("cargo").args(["bench", "--bench", "sampling"]))?;
+        run_command(Command::new("cargo").args(["bench", "--bench", "checkpoint"]))?;
     }
     let mut e2e = Command::new("cargo");
     e2e.args([

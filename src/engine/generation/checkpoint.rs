@@ -1,5 +1,7 @@
-//! The generation state on disk: serde_json, written atomically (temporary file, fsync, rename)
-//! so a crash leaves either the previous checkpoint or the new one, never half of one.
+//! The generation state on disk: serde_json with the codes in binary (`codes_format`), written
+//! atomically (temporary file, fsync, rename) so a crash leaves either the previous checkpoint
+//! or the new one, never half of one. A running generation writes them off its sampling thread
+//! (`checkpoint_writer`).
 //!
 //! The model folder is stored twice: absolute, and relative to the checkpoint's own folder
 //! (`model_dir_relative`). A checkpoint read from anywhere finds its model by the absolute path;
@@ -20,9 +22,12 @@ use crate::audio::DecodedAudio;
 use crate::engine::error::EngineError;
 use crate::jukebox::Manifest;
 
-/// The checkpoint format this build reads and writes. Version 2: the prompt at every level,
-/// take numbers, and one uniform stream per level and take (no stream state saved).
-pub const CHECKPOINT_VERSION: u32 = 2;
+/// The checkpoint format this build writes. Version 2: the prompt at every level, take numbers,
+/// and one uniform stream per level and take (no stream state saved). Version 3: the same, its
+/// codes in binary (`codes_format`); version 2 files still load (the sampling is the same).
+pub const CHECKPOINT_VERSION: u32 = 3;
+/// The oldest format this build reads.
+const OLDEST_READABLE_VERSION: u32 = 2;
 
 /// Everything needed to continue a generation exactly where it stopped, or to start a new one
 /// from it (upsampled later, continued from a point in a take).
@@ -133,11 +138,14 @@ impl Checkpoint {
             .get("format_version")
             .and_then(serde_json::Value::as_u64);
         match version {
-            Some(v) if v == u64::from(CHECKPOINT_VERSION) => {}
-            Some(v) if v < u64::from(CHECKPOINT_VERSION) => {
+            Some(v)
+                if (u64::from(OLDEST_READABLE_VERSION)..=u64::from(CHECKPOINT_VERSION))
+                    .contains(&v) => {}
+            Some(v) if v < u64::from(OLDEST_READABLE_VERSION) => {
                 return Err(failed(format!(
                     "checkpoint format {v} was written by an older Encore, which sampled \
-                     differently; this Encore reads format {CHECKPOINT_VERSION} only"
+                     differently; this Encore reads formats {OLDEST_READABLE_VERSION} to \
+                     {CHECKPOINT_VERSION} only"
                 )));
             }
             other => {

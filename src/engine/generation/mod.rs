@@ -15,6 +15,8 @@
 //! per-level requests), `stepping` (the run loop), `streaming`, `progress`, `events`.
 
 mod checkpoint;
+mod checkpoint_writer;
+pub(crate) mod codes_format;
 mod engine;
 mod events;
 mod follow_up;
@@ -54,6 +56,8 @@ pub struct Generation {
     active: Option<ActiveLevel>,
     checkpoint_path: Option<PathBuf>,
     last_checkpoint: Instant,
+    /// Writes the checkpoints off the sampling thread.
+    writer: checkpoint_writer::CheckpointWriter,
     /// Graph calls and level transitions done (shared so another thread can watch).
     steps: Arc<AtomicU64>,
     device_announced: bool,
@@ -85,6 +89,7 @@ impl Generation {
             active: None,
             checkpoint_path: None,
             last_checkpoint: Instant::now(),
+            writer: checkpoint_writer::CheckpointWriter::new(),
             steps: Arc::new(AtomicU64::new(0)),
             device_announced: false,
             stream_chunk_seconds: STREAM_CHUNK_SECONDS,
@@ -115,7 +120,8 @@ impl Generation {
     }
 
     /// Saves a checkpoint to `path` every [`CHECKPOINT_EVERY`], at the end of every level and
-    /// on cancel.
+    /// on cancel, off the sampling thread; all of them are on disk when the generation reports
+    /// its end.
     pub fn set_checkpoint_path(&mut self, path: Option<PathBuf>) {
         self.checkpoint_path = path;
     }
@@ -176,6 +182,26 @@ impl Generation {
     /// Codes of every take (in row order) at a finished `level`.
     pub fn codes(&self, level: usize) -> Option<&[Vec<i64>]> {
         self.state.finished.get(level)?.as_deref()
+    }
+
+    /// [`Self::checkpoint`] written over `spare` (a checkpoint the writer is done with),
+    /// reusing its buffers: a copy of the codes without fresh pages.
+    fn checkpoint_reusing(&self, spare: Option<Checkpoint>) -> Checkpoint {
+        let Some(mut checkpoint) = spare else {
+            return self.checkpoint();
+        };
+        checkpoint.state.refresh_from(&self.state);
+        match (&self.active, &mut checkpoint.state.current) {
+            (Some(active), Some(current)) => active.sampler().checkpoint_into(current),
+            (Some(active), current) => *current = Some(active.sampler().checkpoint()),
+            (None, current) => current.clone_from(&self.state.current),
+        }
+        checkpoint.format_version = CHECKPOINT_VERSION;
+        checkpoint.model_dir.clone_from(&self.engine.dir);
+        checkpoint
+            .model_name
+            .clone_from(&self.engine.manifest.model.name);
+        checkpoint
     }
 
     /// The state now, resumable with [`Self::resume`].

@@ -20,11 +20,13 @@ pub struct GenerationState {
     pub prompt_samples: usize,
     /// The prompt's codes at every level, one row shared by every take. Every level is kept
     /// (encoding is cheap), so a preview can be upsampled later.
+    #[serde(with = "super::codes_format::rows")]
     pub prompt_codes: Vec<Vec<i64>>,
     /// The take number of each batch row: `0..takes`, or the takes chosen for an upsample.
     /// Events, file names and the uniform streams use these numbers.
     pub take_numbers: Vec<usize>,
     /// Codes of every row, by level, for the levels already finished.
+    #[serde(with = "super::codes_format::levels")]
     pub finished: Vec<Option<Vec<Vec<i64>>>>,
     /// The level under way (the target level once `done`).
     pub level: usize,
@@ -75,6 +77,19 @@ impl GenerationState {
             settings,
             client: serde_json::Value::Null,
         }
+    }
+
+    /// Makes `self` a copy of `source` but its level under way (`current`, left as it is),
+    /// reusing `self`'s buffers: no fresh pages for the codes.
+    pub(super) fn refresh_from(&mut self, source: &Self) {
+        self.settings.clone_from(&source.settings);
+        self.prompt_samples = source.prompt_samples;
+        self.prompt_codes.clone_from(&source.prompt_codes);
+        self.take_numbers.clone_from(&source.take_numbers);
+        self.finished.clone_from(&source.finished);
+        self.level = source.level;
+        self.done = source.done;
+        self.client.clone_from(&source.client);
     }
 
     /// Checks that the state is whole: as many levels everywhere, one take number per take,

@@ -72,6 +72,7 @@ impl Generation {
         loop {
             if cancel.load(Ordering::Acquire) {
                 self.save_checkpoint(events)?;
+                self.flush_checkpoints(events)?;
                 return Ok(Outcome::Cancelled);
             }
             if self.step(events)? == GenStep::Finished {
@@ -91,8 +92,10 @@ impl Generation {
             });
         }
         if self.state.done {
+            self.flush_checkpoints(events)?;
             return Ok(GenStep::Finished);
         }
+        self.report_checkpoints(events)?;
         self.steps.fetch_add(1, Ordering::AcqRel);
         let Some(active) = &mut self.active else {
             self.start_level(events)?;
@@ -121,11 +124,12 @@ impl Generation {
                 self.save_checkpoint(events)?;
             }
         }
-        Ok(if self.state.done {
-            GenStep::Finished
-        } else {
-            GenStep::Working
-        })
+        if self.state.done {
+            // The end: the caller reads the last checkpoint once this returns.
+            self.flush_checkpoints(events)?;
+            return Ok(GenStep::Finished);
+        }
+        Ok(GenStep::Working)
     }
 
     /// Opens the prior of the level under way and its sampler (fresh, or from the checkpoint).
@@ -233,12 +237,35 @@ impl Generation {
         self.save_checkpoint(events)
     }
 
+    /// Hands the state to the checkpoint writer (never waits for the disk); reports the writes
+    /// finished meanwhile.
     fn save_checkpoint(&mut self, events: &dyn EventSink) -> Result<(), EngineError> {
         if let Some(path) = self.checkpoint_path.clone() {
-            self.checkpoint().save(&path)?;
+            let checkpoint = self.checkpoint_reusing(self.writer.take_spare());
+            self.writer.submit(path, checkpoint);
             self.last_checkpoint = Instant::now();
-            events.emit(Event::Checkpointed { path });
         }
-        Ok(())
+        self.report_checkpoints(events)
     }
+
+    /// [`Event::Checkpointed`] for each checkpoint written since the last look; the first
+    /// failed write as the error.
+    fn report_checkpoints(&mut self, events: &dyn EventSink) -> Result<(), EngineError> {
+        report(self.writer.finished(), events)
+    }
+
+    /// Waits until every checkpoint handed over is on disk, and reports them.
+    fn flush_checkpoints(&mut self, events: &dyn EventSink) -> Result<(), EngineError> {
+        report(self.writer.flush(), events)
+    }
+}
+
+fn report(
+    written: Vec<Result<std::path::PathBuf, EngineError>>,
+    events: &dyn EventSink,
+) -> Result<(), EngineError> {
+    for result in written {
+        events.emit(Event::Checkpointed { path: result? });
+    }
+    Ok(())
 }

@@ -230,8 +230,30 @@ impl Prior {
     /// Feeds `tokens` (`[batch, chunk]`, row-major: the ids fed at `position..position+chunk`,
     /// i.e. each the id of the position before) and writes their keys/values. Any chunk inside
     /// the window; one that crosses an attention block has its ring caches written through
-    /// scratch buffers. Returns the logits `[batch, chunk, vocab]`.
-    pub fn prefill(&mut self, tokens: &[i64], position: usize) -> Result<Vec<f32>, EngineError> {
+    /// scratch buffers. The logits stay where the graph wrote them (nothing copied to the
+    /// host: sampling only needs the keys and values of a prefill); see
+    /// [`Prior::prefill_logits`].
+    pub fn prefill(&mut self, tokens: &[i64], position: usize) -> Result<(), EngineError> {
+        self.run_prefill(tokens, position, false).map(drop)
+    }
+
+    /// [`Prior::prefill`], returning the logits `[batch, chunk, vocab]` on the host too (tests,
+    /// and the few steps a captured step graph cannot take).
+    pub fn prefill_logits(
+        &mut self,
+        tokens: &[i64],
+        position: usize,
+    ) -> Result<Vec<f32>, EngineError> {
+        self.run_prefill(tokens, position, true)
+            .map(Option::unwrap_or_default)
+    }
+
+    fn run_prefill(
+        &mut self,
+        tokens: &[i64],
+        position: usize,
+        want_logits: bool,
+    ) -> Result<Option<Vec<f32>>, EngineError> {
         let graph = format!("prior l{} prefill", self.spec.level);
         let err = |e: ort::Error| run_error(&graph, e);
         let state = self.state.as_mut().ok_or_else(not_allocated)?;
@@ -258,22 +280,34 @@ impl Prior {
         // it binds them; the prefill is never captured): `cond` is gathered in the graph.
         let tokens = Tensor::from_array(([batch, chunk], tokens.to_vec())).map_err(err)?;
         let position = Tensor::from_array(([1usize], vec![position as i64])).map_err(err)?;
-        // The chunk length varies, so the logits get a host tensor of this chunk's shape.
-        let mut logits =
-            Tensor::<f32>::new(&Allocator::default(), [batch, chunk, vocab]).map_err(err)?;
-        let binding = if across {
-            &mut state.prefill_across
+        // The chunk length varies, so asked-for logits get a host tensor of this chunk's shape;
+        // otherwise ONNX Runtime keeps them in its own memory on the device, freed after the run.
+        let mut logits = if want_logits {
+            Some(Tensor::<f32>::new(&Allocator::default(), [batch, chunk, vocab]).map_err(err)?)
         } else {
-            &mut state.prefill
+            None
         };
-        binding.bind_input("tokens", &tokens).map_err(err)?;
-        binding.bind_input("position", &position).map_err(err)?;
-        binding.bind_output("logits", &mut logits).map_err(err)?;
-        drop(self.sessions.decoder.run_binding(binding).map_err(err)?);
+        {
+            let memory = state.placement.allocator().memory_info();
+            let binding = if across {
+                &mut state.prefill_across
+            } else {
+                &mut state.prefill
+            };
+            binding.bind_input("tokens", &tokens).map_err(err)?;
+            binding.bind_input("position", &position).map_err(err)?;
+            match logits.as_mut() {
+                Some(logits) => binding.bind_output("logits", logits).map_err(err)?,
+                None => binding
+                    .bind_output_to_device("logits", memory)
+                    .map_err(err)?,
+            }
+            drop(self.sessions.decoder.run_binding(binding).map_err(err)?);
+        }
         if across {
             state.copy_rings_back().map_err(err)?;
         }
-        Ok(logits.extract_tensor().1.to_vec())
+        Ok(logits.map(|l| l.extract_tensor().1.to_vec()))
     }
 
     /// Feeds one id per batch row at `position` (the id of the position before; ignored at 0)
@@ -290,7 +324,7 @@ impl Prior {
         if position < self.spec.step_from_position && self.sessions.captured_step.is_some() {
             // The step graph is exact only from there on (the manifest says): the few steps
             // before (a short prompt's first block) run through the prefill graph.
-            let logits = self.prefill(tokens, position)?;
+            let logits = self.prefill_logits(tokens, position)?;
             let state = self.state.as_mut().ok_or_else(not_allocated)?;
             let host = state.step.logits_host.extract_tensor_mut().1;
             host.copy_from_slice(&logits);

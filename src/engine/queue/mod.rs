@@ -258,12 +258,19 @@ impl Core {
 /// stop. Share it (`Arc`) and give each caller a [`QueueClient`].
 pub struct JobQueue {
     core: Arc<Core>,
+    /// ONNX Runtime threads per session (`None`: its default).
+    intra_threads: Option<usize>,
     /// Updates of the jobs submitted through the queue's own methods.
     events: Receiver<JobEvent>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl JobQueue {
+    /// ONNX Runtime threads per session this queue's models use (`None`: its default).
+    pub fn intra_threads(&self) -> Option<usize> {
+        self.intra_threads
+    }
+
     /// Starts the queue's thread with models on the CPU in fp32 (what tests compare against
     /// the reference). `intra_threads`: ONNX Runtime threads per session (`None`: its default).
     pub fn start(runtime: &'static Runtime, intra_threads: Option<usize>) -> Self {
@@ -306,6 +313,7 @@ impl JobQueue {
             .expect("the OS refused to start Encore's job thread");
         Self {
             core,
+            intra_threads,
             events,
             thread: Some(thread),
         }

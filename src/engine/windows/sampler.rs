@@ -23,6 +23,7 @@ pub struct LevelRequest {
 /// A level's progress, serialisable: enough to resume it (see [`LevelSampler::checkpoint`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LevelCheckpoint {
+    #[serde(with = "crate::engine::generation::codes_format::rows")]
     pub codes: Vec<Vec<i64>>,
     pub prompt_len: usize,
     pub windows: Vec<Window>,
@@ -32,7 +33,7 @@ pub struct LevelCheckpoint {
     /// The ids the window under way has fed so far at its music positions, per take. They
     /// differ from `code + token_offset` where 1b_lyrics sampled a lyric id (stored as code 0),
     /// so a resumed window re-feeds these to stay exact. Empty when no window is under way.
-    #[serde(default)]
+    #[serde(default, with = "crate::engine::generation::codes_format::rows")]
     pub window_ids: Vec<Vec<i64>>,
 }
 
@@ -206,6 +207,17 @@ impl LevelSampler {
     /// Where this level stands, to resume it later with [`LevelSampler::resume`] (together
     /// with the uniform source's state). A resumed window re-feeds the ids it had fed through
     /// prefill, which gives the same logits as the steps did.
+    /// [`Self::checkpoint`] into `target`, reusing its buffers (no fresh pages for the codes:
+    /// what a running generation hands its checkpoint writer every few seconds).
+    pub fn checkpoint_into(&self, target: &mut LevelCheckpoint) {
+        target.codes.clone_from(&self.codes);
+        target.prompt_len = self.prompt_len;
+        target.windows.clone_from(&self.windows);
+        target.window = self.window;
+        target.finished = self.phase == Phase::Done;
+        target.window_ids = self.window_ids();
+    }
+
     pub fn checkpoint(&self) -> LevelCheckpoint {
         LevelCheckpoint {
             codes: self.codes.clone(),

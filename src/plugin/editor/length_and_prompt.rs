@@ -207,7 +207,8 @@ impl EditorApp {
             ui.colored_label(
                 style::WARNING,
                 format!(
-                    "{} frames dropped: the computer is overloaded",
+                    "{} frames of the track were lost: Encore fell behind the host (the \
+                     computer is overloaded); prompts over them have gaps",
                     host.dropped_frames
                 ),
             );

@@ -314,6 +314,7 @@ fn a_real_session() {
         &none,
         pipeline_tests::transport(end),
         1,
+        false,
         &params.diagnostics
     ));
     frames_until(&mut h, "three previews", Duration::from_secs(300), |h| {
@@ -330,6 +331,7 @@ fn a_real_session() {
         &none,
         pipeline_tests::transport(end),
         1,
+        false,
         &params.diagnostics
     ));
     frames_until(&mut h, "the fourth take", Duration::from_secs(300), |h| {

@@ -43,6 +43,7 @@ pub fn write_changes(before: &Settings, after: &Settings, shared: &RwLock<Settin
         prompt,
         prompt_file,
         model_idle_minutes,
+        engine_threads,
     );
 }
 

@@ -16,6 +16,8 @@ const PATH_FIELD_WIDTH: f32 = 560.0;
 const STATUS_LABEL_WIDTH: f32 = 100.0;
 /// A day: longer is "never" for practical purposes.
 const MAX_IDLE_MINUTES: f32 = 24.0 * 60.0;
+/// The most engine threads the editor offers (more than any machine Encore runs on has cores).
+const MAX_ENGINE_THREADS: u32 = 256;
 
 #[derive(Debug, Default)]
 pub struct StatusUi {
@@ -187,6 +189,22 @@ impl EditorApp {
                  Encore in this DAW.",
             );
             ui.label("unused");
+        });
+        ui.horizontal(|ui| {
+            ui.label("Engine threads");
+            ui.add(
+                egui::DragValue::new(&mut self.settings.engine_threads)
+                    .range(0..=MAX_ENGINE_THREADS)
+                    .custom_formatter(|n, _| match n as u32 {
+                        0 => "automatic".into(),
+                        n => n.to_string(),
+                    }),
+            )
+            .on_hover_text(
+                "Threads ONNX Runtime uses for a generation. Automatic: every physical core but \
+                 one, so the DAW keeps a core for its audio. Shared by every Encore in this DAW; \
+                 takes effect when the engine next starts.",
+            );
         });
     }
 

@@ -104,10 +104,11 @@ impl Prepared {
 }
 
 impl Generations {
-    /// Joins the process-wide job queue (started on first use).
-    pub fn start(runtime: &'static Runtime, host_rate: f32) -> Self {
+    /// Joins the process-wide job queue (started on first use, on `intra_threads` ONNX Runtime
+    /// threads).
+    pub fn start(runtime: &'static Runtime, host_rate: f32, intra_threads: usize) -> Self {
         Self {
-            queue: engine_host::shared_queue(runtime).client(),
+            queue: engine_host::shared_queue(runtime, intra_threads).client(),
             host_rate,
             live: HashMap::new(),
             shown: None,

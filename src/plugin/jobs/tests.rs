@@ -69,7 +69,7 @@ fn sixteen_takes_of_three_minutes_hold_one_take_in_memory() {
         shared: &shared,
         takes_dir: dir.path(),
     };
-    let mut generations = Generations::start(runtime, HOST_RATE);
+    let mut generations = Generations::start(runtime, HOST_RATE, 1);
     let job = prepared_job(&mut generations, &ctx);
     let one_take = ((SECONDS + 1.0) * f64::from(HOST_RATE)) as usize * 4;
     assert!(
@@ -143,7 +143,7 @@ fn a_derived_take_starts_with_its_parent_and_streams_after_the_cut() {
         shared: &shared,
         takes_dir: dir.path(),
     };
-    let mut generations = Generations::start(runtime, HOST_RATE);
+    let mut generations = Generations::start(runtime, HOST_RATE, 1);
     let job = 8;
     generations.live.insert(
         job,
@@ -216,7 +216,7 @@ fn a_finished_job_hands_its_takes_their_source_as_it_leaves_the_unfinished_list(
         shared: &shared,
         takes_dir: dir.path(),
     };
-    let mut generations = Generations::start(runtime, HOST_RATE);
+    let mut generations = Generations::start(runtime, HOST_RATE, 1);
     let job = prepared_job(&mut generations, &ctx);
     let live = generations.live.remove(&job).unwrap();
     std::fs::write(&live.checkpoint, "{}").unwrap();

@@ -8,6 +8,7 @@ fn block(recorder: &mut Recorder, position: i64, frames: usize, value: f32) {
     let header = BlockHeader {
         frames: frames as u32,
         continue_requests: 0,
+        dropped_before: 0,
         transport: TransportSnapshot {
             playing: true,
             tempo_bpm: Some(120.0),

@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use parking_lot::Mutex;
 
@@ -47,9 +46,9 @@ impl AudioLinks {
 }
 
 /// The chosen take's buffer as the worker last handed it to the audio thread, with the rate it
-/// was made for. Activate reads it without waiting on the worker: the worker holds the lock
-/// only to swap an `Arc` (nanoseconds), and activate gives up after a millisecond (the take
-/// then reaches the audio thread through the new timeline ring a block or two later).
+/// was made for. Activate and the audio thread read it without waiting: the worker holds the
+/// lock only to swap an `Arc` (nanoseconds), and a reader that finds it held goes without
+/// (the take then reaches the audio thread through the timeline ring a block or two later).
 #[derive(Default)]
 pub struct ReadyTake {
     slot: Mutex<Option<(f32, Arc<TakeBuffer>)>>,
@@ -67,8 +66,9 @@ impl ReadyTake {
         self.restores_handled.fetch_max(restores, Ordering::AcqRel);
     }
 
+    /// Real-time safe (never waits; an `Arc` clone).
     pub fn for_rate(&self, sample_rate: f32) -> Option<Arc<TakeBuffer>> {
-        let slot = self.slot.try_lock_for(Duration::from_millis(1))?;
+        let slot = self.slot.try_lock()?;
         let (rate, buffer) = slot.as_ref()?;
         (*rate == sample_rate).then(|| buffer.clone())
     }

@@ -1,13 +1,13 @@
 //! The follow-up trigger parameters (`upsample`, `extend`, `regenerate`, `retry`): the host
-//! automates one, its callback counts the rising edge, and the worker turns new edges into the
-//! same command the editor's button sends, for the chosen take.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! automates one, its callback counts the rising edge, the audio thread fires it (never on a
+//! restore: `plugin::triggers`), and the worker turns new fired presses into the same command
+//! the editor's button sends, for the chosen take.
 
 use super::Worker;
 use super::commands::WorkerCommand;
 use crate::plugin::jobs;
 use crate::plugin::params::EncoreParams;
+use crate::plugin::triggers::Trigger;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum HostTrigger {
@@ -25,13 +25,15 @@ impl HostTrigger {
         HostTrigger::Retry,
     ];
 
-    fn edges(self, params: &EncoreParams) -> &AtomicU64 {
-        match self {
-            HostTrigger::Upsample => &params.upsample_edges,
-            HostTrigger::Extend => &params.extend_edges,
-            HostTrigger::Regenerate => &params.regenerate_edges,
-            HostTrigger::Retry => &params.retry_edges,
-        }
+    /// Presses of this trigger the audio thread fired so far.
+    fn fired(self, params: &EncoreParams) -> u64 {
+        let trigger = match self {
+            HostTrigger::Upsample => Trigger::Upsample,
+            HostTrigger::Extend => Trigger::Extend,
+            HostTrigger::Regenerate => Trigger::Regenerate,
+            HostTrigger::Retry => Trigger::Retry,
+        };
+        params.triggers.fired(trigger)
     }
 
     /// The editor's command for this trigger on `take`, with the trigger's own parameters.
@@ -64,27 +66,27 @@ impl HostTrigger {
     }
 }
 
-/// The rising edges of each trigger the worker has acted on.
+/// The fired presses of each trigger the worker has acted on.
 pub(super) struct HostTriggers {
     seen: [u64; 4],
 }
 
 impl HostTriggers {
-    /// Edges counted before the worker existed are not requests.
+    /// Presses fired before the worker existed are not requests.
     pub fn new(params: &EncoreParams) -> Self {
         Self {
-            seen: HostTrigger::ALL.map(|t| t.edges(params).load(Ordering::Acquire)),
+            seen: HostTrigger::ALL.map(|t| t.fired(params)),
         }
     }
 
-    /// The triggers that rose since the last look, in a fixed order; several edges of one
+    /// The triggers fired since the last look, in a fixed order; several presses of one
     /// trigger make one request.
     pub fn risen(&mut self, params: &EncoreParams) -> Vec<HostTrigger> {
         let mut risen = Vec::new();
         for (trigger, seen) in HostTrigger::ALL.into_iter().zip(&mut self.seen) {
-            let edges = trigger.edges(params).load(Ordering::Acquire);
-            if edges != *seen {
-                *seen = edges;
+            let fired = trigger.fired(params);
+            if fired != *seen {
+                *seen = fired;
                 risen.push(trigger);
             }
         }
@@ -114,6 +116,7 @@ mod tests {
     use nice_plug::params::InternalParamMut;
 
     use super::*;
+    use crate::plugin::triggers::TriggerWatch;
 
     #[test]
     fn each_trigger_becomes_its_command_once_per_look() {
@@ -129,6 +132,11 @@ mod tests {
             params.regenerate_trigger._internal_set_plain_value(false);
             params.regenerate_trigger._internal_set_plain_value(true);
         }
+        assert!(
+            triggers.risen(&params).is_empty(),
+            "only the audio thread fires"
+        );
+        TriggerWatch::default().fired(&params.triggers);
         let risen = triggers.risen(&params);
         assert_eq!(risen, [HostTrigger::Extend, HostTrigger::Regenerate]);
         assert!(triggers.risen(&params).is_empty(), "an edge acts once");

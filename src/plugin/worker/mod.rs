@@ -128,21 +128,15 @@ impl WorkerHandle {
         let _ = self.audio.send(audio);
     }
 
-    /// The chosen take, loaded by the worker at `sample_rate`. Waits only while the worker
-    /// has not yet looked at the last restored state (`restores`, `Shared::restored`), and at
-    /// most `wait`: a host that renders right after loading a project then plays the take from
-    /// the first block. Otherwise it never waits.
-    pub fn ready_take(
-        &self,
-        sample_rate: f32,
-        restores: u64,
-        wait: Duration,
-    ) -> Option<Arc<super::timeline::TakeBuffer>> {
-        let until = Instant::now() + wait;
-        while !self.ready.has_handled(restores) && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+    /// The chosen take as the worker last loaded it (never waits), and the slot itself: after
+    /// a state load the worker fills it a little later (it reads the take's file), and an
+    /// offline render's first block waits for that (see `Encore::process`).
+    pub fn ready_take(&self, sample_rate: f32) -> Option<Arc<super::timeline::TakeBuffer>> {
         self.ready.for_rate(sample_rate)
+    }
+
+    pub fn ready_slot(&self) -> Arc<ReadyTake> {
+        self.ready.clone()
     }
 
     /// Stops the thread and waits for it: within one poll interval, plus the engine's answer

@@ -16,7 +16,14 @@ impl Worker {
         let status = match runtime::ensure_loaded(&search) {
             Ok(runtime) => {
                 if self.generations.is_none() {
-                    self.generations = Some(Generations::start(runtime, self.sample_rate));
+                    let threads = self.links.params.settings.read().intra_threads();
+                    let generations = Generations::start(runtime, self.sample_rate, threads);
+                    // What the shared engine runs on (another instance may have started it).
+                    let used = generations.queue().intra_threads().unwrap_or(0);
+                    self.diagnostics
+                        .engine_threads
+                        .store(used as u32, std::sync::atomic::Ordering::Release);
+                    self.generations = Some(generations);
                 }
                 RuntimeStatus::Ready(runtime.info.clone())
             }

@@ -52,7 +52,7 @@ fn receives_every_captured_frame_and_plays_the_prompt_back() {
     };
     let ramp: Vec<f32> = (0..50).map(|i| i as f32).collect();
     for _ in 0..4 {
-        assert!(capture.push(&[&ramp], transport, 0, &diagnostics));
+        assert!(capture.push(&[&ramp], transport, 0, false, &diagnostics));
     }
     wait_until("the worker drained the ring", || {
         diagnostics.received_frames.load(Ordering::Acquire) == 200
