@@ -205,8 +205,10 @@ impl Worker {
         self.diagnostics
             .worker_starts
             .fetch_add(1, Ordering::Relaxed);
-        self.seen_restores = self.shared.restored.load(Ordering::Acquire);
-        // A project restored before the worker started: its take is loaded right away.
+        // A project restored before the worker started (or while it starts: the host may load
+        // the state while ONNX Runtime loads here) is handled by the first turn of the loop, with
+        // every field of the state in place: `seen_restores` starts at 0, never at the count
+        // seen now, which may be a restore whose settings are not set yet.
         self.timeline_stale = true;
         self.supervised(Self::start_engine);
         while !self.stop.load(Ordering::Acquire) {
