@@ -283,11 +283,11 @@ fn previews_are_upsampled_extended_regenerated_and_retried_as_queued_jobs() {
         .commands
         .send(WorkerCommand::Delete { take: 2 })
         .unwrap();
-    // The take leaves the session first, its files go right after (outside the session lock).
-    wait_until("take 2 and its files are deleted", LONG, || {
-        session(&params).take(2).is_none() && !upsampled.file.exists()
+    // The take leaves the session first, its files and codes go right after (outside the
+    // session lock): the codes too, since nobody uses them any more.
+    wait_until("take 2, its files and its codes are deleted", LONG, || {
+        session(&params).take(2).is_none() && !upsampled.file.exists() && !upsample_source.exists()
     });
-    assert!(!upsample_source.exists(), "nobody uses its codes any more");
     let child = take(&params, extended.id);
     assert!(child.file.is_file());
     assert!(take_source(&params, child.id).is_file());
