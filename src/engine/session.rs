@@ -92,6 +92,16 @@ impl SessionFactory {
         }
     }
 
+    /// The session config entries every graph is opened with (ONNX Runtime's
+    /// `onnxruntime_session_options_config_keys.h`).
+    pub fn config_entries(&self) -> Vec<(&'static str, &'static str)> {
+        let mut entries = Vec::new();
+        if !self.spin_wait {
+            entries.push(("session.intra_op.allow_spinning", "0"));
+        }
+        entries
+    }
+
     pub fn open(&self, path: &Path) -> Result<Session, EngineError> {
         self.open_as(path, false)
     }
@@ -130,9 +140,9 @@ impl SessionFactory {
         // shape arithmetic on the CPU by design and still captures, as long as no copy between
         // host and device is needed; where one is, it refuses the session with its own reason
         // (and the caller runs the steps uncaptured).
-        if !self.spin_wait {
+        for (key, value) in self.config_entries() {
             builder = builder
-                .with_config_entry("session.intra_op.allow_spinning", "0")
+                .with_config_entry(key, value)
                 .map_err(|e| failed(e.to_string()))?;
         }
         if let Some(prefix) = &self.profile_prefix {

@@ -15,11 +15,14 @@ pub const MODEL_DIR_ENV: &str = "ENCORE_MODEL_DIR";
 
 /// The folder to load at activate: the project's, else `ENCORE_MODEL_DIR`.
 pub fn default_model_dir(saved: Option<&Path>) -> Option<PathBuf> {
-    saved.map(Path::to_path_buf).or_else(|| {
-        std::env::var_os(MODEL_DIR_ENV)
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-    })
+    model_dir_from(saved, std::env::var_os(MODEL_DIR_ENV))
+}
+
+/// The saved folder, else the environment's (`env`: the variable's value, if set and not empty).
+fn model_dir_from(saved: Option<&Path>, env: Option<std::ffi::OsString>) -> Option<PathBuf> {
+    saved
+        .map(Path::to_path_buf)
+        .or_else(|| env.filter(|d| !d.is_empty()).map(PathBuf::from))
 }
 
 /// Reads and checks `dir`. `runtime`: `Err(reason)` when ONNX Runtime is not loaded.
@@ -139,6 +142,16 @@ mod tests {
     #[test]
     fn the_saved_folder_wins_over_the_environment() {
         let saved = Path::new("/saved");
-        assert_eq!(default_model_dir(Some(saved)), Some(saved.to_path_buf()));
+        let env = || Some(std::ffi::OsString::from("/from-env"));
+        assert_eq!(
+            model_dir_from(Some(saved), env()),
+            Some(saved.to_path_buf())
+        );
+        assert_eq!(
+            model_dir_from(None, env()),
+            Some(PathBuf::from("/from-env"))
+        );
+        assert_eq!(model_dir_from(None, Some("".into())), None);
+        assert_eq!(model_dir_from(None, None), None);
     }
 }
