@@ -264,6 +264,7 @@ pub struct ParamDescription {
     pub name: String,
     pub min: f64,
     pub max: f64,
+    pub default: f64,
     pub stepped: bool,
     pub bypass: bool,
 }
@@ -409,23 +410,12 @@ impl Host {
 
     /// Parameter (name, default value) pairs in the plugin's order.
     pub fn params(&mut self) -> Vec<(String, f64)> {
-        let params = self
-            .extensions()
-            .params
-            .expect("the plugin has no params extension");
-        let handle = self.instance.plugin_handle();
-        let mut buffer = ParamInfoBuffer::new();
-        (0..params.count(&handle))
-            .map(|i| {
-                let info = params
-                    .get_info(&handle, i, &mut buffer)
-                    .expect("param info");
-                let value = params.get_value(&handle, info.id).expect("param value");
-                assert_eq!(
-                    value, info.default_value,
-                    "a fresh instance is at its defaults"
-                );
-                (String::from_utf8_lossy(info.name).into_owned(), value)
+        self.param_descriptions()
+            .into_iter()
+            .map(|param| {
+                let value = self.param_value(param.id);
+                assert_eq!(value, param.default, "a fresh instance is at its defaults");
+                (param.name, value)
             })
             .collect()
     }
@@ -448,6 +438,7 @@ impl Host {
                     name: String::from_utf8_lossy(info.name).into_owned(),
                     min: info.min_value,
                     max: info.max_value,
+                    default: info.default_value,
                     stepped: info.flags.contains(ParamInfoFlags::IS_STEPPED),
                     bypass: info.flags.contains(ParamInfoFlags::IS_BYPASS),
                 }

@@ -430,6 +430,18 @@ impl Harness {
             .store(signature.packed(), Ordering::Relaxed);
         self
     }
+
+    /// The host's sample rate and playhead (`seconds` in), as `process()` leaves them.
+    pub fn with_host_playhead(self, sample_rate: u32, seconds: u32) -> Self {
+        let diagnostics = &self.params.diagnostics;
+        diagnostics
+            .sample_rate_bits
+            .store((sample_rate as f32).to_bits(), Ordering::Relaxed);
+        diagnostics
+            .host_position_samples
+            .store(i64::from(sample_rate * seconds), Ordering::Relaxed);
+        self
+    }
 }
 
 /// A file dropped onto the window, known by its path only.
@@ -790,19 +802,14 @@ fn the_timeline_places_the_prompt_and_takes_where_they_play() {
         frames: 44_100 * 10,
         ..kept(2)
     };
-    let mut h = Harness::new().with_takes(vec![kept(1), second_take]);
+    let mut h = Harness::new()
+        .with_takes(vec![kept(1), second_take])
+        .with_host_playhead(44_100, 30);
     h.params.shared.session.write().chosen = Some(1);
     h.params.settings.write().prompt = crate::plugin::settings::PromptSource::Range {
         start_seconds: 0.0,
         end_seconds: 12.0,
     };
-    let diagnostics = &h.params.diagnostics;
-    diagnostics
-        .sample_rate_bits
-        .store(44_100f32.to_bits(), Ordering::Relaxed);
-    diagnostics
-        .host_position_samples
-        .store(44_100 * 30, Ordering::Relaxed);
     h.frames(2);
     let (prompt, _) = h.widget("Timeline: prompt");
     let (first, _) = h.widget("Timeline: take 1");
@@ -991,15 +998,7 @@ fn busy_editor() -> Harness {
             .collect(),
     );
     h.params.shared.waveforms.follow_recording(Some(&recording));
-    let h = h.with_host_meter(120.0, 4, 4);
-    let diagnostics = &h.params.diagnostics;
-    diagnostics
-        .sample_rate_bits
-        .store(44_100f32.to_bits(), Ordering::Relaxed);
-    diagnostics
-        .host_position_samples
-        .store(44_100 * 4, Ordering::Relaxed);
-    let mut h = h;
+    let mut h = h.with_host_meter(120.0, 4, 4).with_host_playhead(44_100, 4);
     h.frames(3);
     h
 }
