@@ -5,6 +5,7 @@
 //! the copies, and turns clicks into [`WorkerCommand`]s: the worker does the work, the editor
 //! never does file I/O or waits on anything.
 
+mod bar_ruler;
 mod browse;
 mod conditioning;
 mod crop;

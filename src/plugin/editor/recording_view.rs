@@ -6,14 +6,12 @@ use egui::{Align2, FontId, Rect, Sense, Stroke, Ui, pos2, vec2};
 
 use super::super::recordings::KEEP_SECONDS;
 use super::super::settings::PromptSource;
+use super::bar_ruler::{RULER_HEIGHT, RulerLook, paint_ruler, x_at};
 use super::view::HostView;
 use super::wave_paint::{WaveCache, display_gain, paint_columns};
 use super::{EditorApp, style};
 
 const WAVE_HEIGHT: f32 = 54.0;
-const RULER_HEIGHT: f32 = 16.0;
-/// Fewer pixels than this between ruler labels and labels are skipped.
-const LABEL_SPACING: f32 = 36.0;
 
 /// Shorter drags than this are taken for a click, not a range.
 const MIN_RANGE_SECONDS: f64 = 0.1;
@@ -137,7 +135,12 @@ impl EditorApp {
         let cols = self.recording.cache.last();
         paint_columns(&painter, wave_rect, cols, display_gain(cols), style::WAVE);
         paint_marks(&painter, wave_rect, &strip);
-        paint_ruler(ui, rect, &strip, &host);
+        let look = RulerLook {
+            colour: ui.visuals().weak_text_color(),
+            label_spacing: 36.0,
+            label_offset: 1.0,
+        };
+        paint_ruler(ui, rect, strip.from, strip.to, &host, &look);
     }
 }
 
@@ -184,8 +187,7 @@ fn prompt_region(source: PromptSource, host: &HostView, end: f64) -> Option<(f64
 }
 
 fn x_of(rect: Rect, strip: &Strip, seconds: f64) -> f32 {
-    let t = (seconds - strip.from) / (strip.to - strip.from);
-    rect.left() + (t.clamp(0.0, 1.0) as f32) * rect.width()
+    x_at(rect, strip.from, strip.to, seconds)
 }
 
 fn paint_region(painter: &egui::Painter, rect: Rect, strip: &Strip) {
@@ -221,51 +223,6 @@ fn paint_marks(painter: &egui::Painter, rect: Rect, strip: &Strip) {
     if let Some(at) = strip.continuation {
         let x = x_of(rect, strip, at);
         painter.vline(x, rect.y_range(), Stroke::new(1.5, style::CONTINUATION));
-    }
-}
-
-/// Bars at the host's tempo and time signature (bar 1 at the timeline's start), or seconds.
-fn paint_ruler(ui: &Ui, rect: Rect, strip: &Strip, host: &HostView) {
-    let painter = ui.painter_at(rect);
-    let ruler_top = rect.bottom() - RULER_HEIGHT;
-    let colour = ui.visuals().weak_text_color();
-    let span = strip.to - strip.from;
-    let (step, unit) = match host.meter().bars_to_seconds(1.0) {
-        Ok(bar) if bar > 0.0 => (bar, "bar"),
-        _ => (1.0, "s"),
-    };
-    let pixels_per_step = rect.width() as f64 * step / span;
-    if !(pixels_per_step.is_finite() && pixels_per_step > 0.5) {
-        return;
-    }
-    let mut label_every = 1_u64;
-    while (pixels_per_step * label_every as f64) < f64::from(LABEL_SPACING) {
-        label_every *= 2;
-    }
-    let first = (strip.from / step).ceil().max(0.0) as u64;
-    let last = (strip.to / step).floor().max(0.0) as u64;
-    // Never more ticks than pixels.
-    let stride = ((last.saturating_sub(first)) / rect.width().max(1.0) as u64).max(1);
-    for index in (first..=last).step_by(stride as usize) {
-        let x = x_of(rect, strip, index as f64 * step);
-        let labelled = index % label_every == 0;
-        let tick = if labelled { 6.0 } else { 3.0 };
-        painter.vline(x, ruler_top..=ruler_top + tick, Stroke::new(1.0, colour));
-        if labelled {
-            // Bars count from 1, as every DAW shows them.
-            let text = if unit == "bar" {
-                format!("{}", index + 1)
-            } else {
-                format!("{index} s")
-            };
-            painter.text(
-                pos2(x + 2.0, ruler_top + 1.0),
-                Align2::LEFT_TOP,
-                text,
-                FontId::proportional(style::SMALLEST_TEXT),
-                colour,
-            );
-        }
     }
 }
 

@@ -8,6 +8,7 @@ use egui::{Align2, FontId, Rect, Sense, Stroke, StrokeKind, Ui, WidgetInfo, pos2
 use super::super::session::Take;
 use super::super::settings::PromptSource;
 use super::super::worker::WorkerCommand;
+use super::bar_ruler::{RULER_HEIGHT, RulerLook, paint_ruler, x_at};
 use super::view::HostView;
 use super::{EditorApp, style};
 
@@ -15,12 +16,14 @@ const PROMPT_LANE_HEIGHT: f32 = 18.0;
 const TAKE_LANE_HEIGHT: f32 = 18.0;
 /// Takes that overlap get a lane each, up to this many; further ones share the last.
 const MAX_TAKE_LANES: usize = 4;
-const RULER_HEIGHT: f32 = 16.0;
 const LABEL_SIZE: f32 = 12.0;
 /// The view is at least this long, so a short take is not stretched across the editor.
 const MIN_SPAN_SECONDS: f64 = 8.0;
-/// Fewer pixels than this between ruler labels and labels are skipped.
-const LABEL_SPACING: f32 = 40.0;
+const RULER: RulerLook = RulerLook {
+    colour: style::TEXT,
+    label_spacing: 40.0,
+    label_offset: 2.0,
+};
 
 /// Seconds on the host's timeline, mapped onto a rect's width.
 #[derive(Debug, Clone, Copy)]
@@ -51,8 +54,7 @@ impl Span {
     }
 
     pub fn x(&self, rect: Rect, seconds: f64) -> f32 {
-        let t = (seconds - self.from) / (self.to - self.from);
-        rect.left() + (t.clamp(0.0, 1.0) as f32) * rect.width()
+        x_at(rect, self.from, self.to, seconds)
     }
 }
 
@@ -221,7 +223,7 @@ impl EditorApp {
             }
         }
 
-        paint_ruler(ui, rect, &span, &host);
+        paint_ruler(ui, rect, span.from, span.to, &host, &RULER);
         if let Some(at) = playhead {
             let x = span.x(rect, at);
             painter.vline(x, lanes_rect.y_range(), Stroke::new(2.0, style::PLAYHEAD));
@@ -243,50 +245,6 @@ impl EditorApp {
         }
         if let Some(take) = choose {
             self.send(WorkerCommand::Choose { take });
-        }
-    }
-}
-
-/// Bars at the host's tempo and time signature (bar 1 at the timeline's start), or seconds.
-fn paint_ruler(ui: &Ui, rect: Rect, span: &Span, host: &HostView) {
-    let painter = ui.painter_at(rect);
-    let ruler_top = rect.bottom() - RULER_HEIGHT;
-    let colour = style::TEXT;
-    let (step, bars) = match host.meter().bars_to_seconds(1.0) {
-        Ok(bar) if bar > 0.0 => (bar, true),
-        _ => (1.0, false),
-    };
-    let seconds = span.to - span.from;
-    let pixels_per_step = rect.width() as f64 * step / seconds;
-    if !(pixels_per_step.is_finite() && pixels_per_step > 0.5) {
-        return;
-    }
-    let mut label_every = 1_u64;
-    while (pixels_per_step * label_every as f64) < f64::from(LABEL_SPACING) {
-        label_every *= 2;
-    }
-    let first = (span.from / step).ceil().max(0.0) as u64;
-    let last = (span.to / step).floor().max(0.0) as u64;
-    let stride = ((last.saturating_sub(first)) / rect.width().max(1.0) as u64).max(1);
-    for index in (first..=last).step_by(stride as usize) {
-        let x = span.x(rect, index as f64 * step);
-        let labelled = index % label_every == 0;
-        let tick = if labelled { 6.0 } else { 3.0 };
-        painter.vline(x, ruler_top..=ruler_top + tick, Stroke::new(1.0, colour));
-        if labelled {
-            // Bars count from 1, as every DAW shows them.
-            let text = if bars {
-                format!("{}", index + 1)
-            } else {
-                format!("{index} s")
-            };
-            painter.text(
-                pos2(x + 2.0, ruler_top + 2.0),
-                Align2::LEFT_TOP,
-                text,
-                FontId::proportional(LABEL_SIZE),
-                colour,
-            );
         }
     }
 }
