@@ -342,16 +342,20 @@ fn a_real_session() {
     wait_for_waveforms(&mut h);
     h.screenshot(&out("editor-timeline.png")).unwrap();
 
-    // Crop the first take from 1.5 s to 4.5 s.
-    let first = h.params.shared.session.read().takes[0].name.clone();
+    // Crop the take before the newest (Take 3, 6 s: its row is in view at the default size)
+    // from 1.5 s to 4.5 s.
+    let first = {
+        let session = h.params.shared.session.read();
+        session.takes[session.takes.len() - 2].name.clone()
+    };
     let more: Vec<egui::Rect> = h
         .widgets
         .iter()
         .filter(|w| w.0 == "More…")
         .map(|w| w.1)
         .collect();
-    // Newest first: the first take's menu is the last.
-    h.click_at(more.last().unwrap().center(), PointerButton::Primary);
+    // Newest first: that take's menu is the second.
+    h.click_at(more[1].center(), PointerButton::Primary);
     h.click("Crop…");
     let (wave, _) = h.widget("Crop waveform");
     let at = |seconds: f32| pos2(wave.left() + wave.width() * seconds / 6.0, wave.center().y);
